@@ -1,0 +1,61 @@
+"""The ``neurohw`` command line.
+
+Each command group lives in its own module (``neurohw.cli.<group>``) exposing
+``register(subparsers)``; the handler it sets returns an exit code. User errors
+(:class:`neurohw.errors.UserError`) print one line and exit 2; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from neurohw import __version__
+from neurohw.errors import UserError
+
+#: command-group modules, in the order ``--help`` lists them
+GROUPS = ("run", "data", "devices", "bench")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2 (argparse's own convention too)
+        self.exit(2, f"neurohw: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="neurohw", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"neurohw {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in GROUPS:
+        try:
+            module = importlib.import_module(f"neurohw.cli.{name}")
+        except ModuleNotFoundError as exc:  # a group not built yet in this checkout
+            if exc.name == f"neurohw.cli.{name}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except UserError as exc:
+        if args.debug:
+            raise
+        print(f"neurohw: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("neurohw: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Creates .venv and installs neurohw with its test tools. Safe to run again.
+# torch is installed first and pinned to the CPU build so that pip does not pull a CUDA build.
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q "torch==2.13.0"
+.venv/bin/python -m pip install -q -e ".[test]"
