@@ -24,7 +24,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="neurohw", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="neurohw", description="neurohw: a liquid state machine on a simulated resistive-memory crossbar")
     parser.add_argument("--version", action="version", version=f"neurohw {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
