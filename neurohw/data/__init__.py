@@ -1,0 +1,1 @@
+"""Event data: representation, readers, embedded datasets, binning."""

@@ -1,0 +1,32 @@
+"""One event representation everywhere: tonic's structured dtypes, timestamps in microseconds.
+
+Cameras (DVS, ATIS): ``x, y, t, p``; cochleas (N-TIDIGITS, SHD, digits-cochlea): ``t, x, p``.
+The sensor size travels beside the events in tonic's order: ``(W, H, P)`` for cameras and
+``(channels, 1, 1)`` for cochleas. Source of the dtypes: ``tonic.datasets.NMNIST.dtype`` and
+``tonic.datasets.NTIDIGITS18.dtype`` (tonic 1.x).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: camera events, tonic's NMNIST dtype; t in microseconds, p in {0, 1}
+CAMERA_DTYPE = np.dtype([("x", "<i8"), ("y", "<i8"), ("t", "<i8"), ("p", "<i8")])
+#: cochlea events, tonic's NTIDIGITS18 dtype; x is the frequency channel, t in microseconds
+COCHLEA_DTYPE = np.dtype([("t", "<i8"), ("x", "<i8"), ("p", "<i8")])
+
+
+def is_camera(events: np.ndarray) -> bool:
+    """True for x,y,t,p events (a 2-D sensor), False for t,x,p (a cochlea)."""
+    return events.dtype.names is not None and "y" in events.dtype.names
+
+
+def empty_events(dtype: np.dtype = CAMERA_DTYPE) -> np.ndarray:
+    return np.zeros(0, dtype=dtype)
+
+
+def duration_us(events: np.ndarray) -> int:
+    """Time from the first to the last event, in microseconds (0 for fewer than 2 events)."""
+    if len(events) < 2:
+        return 0
+    return int(events["t"].max() - events["t"].min())
