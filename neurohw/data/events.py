@@ -30,3 +30,40 @@ def duration_us(events: np.ndarray) -> int:
     if len(events) < 2:
         return 0
     return int(events["t"].max() - events["t"].min())
+
+
+def camera_events(x, y, t, p) -> np.ndarray:
+    """A camera event array (``CAMERA_DTYPE``) from equal-length field arrays."""
+    return _make(CAMERA_DTYPE, x=x, y=y, t=t, p=p)
+
+
+def cochlea_events(t, x, p=1) -> np.ndarray:
+    """A cochlea event array (``COCHLEA_DTYPE``); ``p`` defaults to 1 (tonic's convention)."""
+    return _make(COCHLEA_DTYPE, t=t, x=x, p=p)
+
+
+def as_events(events: np.ndarray) -> np.ndarray:
+    """The same events in neurohw's dtype (int64 fields, tonic's field order).
+
+    Accepts any structured array with the fields x, y, t, p (camera) or t, x, p (cochlea), e.g.
+    tonic's DVSGesture dtype (int16 x/y, bool p).
+    """
+    names = events.dtype.names or ()
+    dtype = CAMERA_DTYPE if "y" in names else COCHLEA_DTYPE
+    missing = set(dtype.names) - set(names)
+    if missing:
+        raise ValueError(f"events lack the fields {sorted(missing)} (have {names})")
+    if events.dtype == dtype:
+        return events
+    out = np.empty(len(events), dtype=dtype)
+    for name in dtype.names:
+        out[name] = events[name]
+    return out
+
+
+def _make(dtype: np.dtype, **fields) -> np.ndarray:
+    n = max((np.size(v) for v in fields.values()), default=0)
+    out = np.empty(n, dtype=dtype)
+    for name, value in fields.items():
+        out[name] = value
+    return out
