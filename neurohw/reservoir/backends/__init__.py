@@ -1,0 +1,90 @@
+"""Where the reservoir's arithmetic runs: ``numpy`` (reference), ``cpu`` (numba), ``cupy``.
+
+Every backend module exposes ``NAME``, ``available() -> bool`` and
+``run_batch(synapses, rasters, sample_ids, count_bins, noise, record_spikes) -> BatchResult``
+and gives the same spikes as :mod:`.numpy_ref` (bit for bit with integer weights, noise off;
+see docs/internals.md, Reservoir). :func:`select_backend` resolves ``auto``: ``cupy`` when a
+CUDA device works, otherwise ``cpu``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import NamedTuple
+
+import numpy as np
+
+from neurohw.errors import ConfigError, did_you_mean
+
+BACKENDS = ("numpy", "cpu", "cupy")
+_MODULES = {"numpy": "numpy_ref", "cpu": "cpu", "cupy": "cupy_backend"}
+
+
+class BatchResult(NamedTuple):
+    """Features of one batch: ``rate`` (B, n) float32 = spike count / T_b; ``counts``
+    (B, K, n) int32 spikes per time bin; ``membrane`` (B, n) float32 after the last step;
+    ``spikes``: per sample a (T_b, n) bool raster, when asked for."""
+
+    rate: np.ndarray
+    counts: np.ndarray
+    membrane: np.ndarray
+    spikes: list | None = None
+
+
+def bin_of_step(t: int, T: int, K: int) -> int:
+    """Count bin of step ``t`` of a ``T``-step sample: ``floor(t * K / T)`` (K equal bins)."""
+    return (t * K) // T
+
+
+def load_backend(name: str):
+    """The backend module ``name`` (numpy|cpu|cupy); raises ConfigError for unknown names or
+    a backend that cannot run here."""
+    if name not in _MODULES:
+        raise ConfigError(f"reservoir backend {name!r} is unknown; use one of auto, {', '.join(BACKENDS)}{did_you_mean(name, BACKENDS)}")
+    module = importlib.import_module(f"neurohw.reservoir.backends.{_MODULES[name]}")
+    if not module.available():
+        raise ConfigError(f"reservoir backend {name!r} cannot run here ({module.why_unavailable()}); use backend: cpu")
+    return module
+
+
+def select_backend(name: str = "auto"):
+    """Resolve ``auto`` (cupy when a CUDA device works, else cpu) and load the backend."""
+    if name == "auto":
+        cupy_module = importlib.import_module("neurohw.reservoir.backends.cupy_backend")
+        return cupy_module if cupy_module.available() else load_backend("cpu")
+    return load_backend(name)
+
+
+def available_backends() -> list[str]:
+    """Names of the backends that can run on this machine."""
+    out = []
+    for name, mod in _MODULES.items():
+        try:
+            if importlib.import_module(f"neurohw.reservoir.backends.{mod}").available():
+                out.append(name)
+        except ImportError:
+            pass
+    return out
+
+
+class PackedBatch(NamedTuple):
+    """A batch of sparse rasters as flat arrays (for the compiled backends)."""
+
+    indptr: np.ndarray  # int64, concatenated per-sample indptr (T_b + 1 each)
+    indptr_off: np.ndarray  # int64 (B,), where sample b's indptr starts
+    indices: np.ndarray  # int32, concatenated active channels
+    values: np.ndarray  # int32, concatenated values
+    nnz_off: np.ndarray  # int64 (B,), where sample b's indices start
+    lengths: np.ndarray  # int64 (B,), T_b
+
+
+def pack_batch(rasters) -> PackedBatch:
+    """Concatenate the CSR arrays of a batch of SparseRasters."""
+    lengths = np.array([r.n_bins for r in rasters], dtype=np.int64)
+    nnz = np.array([r.nnz for r in rasters], dtype=np.int64)
+    indptr_off = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]]).astype(np.int64)
+    nnz_off = np.concatenate([[0], np.cumsum(nnz)[:-1]]).astype(np.int64)
+    indptr = np.concatenate([np.asarray(r.indptr, np.int64) for r in rasters]) if rasters else np.zeros(0, np.int64)
+    indices = np.concatenate([np.asarray(r.indices[: r.nnz], np.int32) for r in rasters]) if rasters else np.zeros(0, np.int32)
+    values = np.concatenate([np.asarray(r.values[: r.nnz], np.int32) for r in rasters]) if rasters else np.zeros(0, np.int32)
+    return PackedBatch(indptr, indptr_off, indices, values, nnz_off, lengths)

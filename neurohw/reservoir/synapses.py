@@ -1,0 +1,123 @@
+"""The reservoir's synapses as the backends take them: weights, read noise and ADC per tile.
+
+A :class:`Synapses` is plain arrays and numbers, built by :class:`neurohw.reservoir.lsm.LSMEncoder`
+from the two crossbars (input and recurrent). Every backend (numpy, cpu, cupy) runs exactly the
+same arithmetic on it; docs/internals.md, section Reservoir, states the semantics:
+
+- Weights ``w_in`` (n_in, n) and ``w_rec`` (n, n), row ``i`` = what input/neuron ``i`` drives.
+  Either float64 (continuous conductances), or integers in units of ``unit`` (conductances on
+  levels): ``W == unit * Wq`` exactly. Integer sums are exact in any order, so every backend
+  gets the same membrane bit for bit; the only float operations are per neuron and written in
+  the same order everywhere.
+- Read noise (per MVM read, per time step): multiplicative relative std ``noise_relative`` and
+  additive std ``noise_additive`` (weight units) per active row. Noise-equivalent sampling: a
+  column's read is ``N(sum_i x_i w_ij, sr^2 sum_i x_i^2 w_ij^2 + sa^2 sum_i x_i^2)``, exact for
+  binary ``x`` with independent Gaussian per-cell noise.
+- ADC (optional): each crossbar is cut into tiles of ``tile_rows`` rows; a tile's partial sum
+  (noise included) is converted to a code ``clip(rint(p * inv_step), -max_code, max_code)``
+  and back to ``code * step``; the tiles are then summed digitally. A tile with no active row
+  is not read (it contributes 0, no noise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Adc:
+    """Per-tile ADC of the two crossbars.
+
+    ``step_in[k]`` / ``step_rec[k]``: weight units per ADC code of tile ``k`` (the per-tile
+    gain); codes are clipped to ``[-max_code, max_code]`` (a signed ``bits``-bit ADC has
+    ``max_code = 2**(bits-1) - 1``).
+    """
+
+    tile_rows: int
+    step_in: np.ndarray  # float64, (ceil(n_in / tile_rows),)
+    step_rec: np.ndarray  # float64, (ceil(n / tile_rows),)
+    max_code: int
+
+    def __post_init__(self):
+        if self.tile_rows < 1 or self.max_code < 1:
+            raise ValueError("Adc: tile_rows and max_code must be >= 1")
+        if np.any(np.asarray(self.step_in) <= 0) or np.any(np.asarray(self.step_rec) <= 0):
+            raise ValueError("Adc: every step must be > 0")
+
+
+@dataclass(frozen=True)
+class Synapses:
+    """Weights, neuron constants and read physics of one reservoir (see the module doc)."""
+
+    w_in: np.ndarray  # (n_in, n): float64, or int8/int16/int32 levels
+    w_rec: np.ndarray  # (n, n), same kind as w_in
+    unit: float | None  # weight per integer level; None: float weights
+    v_th: float
+    decay: float
+    reset: str = "hard"  # "hard" | "subtract"
+    noise_relative: float = 0.0
+    noise_additive: float = 0.0
+    adc: Adc | None = None
+    seed: int = 0  # key of the read-noise draws (rng.seed_key)
+
+    def __post_init__(self):
+        n = self.w_rec.shape[0]
+        if self.w_in.ndim != 2 or self.w_rec.shape != (n, n) or self.w_in.shape[1] != n:
+            raise ValueError(f"Synapses: w_in {self.w_in.shape} and w_rec {self.w_rec.shape} do not fit")
+        integer = np.issubdtype(self.w_in.dtype, np.integer)
+        if integer != np.issubdtype(self.w_rec.dtype, np.integer) or integer != (self.unit is not None):
+            raise ValueError("Synapses: give both weights as integers with a unit, or both as floats without")
+        if self.reset not in ("hard", "subtract"):
+            raise ValueError(f"Synapses: reset must be 'hard' or 'subtract', got {self.reset!r}")
+        if self.adc is not None:
+            if len(self.adc.step_in) != -(-self.n_inputs // self.adc.tile_rows):
+                raise ValueError("Synapses: adc.step_in needs one step per input tile")
+            if len(self.adc.step_rec) != -(-self.n_neurons // self.adc.tile_rows):
+                raise ValueError("Synapses: adc.step_rec needs one step per recurrent tile")
+
+    @property
+    def n_inputs(self) -> int:
+        return int(self.w_in.shape[0])
+
+    @property
+    def n_neurons(self) -> int:
+        return int(self.w_rec.shape[0])
+
+    @property
+    def integer(self) -> bool:
+        return self.unit is not None
+
+    @property
+    def unit_value(self) -> float:
+        """The factor from accumulated sums to weight units (1.0 for float weights)."""
+        return 1.0 if self.unit is None else float(self.unit)
+
+    @property
+    def rel2(self) -> float:
+        """Variance per unit of ``sum x^2 w^2`` as accumulated (``(sigma_r * unit)^2``)."""
+        return (self.noise_relative * self.unit_value) ** 2
+
+    @property
+    def add2(self) -> float:
+        """Additive variance per unit of ``sum x^2`` (weight units squared)."""
+        return self.noise_additive**2
+
+    @property
+    def noisy(self) -> bool:
+        return self.noise_relative > 0 or self.noise_additive > 0
+
+    def tiles(self) -> tuple[int, int, int]:
+        """``(tile_rows, n_tiles_in, n_tiles_rec)``; one tile per crossbar without an ADC."""
+        if self.adc is None:
+            return max(self.n_inputs, self.n_neurons, 1), 1, 1
+        tr = self.adc.tile_rows
+        return tr, -(-self.n_inputs // tr), -(-self.n_neurons // tr)
+
+    def adc_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(step, inv_step)`` per tile, input tiles first, float64 (inv_step = unit-free 1/step)."""
+        if self.adc is None:
+            return np.ones(1), np.ones(1)
+        step = np.concatenate([np.asarray(self.adc.step_in, float), np.asarray(self.adc.step_rec, float)])
+        return step, 1.0 / step
