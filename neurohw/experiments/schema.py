@@ -302,7 +302,9 @@ def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
 
 def format_validation_error(exc: ValidationError, model: type[BaseModel], source: str, prefix: tuple = ()) -> ConfigError:
     """The first pydantic error as one line: ``source: key a.b.c: problem``."""
-    err = exc.errors()[0]
+    errors = exc.errors()
+    # an unknown key first: a misspelt key usually also makes a required key "missing"
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     path = ".".join(str(p) for p in prefix + loc)
     if err["type"] == "extra_forbidden":
