@@ -383,3 +383,17 @@ def test_nmnist_small_missing_names_folder(tmp_path):
     root, _ = synthetic_nmnist_folder(tmp_path / "f", np.random.default_rng(0))
     with pytest.raises(ConfigError, match="takes no options"):
         registry.load_dataset("nmnist-small", "train", root=root, stabilize=True)
+
+
+def test_embedded_through_the_registry_bins_like_nmnist(tmp_path):
+    pytest.importorskip("neurohw.data.embedded")
+    ds = registry.load_dataset("digits-dvs", "train", samples_per_class=1, progress=False)
+    assert ds.sensor_size == (34, 34, 2) and ds.dtype == CAMERA_DTYPE and len(ds) > 0
+    from neurohw.data.binning import Binning, to_raster
+
+    raster = to_raster(ds[0][0], ds.sensor_size, Binning(n_bins=50, crop=(16, 16), polarity=0))
+    assert raster.shape == (50, 256) and raster.any()
+    with pytest.raises(ConfigError, match="bad options for dataset 'digits-dvs'"):
+        registry.load_dataset("digits-dvs", "train", sample_per_class=1)
+    with pytest.raises(ConfigError, match="takes no root"):
+        registry.load_dataset("digits-dvs", "train", root=tmp_path)
