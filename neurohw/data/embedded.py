@@ -1,0 +1,222 @@
+"""The embedded datasets: generated from a seed on first use, cached, loaded by name.
+
+``digits-dvs`` (:mod:`neurohw.data.digits_dvs`) and ``digits-cochlea``
+(:mod:`neurohw.data.digits_cochlea`) need no download: they are built from data that ships with
+the dependencies (scikit-learn's digits, espeak-ng's voices), deterministically from a seed, and
+kept in ``cache_dir()/embedded/<name>-v<version>-seed<seed>[-n<per class>].npz``. Both have the
+classes ``"0"`` .. ``"9"`` (paired by digit class for the zero-shot task) and one fixed,
+stratified train/test split (20 % test per class) drawn from the same seed.
+
+A cache file is written under a temporary name and renamed when complete
+(:func:`neurohw.paths.atomic_path`), so a killed generation never leaves a half-written entry.
+The version in the file name changes whenever the generated events would change.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from neurohw.data.dataset import EventDataset
+from neurohw.data.events import CAMERA_DTYPE, COCHLEA_DTYPE
+from neurohw.errors import DataError, did_you_mean
+from neurohw.paths import atomic_path, cache_dir
+
+EMBEDDED_NAMES = ("digits-dvs", "digits-cochlea")
+SPLITS = ("train", "test")
+#: the classes of both datasets, in label order
+CLASSES = [str(d) for d in range(10)]
+#: fraction of each class in the test split
+TEST_FRACTION = 0.2
+#: random stream of the train/test split (numpy SeedSequence entropy [seed, stream])
+_SPLIT_STREAM = 99
+
+
+@dataclass
+class PackedEvents:
+    """All samples of a generated dataset: event fields concatenated, ``counts[i]`` per sample."""
+
+    labels: np.ndarray
+    counts: np.ndarray
+    columns: dict[str, np.ndarray]
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        self.counts = np.asarray(self.counts, dtype=np.int64)
+        if len(self.labels) != len(self.counts):
+            raise ValueError(f"{len(self.labels)} labels but {len(self.counts)} event counts")
+        total = int(self.counts.sum())
+        for key, col in self.columns.items():
+            if len(col) != total:
+                raise ValueError(f"event field '{key}' has {len(col)} values, counts sum to {total}")
+
+    @property
+    def offsets(self) -> np.ndarray:
+        out = np.zeros(len(self.counts) + 1, dtype=np.int64)
+        np.cumsum(self.counts, out=out[1:])
+        return out
+
+
+@dataclass(frozen=True)
+class _Spec:
+    name: str
+    version: int  # bump whenever the generated events change
+    module: str  # provides generate(seed, samples_per_class, on_progress) -> PackedEvents
+    sensor_size: tuple[int, int, int]
+    dtype: np.dtype
+    description: str
+
+
+_SPECS = {
+    "digits-dvs": _Spec(
+        "digits-dvs", 1, "neurohw.data.digits_dvs", (34, 34, 2), CAMERA_DTYPE,
+        "scikit-learn's 1,797 handwritten digits, 3 saccades, emulated 34x34 DVS",
+    ),
+    "digits-cochlea": _Spec(
+        "digits-cochlea", 1, "neurohw.data.digits_cochlea", (64, 1, 1), COCHLEA_DTYPE,
+        "spoken digits 0-9 by espeak-ng, 64-channel cochlea model",
+    ),
+}
+
+
+def _spec(name: str) -> _Spec:
+    if name not in _SPECS:
+        raise DataError(f"unknown embedded dataset '{name}'{did_you_mean(name, EMBEDDED_NAMES)}; choose one of {', '.join(EMBEDDED_NAMES)}")
+    return _SPECS[name]
+
+
+def _check_options(seed, samples_per_class) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise DataError(f"embedded dataset seed must be an integer >= 0, got {seed!r}")
+    if samples_per_class is not None and (
+        isinstance(samples_per_class, bool) or not isinstance(samples_per_class, (int, np.integer)) or samples_per_class < 1
+    ):
+        raise DataError(f"samples_per_class must be an integer >= 1 or null (all samples), got {samples_per_class!r}")
+
+
+def description(name: str) -> str:
+    """One line saying what the embedded dataset is."""
+    return _spec(name).description
+
+
+def cache_path(name: str, seed: int = 0, samples_per_class: int | None = None) -> Path:
+    """Where the cache file of ``name`` generated from ``seed`` lives (whether or not it exists)."""
+    spec = _spec(name)
+    _check_options(seed, samples_per_class)
+    suffix = "" if samples_per_class is None else f"-n{int(samples_per_class)}"
+    return cache_dir() / "embedded" / f"{spec.name}-v{spec.version}-seed{int(seed)}{suffix}.npz"
+
+
+def embedded_status(name: str, seed: int = 0) -> tuple[bool, str]:
+    """``(present, location)``: whether the full dataset for ``seed`` is cached, and where."""
+    path = cache_path(name, seed)
+    return path.is_file(), str(path)
+
+
+def stratified_split(labels: np.ndarray, test_fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """A boolean mask of test samples: ``round(test_fraction * n_c)`` random samples of each class."""
+    labels = np.asarray(labels)
+    is_test = np.zeros(len(labels), dtype=bool)
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        n_test = int(round(test_fraction * len(idx)))
+        is_test[rng.permutation(idx)[:n_test]] = True
+    return is_test
+
+
+def generate_embedded(name: str, seed: int = 0, samples_per_class: int | None = None, progress: bool = True) -> Path:
+    """Generate ``name`` from ``seed`` into its cache file (replacing any there) and return the path."""
+    spec = _spec(name)
+    path = cache_path(name, seed, samples_per_class)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    module = importlib.import_module(spec.module)
+    start = time.perf_counter()
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), disable=not progress
+    ) as bar:
+        task = bar.add_task(f"{name} (seed {seed}): generating", total=None)
+
+        def on_progress(done: int, total: int, stage: str = "generating") -> None:
+            bar.update(task, completed=done, total=total, description=f"{name} (seed {seed}): {stage}")
+
+        packed = module.generate(int(seed), samples_per_class, on_progress)
+    elapsed = time.perf_counter() - start
+    is_test = stratified_split(packed.labels, TEST_FRACTION, np.random.default_rng([int(seed), _SPLIT_STREAM]))
+    meta = dict(packed.meta, name=name, version=spec.version, seed=int(seed), samples_per_class=samples_per_class)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, labels=packed.labels, offsets=packed.offsets, is_test=is_test, meta=np.array(json.dumps(meta)), **packed.columns)
+    if progress:
+        from rich.console import Console
+
+        Console(stderr=True).print(f"{name}: {len(packed.labels)} samples, {int(packed.counts.sum()):,} events in {elapsed:.1f} s -> {path}")
+    return path
+
+
+def _read_cache(path: Path, spec: _Spec) -> dict[str, np.ndarray]:
+    fields = spec.dtype.names
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in ("labels", "offsets", "is_test", "meta", *fields)}
+        meta = json.loads(str(arrays["meta"]))
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(f"embedded cache file {path} is unreadable ({exc}); delete it and it will be generated again") from exc
+    n = len(arrays["labels"])
+    ok = (
+        meta.get("version") == spec.version
+        and len(arrays["offsets"]) == n + 1
+        and len(arrays["is_test"]) == n
+        and all(len(arrays[f]) == arrays["offsets"][-1] for f in fields)
+        and np.all(np.diff(arrays["offsets"]) >= 0)
+    )
+    if not ok:
+        raise DataError(f"embedded cache file {path} is inconsistent (wrong version or lengths); delete it and it will be generated again")
+    arrays["meta"] = meta
+    return arrays
+
+
+def load_embedded(
+    name: str, split: str, seed: int = 0, samples_per_class: int | None = None, progress: bool = True
+) -> EventDataset:
+    """The ``split`` ("train" or "test") of embedded dataset ``name``, generated on first use.
+
+    ``seed`` selects the generation (sensor, voices, noise) and the split; ``samples_per_class``
+    (default: all) makes a smaller, separately cached dataset, e.g. for quick tests.
+    """
+    spec = _spec(name)
+    if split not in SPLITS:
+        raise DataError(f"unknown split '{split}' for {name}{did_you_mean(split, SPLITS)}; choose 'train' or 'test'")
+    path = cache_path(name, seed, samples_per_class)
+    if not path.is_file():
+        generate_embedded(name, seed, samples_per_class, progress)
+    arrays = _read_cache(path, spec)
+    index = np.flatnonzero(arrays["is_test"] == (split == "test"))
+    offsets = arrays["offsets"]
+    columns = {f: arrays[f] for f in spec.dtype.names}
+    dtype = spec.dtype
+
+    def loader(j: int) -> np.ndarray:
+        k = index[j]
+        lo, hi = offsets[k], offsets[k + 1]
+        ev = np.empty(hi - lo, dtype=dtype)
+        for f, col in columns.items():
+            ev[f] = col[lo:hi]
+        return ev
+
+    return EventDataset(
+        name=name,
+        split=split,
+        sensor_size=spec.sensor_size,
+        dtype=dtype,
+        classes=list(CLASSES),
+        labels=arrays["labels"][index],
+        loader=loader,
+        sources=[f"{name}#{k}" for k in index],
+        meta=dict(arrays["meta"], cache=str(path), index=index),
+    )
