@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 import tonic
@@ -397,3 +398,51 @@ def test_embedded_through_the_registry_bins_like_nmnist(tmp_path):
         registry.load_dataset("digits-dvs", "train", sample_per_class=1)
     with pytest.raises(ConfigError, match="takes no root"):
         registry.load_dataset("digits-dvs", "train", root=tmp_path)
+
+
+def test_tonic_nmnist_options_equal_tonic_getitem(tmp_path, nmnist_small):
+    # real files in tonic's layout: NMNIST/Test/<digit>/<id>.bin
+    for file in ("test/60001.bin", "test/60002.bin"):
+        d = tmp_path / "NMNIST" / "Test" / "7"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / Path(file).name).write_bytes((nmnist_small / file).read_bytes())
+    for opts in (dict(), dict(first_saccade_only=True), dict(stabilize=True)):
+        ours = registry.load_dataset("nmnist", "test", root=tmp_path, **opts)
+        # tonic's own __getitem__ on the same files (its __init__ would download: it wants 10,000 files)
+        ref = tonic.datasets.NMNIST.__new__(tonic.datasets.NMNIST)
+        ref.data, ref.targets = list(ours.sources), [7, 7]
+        ref.first_saccade_only = opts.get("first_saccade_only", False)
+        ref.stabilize = opts.get("stabilize", False)
+        ref.transform = ref.target_transform = ref.transforms = None
+        assert len(ours) == len(ref) == 2
+        for i in range(2):
+            ev, label = ours[i]
+            ref_ev, ref_label = ref[i]
+            assert label == ref_label == 7
+            for name in ("x", "y", "t", "p"):
+                np.testing.assert_array_equal(ev[name], ref_ev[name])
+
+
+@pytest.mark.parametrize("name", ["nmnist", "ntidigits", "dvsgesture"])
+def test_corrupt_tonic_files(tmp_path, no_download, name):
+    if name == "nmnist":
+        d = tmp_path / "NMNIST" / "Train" / "1"
+        d.mkdir(parents=True)
+        (d / "00001.bin").write_bytes(b"\x01\x02\x03")
+        ds = registry.load_dataset(name, "train", root=tmp_path)
+        with pytest.raises(DataError, match="00001.bin: truncated"):
+            ds[0]
+    elif name == "ntidigits":
+        (tmp_path / "NTIDIGITS18").mkdir()
+        with h5py.File(tmp_path / "NTIDIGITS18" / "n-tidigits.hdf5", "w") as fh:
+            fh["something_else"] = np.zeros(3)
+        with pytest.raises(DataError, match="corrupt or incomplete ntidigits files"):
+            registry.load_dataset(name, "train", root=tmp_path)
+    else:
+        d = tmp_path / "DVSGesture" / "ibmGestureTrain" / "user01_led"
+        d.mkdir(parents=True)
+        (d / "3.npy").write_bytes(b"not a numpy file")
+        ds = registry.load_dataset(name, "train", root=tmp_path)
+        assert ds.labels.tolist() == [3]
+        with pytest.raises(DataError, match="cannot read sample 0 of dvsgesture"):
+            ds[0]

@@ -232,6 +232,8 @@ def load_tonic(name: str, split: str, root: str | os.PathLike | None = None, **o
     where = spec.describe_expected(split, root)
 
     def loader(i: int) -> np.ndarray:
+        if spec.name == "nmnist":  # tonic's __getitem__, with neurohw's checked reader of the file
+            return _nmnist_item(ds, i, opts)
         try:
             events, _ = ds[i]
         except (OSError, KeyError, ValueError) as exc:
@@ -250,6 +252,21 @@ def load_tonic(name: str, split: str, root: str | os.PathLike | None = None, **o
         sources=sources,
         meta={"root": str(data_root(root)), "format": f"tonic.datasets.{spec.tonic_class}", "options": opts},
     )
+
+
+def _nmnist_item(ds, i: int, opts: dict) -> np.ndarray:
+    """``tonic.datasets.NMNIST.__getitem__`` (same options, same events) reading the file with
+    :func:`neurohw.data.nmnist.read_nmnist_file`, which reports truncated or corrupt files."""
+    from tonic.datasets.nmnist import stabilize
+
+    from neurohw.data.nmnist import read_nmnist_file
+
+    events = read_nmnist_file(ds.data[i])
+    if opts["first_saccade_only"]:
+        events = events[events["t"] < 1e5]
+    if opts["stabilize"]:
+        events = stabilize(events)
+    return events
 
 
 def fetch(name: str, root: str | os.PathLike | None = None) -> Path:
