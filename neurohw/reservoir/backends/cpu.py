@@ -31,7 +31,7 @@ def why_unavailable() -> str:
     return ""
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def _run(indptr, indptr_off, indices, values, nnz_off, lengths, sample_ids,
          w_in, w_rec, acc_proto, q_proto, tile_rows, n_tin, use_adc, step, inv_step, max_code,
          unit, v_th, decay, subtract, noisy, rel2, add2, k0, k1,
@@ -49,6 +49,7 @@ def _run(indptr, indptr_off, indices, values, nnz_off, lengths, sample_ids,
         mem = np.zeros(n, np.float64)
         cur = np.zeros(n, np.float64)
         z = np.zeros(n, np.float64)
+        words = np.zeros(4 * ((n + 3) // 4), np.int64)
         s_prev = np.zeros(n, np.bool_)
         spk = np.zeros(n, np.int64)
         total = np.zeros(n, np.int64)
@@ -99,7 +100,7 @@ def _run(indptr, indptr_off, indices, values, nnz_off, lengths, sample_ids,
                     continue
                 a = acc[tile]
                 if noisy:
-                    column_normals_nb(z, k0, k1, t, sid, tile)
+                    column_normals_nb(z, words, k0, k1, t, sid, tile)
                     qq = q[tile]
                     fr = add2 * np.float64(nr)
                     for j in range(n):
