@@ -14,7 +14,7 @@ same arithmetic on it; docs/internals.md, section Reservoir, states the semantic
   column's read is ``N(sum_i x_i w_ij, sr^2 sum_i x_i^2 w_ij^2 + sa^2 sum_i x_i^2)``, exact for
   binary ``x`` with independent Gaussian per-cell noise.
 - ADC (optional): each crossbar is cut into tiles of ``tile_rows`` rows; a tile's partial sum
-  (noise included) is converted to a code ``clip(rint(p * inv_step), -max_code, max_code)``
+  (noise included) is converted to a code ``clip(rint(p * gain / step), -max_code, max_code)``
   and back to ``code * step``; the tiles are then summed digitally. A tile with no active row
   is not read (it contributes 0, no noise).
 """
@@ -28,17 +28,20 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Adc:
-    """Per-tile ADC of the two crossbars.
+    """Per-tile ADC of the two crossbars (:class:`neurohw.devices.adc.TileADC`'s rule).
 
-    ``step_in[k]`` / ``step_rec[k]``: weight units per ADC code of tile ``k`` (the per-tile
-    gain); codes are clipped to ``[-max_code, max_code]`` (a signed ``bits``-bit ADC has
-    ``max_code = 2**(bits-1) - 1``).
+    ``code = clip(rint(p * (gain_k / step_k)), -max_code, max_code)``, ``out = code * step_k``;
+    ``step_in[k]`` / ``step_rec[k]``: weight units per code of row tile ``k``; ``gain_*``: the
+    tile's analog gain (1 + mismatch), default 1; a signed ``bits``-bit ADC has
+    ``max_code = 2**(bits-1) - 1``.
     """
 
     tile_rows: int
     step_in: np.ndarray  # float64, (ceil(n_in / tile_rows),)
     step_rec: np.ndarray  # float64, (ceil(n / tile_rows),)
     max_code: int
+    gain_in: np.ndarray | None = None  # float64, like step_in; None: 1
+    gain_rec: np.ndarray | None = None
 
     def __post_init__(self):
         if self.tile_rows < 1 or self.max_code < 1:
@@ -116,8 +119,11 @@ class Synapses:
         return tr, -(-self.n_inputs // tr), -(-self.n_neurons // tr)
 
     def adc_tables(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(step, inv_step)`` per tile, input tiles first, float64 (inv_step = unit-free 1/step)."""
+        """``(step, inv_step)`` per tile, input tiles first, float64; ``inv_step = gain / step``."""
         if self.adc is None:
             return np.ones(1), np.ones(1)
-        step = np.concatenate([np.asarray(self.adc.step_in, float), np.asarray(self.adc.step_rec, float)])
-        return step, 1.0 / step
+        a = self.adc
+        step = np.concatenate([np.asarray(a.step_in, float), np.asarray(a.step_rec, float)])
+        g_in = np.ones(len(a.step_in)) if a.gain_in is None else np.asarray(a.gain_in, float)
+        g_rec = np.ones(len(a.step_rec)) if a.gain_rec is None else np.asarray(a.gain_rec, float)
+        return step, np.concatenate([g_in, g_rec]) / step
