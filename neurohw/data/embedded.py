@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import json
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -165,7 +166,7 @@ def _read_cache(path: Path, spec: _Spec) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in ("labels", "offsets", "is_test", "meta", *fields)}
         meta = json.loads(str(arrays["meta"]))
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"embedded cache file {path} is unreadable ({exc}); delete it and it will be generated again") from exc
     n = len(arrays["labels"])
     ok = (
