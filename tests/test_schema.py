@@ -17,7 +17,7 @@ def _minimal(**extra) -> dict:
     return {
         "task": "classify",
         "data": {"img": {"dataset": "digits-dvs", "binning": {"n_bins": 10}}},
-        "reservoir": {"img": {"n_neurons": 32}},
+        "reservoir": {"img": {"n_neurons": 32, "scale": 0.07}},
         **extra,
     }
 
@@ -109,7 +109,7 @@ def test_task_and_modalities_must_agree(tmp_path):
     msg = _error(tmp_path, _minimal(task="zero_shot"))
     assert "exactly two modalities" in msg
     raw = _minimal()
-    raw["reservoir"] = {"image": {"n_neurons": 8}}
+    raw["reservoir"] = {"image": {"n_neurons": 8, "scale": 0.07}}
     assert "one entry per data modality" in _error(tmp_path, raw)
     assert "linear_probe" in _error(tmp_path, _minimal(task="linear_probe"), ["head.hidden=[8]"])
 

@@ -96,11 +96,13 @@ def lsm_config(cfg: ExperimentConfig, mod: Modality, index: int, seed: int):
 
 
 class ModalityEncoder:
-    """Builds the encoder on first use, encodes samples, keeps the energy it measured."""
+    """Builds the encoder on first use (calibrated on the training selection), encodes samples,
+    and counts the crossbar operations of every encoding for the energy estimate."""
 
-    def __init__(self, cfg: ExperimentConfig, mod: Modality, index: int, seed: int, device):
+    def __init__(self, cfg: ExperimentConfig, mod: Modality, index: int, seed: int, device, calibration=None):
         self.cfg, self.mod, self.seed, self.device = cfg, mod, seed, device
         self.lsm = lsm_config(cfg, mod, index, seed)
+        self.calibration = calibration  # (dataset, indices): the samples that set target_rate's scale
         self._encoder = None
 
     @property
@@ -108,7 +110,11 @@ class ModalityEncoder:
         if self._encoder is None:
             from neurohw.reservoir.lsm import LSMEncoder
 
-            self._encoder = LSMEncoder(self.lsm, self.device)
+            enc = LSMEncoder(self.lsm, self.device)
+            if self.lsm.target_rate is not None:
+                ds, idx = self.calibration
+                enc.calibrate(self.rasters(ds, idx[: self.lsm.calibration_samples]))
+            self._encoder = enc
         return self._encoder
 
     def rasters(self, ds, indices: np.ndarray) -> list[np.ndarray]:
@@ -116,26 +122,37 @@ class ModalityEncoder:
 
         return [to_raster(ds.events(int(i)), ds.sensor_size, self.mod.binning) for i in indices]
 
-    def encode(self, ds, indices: np.ndarray) -> dict[str, np.ndarray]:
+    def encode(self, ds, indices: np.ndarray, noise_ids: np.ndarray) -> dict[str, np.ndarray]:
+        """Features of ``ds[indices]``; read noise keyed by ``noise_ids`` (unique per sample and
+        split, so the numbers do not depend on how the samples are batched or resumed)."""
+        from neurohw.data.binning import to_sparse
+
         enc = self.encoder
-        e0, d0 = _ledger_totals(enc)
-        feats = enc.encode(self.rasters(ds, indices), batch_size=len(indices), progress=False)
-        e1, d1 = _ledger_totals(enc)
-        n = max(len(indices), 1)
-        feats = {k: np.asarray(v) for k, v in feats.items()}
-        feats["_encoder_j"] = np.full(len(indices), (e1 - e0) / n)
-        feats["_digital_j"] = np.full(len(indices), (d1 - d0) / n)
+        rasters = self.rasters(ds, indices)
+        res = enc._run(enc._synapses, [to_sparse(r) for r in rasters], np.asarray(noise_ids), self.lsm.noise, True)
+        feats = {f: np.asarray(getattr(res, f)) for f in self.lsm.features}
+        analog, digital = zip(*(encoding_energy(enc, r, s) for r, s in zip(rasters, res.spikes)))
+        feats["_encoder_j"] = np.asarray(analog)
+        feats["_digital_j"] = np.asarray(digital)
         return feats
+
+    def sample_spikes(self, ds, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Input raster and reservoir spikes (T, n) of sample ``i`` (for the raster plot)."""
+        raster = self.rasters(ds, np.array([i]))[0]
+        return raster, np.asarray(self.encoder.encode([raster], 1, progress=False, record_spikes=True)["spikes"][0])
 
     def cache_spec(self, split: str, ds, indices: np.ndarray) -> dict:
         spec = self.mod.spec
+        cal = None
+        if self.lsm.target_rate is not None:
+            cal = _sha(self.calibration[1][: self.lsm.calibration_samples])
         return {
             "data": {"dataset": spec.dataset, "root": spec.root, "options": spec.options, "split": split},
             "binning": self.mod.binning.model_dump(mode="json"),
             "device": self.device.model_dump(mode="json"),
-            "reservoir": self.lsm.model_dump(mode="json", exclude={"backend"}),
+            "reservoir": self.lsm.model_dump(mode="json", exclude={"backend", "threads"}),
             "seed": self.seed,
-            "samples": {"n": int(len(ds)), "indices_sha": _sha(indices)},
+            "samples": {"n": int(len(ds)), "indices_sha": _sha(indices), "calibration_sha": cal},
         }
 
 
@@ -145,34 +162,39 @@ def _sha(a: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(a, dtype=np.int64).tobytes()).hexdigest()
 
 
-def _ledger_totals(encoder) -> tuple[float, float]:
-    """(analog joules, digital-baseline joules) counted so far by the encoder's crossbars."""
-    total, digital = 0.0, 0.0
-    for xb in _crossbars(encoder):
-        ledger = getattr(xb, "ledger", None)
-        if ledger is not None:
-            total += float(ledger.joules())
-            digital += float(ledger.digital_baseline_joules())
-    return total, digital
+def crossbar_read_energy(xb, active: np.ndarray) -> tuple[float, float]:
+    """Joules of reading crossbar ``xb`` once per row of ``active`` (S, n_in) (binary inputs, one
+    plane), by the counting rules of :mod:`neurohw.devices.energy`; and the digital baseline's
+    joules for the same dense products (S * n_in * n_out MACs)."""
+    from neurohw.devices.energy import EnergyLedger
+
+    ledger = EnergyLedger(xb.device.energy, xb.device.timing, xb.device.digital_baseline)
+    s = active.shape[0]
+    pad = xb.n_tiles * xb.tile_rows - xb.n_in
+    a = (np.concatenate([active, np.zeros((s, pad), dtype=active.dtype)], axis=1) if pad else active) != 0
+    per_tile = a.reshape(s, xb.n_tiles, xb.tile_rows).sum(-1)  # active rows per (read, row tile)
+    reads, rows = int(np.count_nonzero(per_tile)), int(per_tile.sum())
+    ledger.add(read_cycles=reads * xb.n_col_tiles, active_rows=rows * xb.n_col_tiles, cell_reads=rows * 2 * xb.n_out,
+               adc_conversions=reads * xb.n_out, macs=s * xb.n_in * xb.n_out)
+    return ledger.joules(include_programming=False), ledger.digital_baseline_joules()
 
 
-def _crossbars(encoder) -> list:
-    found = []
-    for attr in ("input_crossbar", "recurrent_crossbar", "w_in", "w_rec", "crossbars"):
-        v = getattr(encoder, attr, None)
-        if v is None:
-            continue
-        for xb in v if isinstance(v, (list, tuple)) else [v]:
-            if hasattr(xb, "g_pos") and xb not in found:
-                found.append(xb)
-    return found
+def encoding_energy(encoder, raster: np.ndarray, spikes: np.ndarray) -> tuple[float, float]:
+    """(analog joules, digital-baseline joules) of one sample: the input crossbar is read with the
+    active inputs of every time bin, the recurrent one with the previous bin's spikes."""
+    e_in, d_in = crossbar_read_energy(encoder.crossbar_in, np.asarray(raster))
+    prev = np.asarray(spikes)[:-1]
+    e_rec, d_rec = crossbar_read_energy(encoder.crossbar_rec, prev) if len(prev) else (0.0, 0.0)
+    return e_in + e_rec, d_in + d_rec
 
 
 def extract(menc: ModalityEncoder, split: str, ds, indices: np.ndarray, batch_size: int, progress: bool):
     """Features of ``ds[indices]`` through the cache; returns (features, energy per sample, encode_s)."""
     cache = FeatureCache(menc.cache_spec(split, ds, indices), len(indices))
+    offset = 0 if split == "train" else 1 << 40  # noise ids: dataset index, test split shifted
     feats, attrs = compute_cached(
-        cache, lambda block: menc.encode(ds, indices[block]), batch_size, progress, f"features {menc.mod.name}/{split}"
+        cache, lambda block: menc.encode(ds, indices[block], offset + indices[block]), batch_size, progress,
+        f"features {menc.mod.name}/{split}",
     )
     energy = {"encoder_j": float(np.mean(feats.pop("_encoder_j"))), "digital_j": float(np.mean(feats.pop("_digital_j")))}
     return feats, energy, float(attrs.get("encode_s", 0.0)), cache.path
@@ -209,9 +231,11 @@ def _run_seed(cfg: ExperimentConfig, mods: list[Modality], device, seed: int, pr
     sets, energy, feat_s, plot = {}, {"encoder_j": 0.0, "digital_j": 0.0}, 0.0, {"maps": {}, "rasters": {}}
     for i, mod in enumerate(mods):
         rng = np.random.default_rng([seed, 7, i])
-        menc = ModalityEncoder(cfg, mod, i, seed, device)
-        for split, ds, cap in (("train", mod.train, mod.spec.max_train_per_class), ("test", mod.test, mod.spec.max_test_per_class)):
-            idx = select_samples(ds.labels, cap, rng)
+        train_idx = select_samples(mod.train.labels, mod.spec.max_train_per_class, rng)
+        test_idx = select_samples(mod.test.labels, mod.spec.max_test_per_class, rng)
+        cal = rng.permutation(train_idx)  # target_rate calibrates on the first samples of this order
+        menc = ModalityEncoder(cfg, mod, i, seed, device, calibration=(mod.train, cal))
+        for split, ds, idx in (("train", mod.train, train_idx), ("test", mod.test, test_idx)):
             t0 = time.perf_counter()
             feats, e, encode_s, _ = extract(menc, split, ds, idx, cfg.batch_size, progress)
             feat_s += time.perf_counter() - t0
@@ -221,7 +245,7 @@ def _run_seed(cfg: ExperimentConfig, mods: list[Modality], device, seed: int, pr
             sets[(mod.name, split)] = (FeatureSet(assemble(feats, cfg.head.features), ds.labels[idx], list(ds.classes)), idx)
         if cfg.plots:
             plot["maps"].update(_conductance_maps(menc))
-            plot["rasters"][mod.name] = _sample_spikes(menc, mod.test, int(sets[(mod.name, "test")][1][0]))
+            plot["rasters"][mod.name] = menc.sample_spikes(mod.test, int(test_idx[0]))
     t0 = time.perf_counter()
     output = _run_task(cfg, mods, sets, seed, progress)
     train_s = time.perf_counter() - t0
@@ -330,23 +354,11 @@ def _run_srnn_contrastive(cfg, mods, sets, seed, rng) -> dict:
 
 
 def _conductance_maps(menc: ModalityEncoder) -> dict:
-    out = {}
-    for k, xb in enumerate(_crossbars(menc.encoder)):
-        out[f"{menc.mod.name} crossbar {k}"] = (np.asarray(xb.g_pos), np.asarray(xb.g_neg))
-    return out
-
-
-def _sample_spikes(menc: ModalityEncoder, ds, i: int):
-    """Input raster of one test sample and the reservoir's spikes (if the encoder exposes them)."""
-    raster = menc.rasters(ds, np.array([i]))[0]
-    spikes = None
     enc = menc.encoder
-    if hasattr(enc, "spikes"):
-        spikes = np.asarray(enc.spikes(raster))
-    else:
-        counts = enc.encode([raster], batch_size=1, progress=False).get("counts")
-        spikes = None if counts is None else np.asarray(counts)[0]
-    return raster, spikes
+    return {
+        f"{menc.mod.name} input": (np.asarray(enc.crossbar_in.g_pos), np.asarray(enc.crossbar_in.g_neg)),
+        f"{menc.mod.name} recurrent": (np.asarray(enc.crossbar_rec.g_pos), np.asarray(enc.crossbar_rec.g_neg)),
+    }
 
 
 # ----------------------------------------------------------------------------- aggregation and output
