@@ -1,0 +1,200 @@
+"""Every CPU-side backend against the reference semantics: hand case, an independent dense
+loop, integer-level weights with ADC and noise, real N-MNIST samples, and the encoder glue."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neurohw.data.binning import Binning, to_raster, to_sparse
+from neurohw.errors import ConfigError, DataError
+from neurohw.reservoir.backends import cpu, load_backend, numpy_ref, select_backend
+from neurohw.reservoir.lsm import LSMConfig, LSMEncoder
+from neurohw.reservoir.synapses import Adc, Synapses
+from tests.test_lif import HAND_MEM, HAND_MEM_SUB, HAND_SPIKES, HAND_SPIKES_SUB, W_IN, W_REC, X
+
+BACKENDS = [numpy_ref, cpu]
+
+
+def _hand_synapses(reset: str, integer: bool) -> Synapses:
+    if integer:  # unit 0.25: W == 0.25 * Wq exactly
+        return Synapses((W_IN * 4).astype(np.int8), (W_REC * 4).astype(np.int8), 0.25, 1.0, 0.5, reset)
+    return Synapses(W_IN.copy(), W_REC.copy(), None, 1.0, 0.5, reset)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=lambda m: m.NAME)
+@pytest.mark.parametrize("integer", [True, False], ids=["levels", "float"])
+@pytest.mark.parametrize("reset, spikes, mem", [("hard", HAND_SPIKES, HAND_MEM), ("subtract", HAND_SPIKES_SUB, HAND_MEM_SUB)])
+def test_hand_case_on_every_backend(backend, integer, reset, spikes, mem):
+    res = backend.run_batch(_hand_synapses(reset, integer), [to_sparse(X)], [0], count_bins=2, record_spikes=True)
+    np.testing.assert_array_equal(res.spikes[0], spikes)
+    np.testing.assert_array_equal(res.membrane[0], mem.astype(np.float32))
+    np.testing.assert_array_equal(res.rate[0], spikes.mean(axis=0).astype(np.float32))
+    np.testing.assert_array_equal(res.counts[0], np.stack([spikes[:2].sum(0), spikes[2:].sum(0)]))
+
+
+def _dense_reference(w_in, w_rec, v_th, decay, x):
+    """The paper's equations as five lines of dense numpy (independent of the backends)."""
+    mem = np.zeros(w_rec.shape[0])
+    s = np.zeros(w_rec.shape[0])
+    out = []
+    for t in range(x.shape[0]):
+        mem = mem * decay * (1 - s) + x[t] @ w_in + s @ w_rec
+        s = (mem > v_th).astype(float)
+        out.append(s.astype(bool))
+    return np.array(out), mem
+
+
+def _random_problem(rng, n_in=200, n=90, wmax=24):
+    w_in = rng.integers(-wmax, wmax + 1, (n_in, n)).astype(np.int16)
+    w_rec = rng.integers(-wmax, wmax + 1, (n, n)).astype(np.int16)
+    rasters = [to_sparse((rng.random((30 - 3 * b, n_in)) < 0.06).astype(np.uint8)) for b in range(5)]
+    return w_in, w_rec, rasters
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=lambda m: m.NAME)
+def test_backends_equal_an_independent_dense_loop(backend):
+    rng = np.random.default_rng(3)
+    w_in, w_rec, rasters = _random_problem(rng)
+    unit = 2.0**-5  # dyadic unit, small integers: every float sum is exact in any order
+    syn = Synapses(w_in, w_rec, unit, 1.0, 0.875)
+    res = backend.run_batch(syn, rasters, np.arange(5), record_spikes=True)
+    assert 0.02 < res.rate.mean() < 0.5
+    for b, r in enumerate(rasters):
+        spikes, mem = _dense_reference(w_in * unit, w_rec * unit, 1.0, 0.875, r.to_dense().astype(float))
+        np.testing.assert_array_equal(res.spikes[b], spikes)
+        np.testing.assert_array_equal(res.membrane[b], mem.astype(np.float32))
+
+
+ADC = Adc(64, np.full(4, 0.03), np.full(2, 0.025), 300, gain_in=np.array([1.0, 1.02, 0.97, 1.0]))
+
+
+@pytest.mark.parametrize("adc", [None, ADC], ids=["no-adc", "adc"])
+@pytest.mark.parametrize("noise", [False, True], ids=["exact", "noisy"])
+@pytest.mark.parametrize("reset", ["hard", "subtract"])
+def test_cpu_equals_numpy_bit_for_bit(adc, noise, reset):
+    rng = np.random.default_rng(4)
+    w_in, w_rec, rasters = _random_problem(rng)
+    rasters[1] = to_sparse(np.minimum(rasters[1].to_dense() * 3, 255))  # one sample with counts
+    syn = Synapses(w_in, w_rec, 0.04, 1.0, 0.9, reset, noise_relative=0.05, noise_additive=0.01, adc=adc, seed=11)
+    a = numpy_ref.run_batch(syn, rasters, np.arange(10, 15), 3, noise, True)
+    b = cpu.run_batch(syn, rasters, np.arange(10, 15), 3, noise, True)
+    assert 0.02 < a.rate.mean() < 0.6
+    for sa, sb in zip(a.spikes, b.spikes):
+        np.testing.assert_array_equal(sa, sb)
+    np.testing.assert_array_equal(a.membrane, b.membrane)
+    np.testing.assert_array_equal(a.counts, b.counts)
+    np.testing.assert_array_equal(a.rate, b.rate)
+
+
+def test_noise_is_keyed_by_sample_not_batch():
+    rng = np.random.default_rng(5)
+    w_in, w_rec, rasters = _random_problem(rng)
+    syn = Synapses(w_in, w_rec, 0.04, 1.0, 0.9, noise_relative=0.05, seed=2)
+    whole = cpu.run_batch(syn, rasters, np.arange(5), noise=True)
+    alone = cpu.run_batch(syn, rasters[3:4], [3], noise=True)
+    np.testing.assert_array_equal(whole.membrane[3], alone.membrane[0])
+    other = cpu.run_batch(syn, rasters[3:4], [4], noise=True)
+    assert not np.array_equal(other.membrane[0], alone.membrane[0])
+
+
+def test_noisy_read_statistics_match_noise_equivalent_sampling():
+    """One step, no recurrence: mem = read of the active rows; mean and variance per column
+    must be sum w and sigma^2 sum w^2 (+ a^2 rows), over many samples (each its own draws)."""
+    rng = np.random.default_rng(6)
+    n_in, n = 50, 40
+    w_in = rng.integers(-30, 31, (n_in, n)).astype(np.int16)
+    x = np.zeros((1, n_in), np.uint8)
+    x[0, rng.choice(n_in, 12, replace=False)] = 1
+    unit, sr, sa = 0.05, 0.1, 0.02
+    syn = Synapses(w_in, np.zeros((n, n), np.int16), unit, 1e9, 0.9, noise_relative=sr, noise_additive=sa, seed=9)
+    N = 4000
+    res = cpu.run_batch(syn, [to_sparse(x)] * N, np.arange(N), noise=True)
+    w = w_in[x[0] == 1].astype(float) * unit
+    mean, var = w.sum(0), sr**2 * (w**2).sum(0) + sa**2 * 12
+    m = res.membrane.astype(np.float64)
+    z = (m.mean(0) - mean) / np.sqrt(var / N)
+    assert np.max(np.abs(z)) < 4.5
+    ratio = m.var(0, ddof=1) / var
+    assert np.max(np.abs(ratio - 1)) < 5 * np.sqrt(2 / N)
+
+
+def _nmnist_rasters(root, n: int, n_bins: int = 50):
+    from neurohw.data.nmnist import read_nmnist_folder
+
+    ds = read_nmnist_folder(root, "train")
+    binning = Binning(n_bins=n_bins, crop=(16, 16), polarity=0, mode="binary")
+    return [to_raster(ds[i][0], ds.sensor_size, binning) for i in range(n)]
+
+
+def test_nmnist_small_quantised_device_identical_spikes(nmnist_small):
+    """Reference hyperparameters on real N-MNIST, the reference macro (levels, 14-bit ADC):
+    numpy and cpu give identical spikes with noise off, and with noise on (same Philox draws)."""
+    rasters = _nmnist_rasters(nmnist_small, 6)
+    cfg = dict(n_inputs=256, n_neurons=200, v_th=5.0, decay=0.9, scale=0.07, features=("rate", "counts", "membrane"))
+    out = {}
+    for backend in ("numpy", "cpu"):
+        for noise in (False, True):
+            enc = LSMEncoder(LSMConfig(backend=backend, noise=noise, **cfg), "taox_rram_40nm")
+            assert enc._synapses.integer and enc._synapses.adc is not None
+            out[backend, noise] = enc.encode(rasters, batch_size=4, progress=False, record_spikes=True)
+    for noise in (False, True):
+        a, b = out["numpy", noise], out["cpu", noise]
+        for sa, sb in zip(a["spikes"], b["spikes"]):
+            np.testing.assert_array_equal(sa, sb)
+        for k in ("rate", "counts", "membrane"):
+            np.testing.assert_array_equal(a[k], b[k])
+    assert 0.01 < out["cpu", False]["rate"].mean() < 0.5
+    assert not np.array_equal(out["cpu", False]["membrane"], out["cpu", True]["membrane"])  # noise acts
+
+
+def test_ideal_device_float_weights_agreement_is_measured(nmnist_small):
+    """Float weights (ideal device): sums in another order may flip a spike now and then;
+    the agreement is measured and must stay near 100 %."""
+    rasters = _nmnist_rasters(nmnist_small, 6)
+    encs = [LSMEncoder(LSMConfig(scale=0.07, backend=b, noise=False), "ideal") for b in ("numpy", "cpu")]
+    assert not encs[0]._synapses.integer
+    a, b = (e.encode(rasters, progress=False, record_spikes=True)["spikes"] for e in encs)
+    agree = np.mean(np.concatenate([(x == y).ravel() for x, y in zip(a, b)]))
+    assert agree > 0.999, f"float-weight spike agreement numpy vs cpu: {agree:.6f}"
+
+
+def test_encode_streams_any_iterable_and_batch_size_does_not_matter():
+    rng = np.random.default_rng(7)
+    rasters = [(rng.random((20 + b, 64)) < 0.1).astype(np.uint8) for b in range(7)]
+    enc = LSMEncoder(LSMConfig(n_inputs=64, n_neurons=30, scale=0.07, backend="cpu", features=("rate", "membrane")), "taox_rram_40nm")
+    a = enc.encode(iter(rasters), batch_size=3, progress=False)
+    b = enc.encode([to_sparse(r) for r in rasters], batch_size=64, progress=False)
+    assert a["rate"].shape == (7, 30) and a["rate"].dtype == np.float32
+    np.testing.assert_array_equal(a["rate"], b["rate"])
+    np.testing.assert_array_equal(a["membrane"], b["membrane"])
+
+
+def test_target_rate_calibration_reaches_the_target():
+    rng = np.random.default_rng(8)
+    rasters = [(rng.random((40, 128)) < 0.05).astype(np.uint8) for _ in range(12)]
+    enc = LSMEncoder(LSMConfig(n_inputs=128, n_neurons=60, target_rate=0.06, calibration_samples=12, backend="cpu", noise=False), "taox_rram_40nm")
+    feats = enc.encode(rasters, progress=False)
+    assert abs(feats["rate"].mean() - 0.06) <= 0.02 * 0.06 + 1e-9
+    assert enc.scale > 0
+
+
+def test_config_and_input_errors_are_user_errors():
+    with pytest.raises(ValueError, match="exactly one"):
+        LSMConfig(scale=0.07, target_rate=0.06)
+    with pytest.raises(ValueError):
+        LSMConfig(scale=0.07, backend="gpu")
+    with pytest.raises(ConfigError, match="unknown"):
+        load_backend("cupyy")
+    enc = LSMEncoder(LSMConfig(n_inputs=64, n_neurons=10, scale=0.07, backend="numpy"), "ideal")
+    with pytest.raises(DataError, match="n_inputs=64"):
+        enc.encode([np.zeros((5, 63), np.uint8)], progress=False)
+    with pytest.raises(DataError, match="shape"):
+        enc.encode([np.zeros(5, np.uint8)], progress=False)
+
+
+def test_auto_backend_falls_back_to_cpu_without_gpu():
+    from neurohw.reservoir.backends import cupy_backend
+
+    expected = "cupy" if cupy_backend.available() else "cpu"
+    assert select_backend("auto").NAME == expected
