@@ -143,7 +143,8 @@ def synthesize(utterances: Sequence[Utterance]) -> tuple[int, list[np.ndarray]]:
             fs, lengths, samples = int(npz["sample_rate"]), npz["lengths"], npz["samples"]
     if len(lengths) != len(utterances):
         raise RuntimeError(f"espeak-ng child returned {len(lengths)} waveforms for {len(utterances)} utterances")
-    return fs, np.split(samples, np.cumsum(lengths)[:-1])
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    return fs, [samples[a:b] for a, b in zip(starts[:-1], starts[1:])]
 
 
 def _main(argv: list[str]) -> int:
