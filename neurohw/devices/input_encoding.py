@@ -32,6 +32,8 @@ def encode(x: np.ndarray, spec: InputSpec) -> list[tuple[float, np.ndarray]]:
         raise ValueError("inputs must be finite")
     if spec.bits is None:
         return [(1.0, x)] if np.any(x) else []
+    if spec.full_scale is None and np.all((x == 0.0) | (x == 1.0)):  # binary codes: one plane
+        return [(1.0, x)] if np.any(x) else []
     top = 2**spec.bits - 1
     v = 1.0 if spec.full_scale is None else spec.full_scale / top
     planes: list[tuple[float, np.ndarray]] = []
