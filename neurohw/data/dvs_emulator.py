@@ -44,7 +44,9 @@ class DVSPixelModel:
     refractory_us: float = 1000.0
     #: background activity per pixel, events per second (ARCHITECTURE.md: ~0.15 Hz)
     noise_rate_hz: float = 0.15
-    #: dark level added to the intensity before the log, in intensity units (I in [0, 1])
+    #: dark level added to the intensity before the log, in intensity units (I in [0, 1]); it
+    #: sets the log contrast of ink on black, ln(1.15 / 0.15) = 2.0 = 8 thresholds. 0.15 gives
+    #: digits-dvs ~3,500 events per sample (p5-p95 3.0k-4.1k), inside real N-MNIST's 2.3k-6.1k
     eps: float = 0.15
 
     def __post_init__(self):

@@ -10,6 +10,11 @@ stratified train/test split (20 % test per class) drawn from the same seed.
 A cache file is written under a temporary name and renamed when complete
 (:func:`neurohw.paths.atomic_path`), so a killed generation never leaves a half-written entry.
 The version in the file name changes whenever the generated events would change.
+
+Determinism: the same seed gives byte-identical events on the same platform (numpy Generators
+seeded from ``[seed, stream, ...]``; espeak-ng run in a fresh child process per generation, see
+:mod:`neurohw.data.speech`). Across CPUs or BLAS builds the float32 rendering of digits-dvs may
+differ in the last bit, which can move an event that sits exactly on a threshold.
 """
 
 from __future__ import annotations
