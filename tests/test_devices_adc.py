@@ -81,6 +81,8 @@ def test_input_encoding_planes():
     np.testing.assert_array_equal(quantize_inputs(x, spec), [[0, 1, 5, -3, 7, 2]])  # clip at 7, round 2.4
     binary = encode(np.array([[0.0, 1.0, 1.0]]), spec)
     assert len(binary) == 1 and binary[0][0] == 1.0
+    # with a full scale, a 1.0 input is the top code 1111b: four bit-serial reads
+    assert sorted(c for c, _ in encode(np.array([[1.0, 0.0]]), InputSpec(bits=4, full_scale=1.0))) == [1 / 15, 2 / 15, 4 / 15, 8 / 15]
     fs = InputSpec(bits=4, full_scale=1.0, bit_serial=False)
     np.testing.assert_allclose(quantize_inputs(np.array([0.5, 1.2]), fs), [8 / 15, 1.0])
     assert len(encode(np.array([0.5, 1.2]), fs)) == 1

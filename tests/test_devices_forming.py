@@ -59,19 +59,22 @@ def test_differential_weight_statistics_match_closed_form():
 
 
 @pytest.mark.parametrize(
-    "formed",
+    "formed, seed",
     [
-        {"kind": "gaussian", "mean_us": 34.06, "std_us": 5.32},  # the second chip's statistics
-        {"kind": "lognormal", "mean_us": 20.0, "std_us": 8.0},
-        {"kind": "histogram", "edges_us": [5.0, 10.0, 12.0, 15.0, 25.0], "counts": [10, 40, 35, 15]},
+        ({"kind": "gaussian", "mean_us": 34.06, "std_us": 5.32}, 11),  # the second chip's statistics
+        ({"kind": "lognormal", "mean_us": 20.0, "std_us": 8.0}, 12),
+        ({"kind": "histogram", "edges_us": [5.0, 10.0, 12.0, 15.0, 25.0], "counts": [10, 40, 35, 15]}, 13),
     ],
 )
-def test_continuous_distributions_ks(formed):
+def test_continuous_distributions_ks(formed, seed):
     dev = load_device("ideal", {"forming": {"formed": formed, "probability": 0.3}})
-    g, mask = form_cells(dev.forming, (512, 512), np.random.default_rng(11))
+    g, mask = form_cells(dev.forming, (512, 512), np.random.default_rng(seed))
     assert abs(mask.mean() - 0.3) < 0.01
     res = stats.kstest(g[mask], lambda x: distribution_cdf(dev.forming.formed, x))
     assert res.pvalue > ALPHA, res
+    # power: the same sample against the distribution stretched by 2 % is rejected
+    wrong = stats.kstest(g[mask] * 1.02, lambda x: distribution_cdf(dev.forming.formed, x))
+    assert wrong.pvalue < ALPHA, wrong
 
 
 def test_same_seed_same_conductances():
