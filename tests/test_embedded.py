@@ -7,6 +7,8 @@ each of them.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -48,7 +50,7 @@ def test_same_seed_gives_byte_identical_events_and_another_seed_differs(name, tm
 def test_small_generation_is_cached_split_and_well_formed(name, dtype, sensor, cache):
     per_class = 5
     path = cache_path(name, 0, per_class)
-    assert path == cache / "embedded" / f"{name}-v1-seed0-n5.npz" and not path.exists()
+    assert path == cache / "embedded" / f"{name}-v{embedded._SPECS[name].version}-seed0-n5.npz" and not path.exists()
     train = load_embedded(name, "train", samples_per_class=per_class, progress=False)
     assert path.is_file() and [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary left
     test = load_embedded(name, "test", samples_per_class=per_class, progress=False)
@@ -76,9 +78,11 @@ def test_small_generation_is_cached_split_and_well_formed(name, dtype, sensor, c
 
 def test_status_reports_the_full_cache_file(cache):
     present, location = embedded_status("digits-dvs")
-    assert not present and location == str(cache / "embedded" / "digits-dvs-v1-seed0.npz")
+    assert not present and location == str(cache / "embedded" / f"digits-dvs-v{embedded._SPECS['digits-dvs'].version}-seed0.npz")
     present, location = embedded_status("digits-cochlea", seed=3)
-    assert not present and location.endswith("digits-cochlea-v1-seed3.npz")
+    assert not present and location.endswith(f"digits-cochlea-v{embedded._SPECS['digits-cochlea'].version}-seed3.npz")
+    generate_embedded("digits-dvs", 0, 1, progress=False)  # a small one is not the full dataset
+    assert not embedded_status("digits-dvs")[0]
 
 
 def test_bad_names_splits_and_options_are_user_errors(cache):
@@ -111,11 +115,17 @@ def test_a_corrupt_cache_file_is_a_clear_error(cache):
 
 
 def test_espeak_keeps_state_in_process_but_a_fresh_process_per_list_is_deterministic():
-    utts = [Utterance("seven", "en-us+m3", 170, 50), Utterance("two", "en-gb-scotland+klatt", 140, 30)]
+    # +f2 draws from espeak-ng's random generator, which the library seeds from the clock (in
+    # seconds): the utterance's own seed must replace it, so synthesise again a second later
+    utts = [Utterance("seven", "en-us+m3", 170, 50), Utterance("two", "en-gb-scotland+klatt", 140, 30), Utterance("six", "en+f2", 170, 50, seed=5)]
     fs1, w1 = synthesize(utts)
+    time.sleep(1.1)
     fs2, w2 = synthesize(utts)
     assert fs1 == fs2 == 22050
     assert all(a.tobytes() == b.tobytes() for a, b in zip(w1, w2))
+    _, (seed5,) = synthesize([Utterance("six", "en+f2", 170, 50, seed=5)])
+    _, (seed6,) = synthesize([Utterance("six", "en+f2", 170, 50, seed=6)])
+    assert len(seed5) == len(seed6) and seed5.tobytes() != seed6.tobytes()
     assert all(0.2 * fs1 < len(w) < 1.5 * fs1 and np.abs(w).max() > 1000 for w in w1)
     # why the child process: in one process the same utterance twice differs (flutter state)
     espeak = Espeak.get()

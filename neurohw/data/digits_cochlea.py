@@ -46,9 +46,10 @@ def utterances(seed: int, per_class: int) -> tuple[list[Utterance], np.ndarray]:
     variant = rng.integers(0, len(VARIANTS), n)
     rate = rng.integers(RATE_WPM[0], RATE_WPM[1] + 1, n)
     pitch = rng.integers(PITCH[0], PITCH[1] + 1, n)
+    espeak_seed = rng.integers(0, 2**31, n)
     labels = np.arange(n, dtype=np.int64) % 10
     utts = [
-        Utterance(DIGIT_WORDS[labels[i]], f"{VOICES[voice[i]]}+{VARIANTS[variant[i]]}", int(rate[i]), int(pitch[i]))
+        Utterance(DIGIT_WORDS[labels[i]], f"{VOICES[voice[i]]}+{VARIANTS[variant[i]]}", int(rate[i]), int(pitch[i]), int(espeak_seed[i]))
         for i in range(n)
     ]
     return utts, labels

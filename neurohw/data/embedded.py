@@ -85,7 +85,7 @@ _SPECS = {
         "scikit-learn's 1,797 handwritten digits, 3 saccades, emulated 34x34 DVS",
     ),
     "digits-cochlea": _Spec(
-        "digits-cochlea", 1, "neurohw.data.digits_cochlea", (64, 1, 1), COCHLEA_DTYPE,
+        "digits-cochlea", 2, "neurohw.data.digits_cochlea", (64, 1, 1), COCHLEA_DTYPE,
         "spoken digits 0-9 by espeak-ng, 64-channel cochlea model",
     ),
 }

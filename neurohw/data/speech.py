@@ -1,9 +1,11 @@
 """Speech synthesised offline by espeak-ng (the library bundled by the pip package espeakng-loader).
 
 espeak-ng is a formant synthesiser: the same text, voice, rate and pitch give the same waveform,
-except that the library carries state from one utterance to the next (its pitch "flutter"
-cycles on). :func:`synthesize` therefore runs each list of utterances in a fresh process, so that
-the waveforms depend only on the list and never on what the calling process said before.
+except for two things. Some voice variants draw from the library's random generator, which it
+seeds from the clock: each :class:`Utterance` carries a seed for it (``espeak_ng_SetRandSeed``).
+And the library carries state from one utterance to the next (its pitch "flutter" cycles on):
+:func:`synthesize` therefore runs each list of utterances in a fresh process, so that the
+waveforms depend only on the list and never on what the calling process said before.
 
 The C API is used through ctypes (``speak_lib.h`` of espeak-ng 1.5x):
 ``espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS=2, buflength=0, data_dir, options=0)`` returns the
@@ -47,6 +49,9 @@ class Utterance:
     rate: int = 175
     #: base pitch, 0-100 (espeak-ng's scale; 50 is the voice's normal pitch)
     pitch: int = 50
+    #: seed of espeak-ng's own random generator (some variants, e.g. +f2, draw from it; without a
+    #: seed the library seeds it from the clock)
+    seed: int = 0
 
     def __post_init__(self):
         if not 80 <= self.rate <= 450:
@@ -78,6 +83,8 @@ class Espeak:
         lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
         lib.espeak_Synth.restype = ctypes.c_int
         lib.espeak_SetSynthCallback.argtypes = [_CALLBACK]
+        lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+        lib.espeak_ng_SetRandSeed.restype = None
         self.sample_rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, espeakng_loader.get_data_path().encode(), 0)
         if self.sample_rate <= 0:
             raise DataError(f"espeak-ng failed to initialise from {espeakng_loader.get_data_path()}; reinstall espeakng-loader")
@@ -104,6 +111,7 @@ class Espeak:
             raise ValueError(f"espeak-ng has no voice '{utt.voice}'")
         self._lib.espeak_SetParameter(_RATE, int(utt.rate), 0)
         self._lib.espeak_SetParameter(_PITCH, int(utt.pitch), 0)
+        self._lib.espeak_ng_SetRandSeed(int(utt.seed))
         text = utt.text.encode() + b"\0"
         self._chunks = []
         status = self._lib.espeak_Synth(text, len(text), 0, 0, 0, 0, None, None)
