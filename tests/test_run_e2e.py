@@ -73,7 +73,7 @@ def test_quickstart_tiny_end_to_end(tmp_path, cache, capsys):
     assert m["optimistic"] is False and m["selection"] == "validation"
     assert set(m["energy"]) >= {"encoder_j_per_sample", "head_j_per_sample", "digital_baseline_j_per_sample"}
     assert m["energy"]["head_j_per_sample"] == pytest.approx(m["energy"]["head_macs_per_sample"] * m["energy"]["mac_j"])
-    assert m["energy"]["head_macs_per_sample"] == 2 * 48 * 64
+    assert m["energy"]["head_macs_per_sample"] == 2 * (48 * 5) * 64  # rate + 4 count bins per neuron, both heads
     assert m["timing"]["features_s"] > 0 and m["timing"]["train_s"] > 0
     # the resolved config is complete and loads again
     cfg = load_config(run / "config.yaml")
@@ -82,7 +82,7 @@ def test_quickstart_tiny_end_to_end(tmp_path, cache, capsys):
     from safetensors.torch import load_file
 
     w = load_file(str(run / "heads" / "seed3.safetensors"))
-    assert w["contrastive.a.net.0.weight"].shape == (64, 48)
+    assert w["contrastive.a.net.0.weight"].shape == (64, 48 * 5)
     assert "prototypical.b.net.0.weight" in w
     report = (run / "report.md").read_text()
     assert "seen-class validation split only" in report and "OPTIMISTIC" not in report

@@ -153,7 +153,14 @@ class ModalityEncoder:
             "reservoir": self.lsm.model_dump(mode="json", exclude={"backend", "threads"}),
             "seed": self.seed,
             "samples": {"n": int(len(ds)), "indices_sha": _sha(indices), "calibration_sha": cal},
+            "dataset": dataset_fingerprint(ds),
         }
+
+
+def dataset_fingerprint(ds) -> dict:
+    """What identifies a dataset's content cheaply: its generator version/model and its labels."""
+    meta = {k: v for k, v in ds.meta.items() if k in ("version", "model", "seed", "source", "format") and isinstance(v, (str, int))}
+    return {**meta, "labels_sha": _sha(ds.labels)}
 
 
 def _sha(a: np.ndarray) -> str:

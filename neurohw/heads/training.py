@@ -66,6 +66,15 @@ def train(
     """
     if n_train < 1:
         raise ValueError("no training samples")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # heads are tiny: extra threads cost far more in sync than they give
+    try:
+        return _train(module, batch_loss, n_train, val_score, settings, rng, progress, description)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(module, batch_loss, n_train, val_score, settings, rng, progress, description) -> TrainHistory:
     opt = torch.optim.Adam(module.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     hist = TrainHistory()
     best_state = None
