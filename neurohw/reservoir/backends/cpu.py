@@ -31,11 +31,43 @@ def why_unavailable() -> str:
     return ""
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _add_rows(w, buf, nbuf, a, qq, noisy, integer):
+    """``a += sum of rows w[buf[:nbuf]]`` (and ``qq += their squares`` when noisy).
+
+    Eight rows at a time: one load/store of the accumulator per eight rows (the loop is
+    store-bound otherwise). Integer sums are exact in any grouping.
+    """
+    n = a.shape[0]
+    if nbuf == 8:
+        r0, r1, r2, r3 = w[buf[0]], w[buf[1]], w[buf[2]], w[buf[3]]
+        r4, r5, r6, r7 = w[buf[4]], w[buf[5]], w[buf[6]], w[buf[7]]
+        if integer:
+            for j in range(n):
+                a[j] += ((np.int32(r0[j]) + np.int32(r1[j])) + (np.int32(r2[j]) + np.int32(r3[j]))) + (
+                    (np.int32(r4[j]) + np.int32(r5[j])) + (np.int32(r6[j]) + np.int32(r7[j])))
+        else:
+            for j in range(n):
+                a[j] += ((r0[j] + r1[j]) + (r2[j] + r3[j])) + ((r4[j] + r5[j]) + (r6[j] + r7[j]))
+        if noisy:
+            for j in range(n):
+                qq[j] += ((r0[j] * r0[j] + r1[j] * r1[j]) + (r2[j] * r2[j] + r3[j] * r3[j])) + (
+                    (r4[j] * r4[j] + r5[j] * r5[j]) + (r6[j] * r6[j] + r7[j] * r7[j]))
+        return
+    for k in range(nbuf):
+        row = w[buf[k]]
+        for j in range(n):
+            a[j] += row[j]
+        if noisy:
+            for j in range(n):
+                qq[j] += row[j] * row[j]
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
 def _run(indptr, indptr_off, indices, values, nnz_off, lengths, sample_ids,
          w_in, w_rec, acc_proto, q_proto, tile_rows, n_tin, use_adc, step, inv_step, max_code,
          unit, v_th, decay, subtract, noisy, rel2, add2, k0, k1,
-         rate, counts, membrane, spikes, record):  # fmt: skip
+         rate, counts, membrane, spikes, record, integer):  # fmt: skip
     B = lengths.shape[0]
     n = w_rec.shape[0]
     K = counts.shape[1]
@@ -50,6 +82,7 @@ def _run(indptr, indptr_off, indices, values, nnz_off, lengths, sample_ids,
         cur = np.zeros(n, np.float64)
         z = np.zeros(n, np.float64)
         words = np.zeros(4 * ((n + 3) // 4), np.int64)
+        buf = np.zeros(8, np.int64)
         s_prev = np.zeros(n, np.bool_)
         spk = np.zeros(n, np.int64)
         total = np.zeros(n, np.int64)
@@ -58,39 +91,55 @@ def _run(indptr, indptr_off, indices, values, nnz_off, lengths, sample_ids,
         nz0 = nnz_off[b]
         sid = np.uint64(sample_ids[b])
         for t in range(T):
-            # --- input crossbar: rows of the active inputs ---
+            # --- input crossbar: rows of the active inputs (binary ones in groups of 8) ---
+            nbuf = 0
+            btile = -1
             for k in range(indptr[ip0 + t], indptr[ip0 + t + 1]):
                 i = indices[nz0 + k]
                 x = values[nz0 + k]
                 if x == 0:
                     continue
                 tile = i // tile_rows if use_adc else 0
-                rows[tile] += x * x
-                row = w_in[i]
-                a = acc[tile]
+                if nbuf > 0 and (tile != btile or x != 1):
+                    _add_rows(w_in, buf, nbuf, acc[btile], q[btile], noisy, integer)
+                    nbuf = 0
                 if x == 1:
-                    for j in range(n):
-                        a[j] += row[j]
+                    buf[nbuf] = i
+                    nbuf += 1
+                    btile = tile
+                    rows[tile] += 1
+                    if nbuf == 8:
+                        _add_rows(w_in, buf, nbuf, acc[btile], q[btile], noisy, integer)
+                        nbuf = 0
                 else:
+                    rows[tile] += x * x
+                    row = w_in[i]
+                    a = acc[tile]
                     for j in range(n):
                         a[j] += x * row[j]
-                if noisy:
-                    qq = q[tile]
-                    for j in range(n):
-                        qq[j] += x * x * row[j] * row[j]
+                    if noisy:
+                        qq = q[tile]
+                        for j in range(n):
+                            qq[j] += x * x * row[j] * row[j]
+            if nbuf > 0:
+                _add_rows(w_in, buf, nbuf, acc[btile], q[btile], noisy, integer)
             # --- recurrent crossbar: rows of the neurons that spiked at t-1 ---
+            nbuf = 0
             for k in range(nspk):
                 i = spk[k]
                 tile = n_tin + i // tile_rows if use_adc else 0
+                if nbuf > 0 and tile != btile:
+                    _add_rows(w_rec, buf, nbuf, acc[btile], q[btile], noisy, integer)
+                    nbuf = 0
+                buf[nbuf] = i
+                nbuf += 1
+                btile = tile
                 rows[tile] += 1
-                row = w_rec[i]
-                a = acc[tile]
-                for j in range(n):
-                    a[j] += row[j]
-                if noisy:
-                    qq = q[tile]
-                    for j in range(n):
-                        qq[j] += row[j] * row[j]
+                if nbuf == 8:
+                    _add_rows(w_rec, buf, nbuf, acc[btile], q[btile], noisy, integer)
+                    nbuf = 0
+            if nbuf > 0:
+                _add_rows(w_rec, buf, nbuf, acc[btile], q[btile], noisy, integer)
             # --- reads -> current (unit, noise, ADC), tile order as in numpy_ref ---
             for j in range(n):
                 cur[j] = 0.0
@@ -123,27 +172,30 @@ def _run(indptr, indptr_off, indices, values, nnz_off, lengths, sample_ids,
                         cur[j] += v
                         a[j] = 0
                 rows[tile] = 0
-            # --- LIF step (neurohw.reservoir.lif) and the spike list ---
-            nspk = 0
+            # --- LIF step (neurohw.reservoir.lif), branch-free so that it vectorises ---
             kb = (t * K) // T
+            cnt = counts[b, kb]
             for j in range(n):
                 leak = mem[j] * decay
-                if s_prev[j]:
-                    if subtract:
-                        leak = leak - v_th
-                    else:
-                        leak = 0.0
+                sp = s_prev[j]
+                if subtract:
+                    leak = leak - v_th if sp else leak
+                else:
+                    leak = 0.0 if sp else leak
                 m = leak + cur[j]
                 mem[j] = m
                 fired = m > v_th
                 s_prev[j] = fired
-                if fired:
-                    spk[nspk] = j
-                    nspk += 1
-                    total[j] += 1
-                    counts[b, kb, j] += 1
-                    if record:
-                        spikes[b, t, j] = True
+                total[j] += np.int64(fired)
+                cnt[j] += np.int32(fired)
+            # --- the spike list (branch-free compaction) ---
+            nspk = 0
+            for j in range(n):
+                spk[nspk] = j
+                nspk += np.int64(s_prev[j])
+            if record:
+                for k in range(nspk):
+                    spikes[b, t, spk[k]] = True
         for j in range(n):
             rate[b, j] = np.float32(total[j] / max(T, 1))
             membrane[b, j] = np.float32(mem[j])
@@ -158,7 +210,7 @@ def kernel_arrays(syn: Synapses, noise: bool):
     acc_dtype = np.int32 if syn.integer else np.float64
     q_dtype = np.int64 if syn.integer else np.float64
     acc_proto = np.zeros((n_tiles, n), acc_dtype)
-    q_proto = np.zeros((n_tiles, n) if noisy else (1, 1), q_dtype)
+    q_proto = np.zeros((n_tiles, n) if noisy else (n_tiles, 1), q_dtype)
     step, inv_step = syn.adc_tables()
     max_code = syn.adc.max_code if syn.adc is not None else 1
     return acc_proto, q_proto, tr, n_tin, step, inv_step, max_code, noisy
@@ -193,6 +245,6 @@ def run_batch(syn: Synapses, rasters, sample_ids, count_bins: int = 1, noise: bo
          int(tr), int(n_tin), syn.adc is not None, step, inv_step, int(max_code),
          syn.unit_value, float(syn.v_th), float(syn.decay), syn.reset == "subtract", noisy,
          float(syn.rel2), float(syn.add2), np.uint64(k0), np.uint64(k1),
-         rate, counts, membrane, spikes, bool(record_spikes))  # fmt: skip
+         rate, counts, membrane, spikes, bool(record_spikes), syn.integer)  # fmt: skip
     rec = [spikes[b, : pb.lengths[b]] for b in range(B)] if record_spikes else None
     return BatchResult(rate, counts, membrane, rec)
