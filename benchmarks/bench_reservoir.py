@@ -3,7 +3,9 @@
 Reference workload (issue 4): 2,312 inputs (N-MNIST's 34 x 34 x 2), 1,000 neurons, 300 steps,
 batch 64, 2 % of the inputs active per step (Bernoulli, seeded), the weight scale found by
 bisection for ~7 % firing, 2 threads. neurohw runs on the reference macro (taox_rram_40nm:
-conductance levels -> int16 weights, per-tile 14-bit ADC, 2 % read noise when noise is on).
+conductance levels -> int16 weights, per-tile 14-bit ADC, 2 % read noise when noise is on);
+``-noadc`` rows run the same macro with ``adc.bits: null`` (one read per column and step
+instead of one per row tile: 1 normal draw per neuron and step instead of 7).
 
 Baselines, measured here in the same run on the same weights (W = unit * Wq as float32) and
 inputs: snntorch (``RLeaky`` with ``all_to_all`` recurrence, zero reset, behind a fixed
@@ -59,9 +61,13 @@ def _peak_rss_mb() -> float:
 
 
 def _time_neurohw(w, scale, backend, noise, quick):
+    from neurohw.devices.model import load_device
     from neurohw.reservoir.lsm import LSMEncoder
 
-    enc = LSMEncoder(_config(w, scale, backend, noise), w["device"])
+    no_adc = backend.endswith("-noadc")
+    backend = backend.removesuffix("-noadc")
+    device = load_device(w["device"], {"adc": {"bits": None}} if no_adc else None)
+    enc = LSMEncoder(_config(w, scale, backend, noise), device)
     rasters = _rasters(w)
     if backend == "numpy":
         rasters = rasters[: NUMPY_SAMPLES["quick" if quick else "full"]]
@@ -164,6 +170,8 @@ def contenders() -> list[tuple[str, bool]]:
     out = [("snntorch", False), ("torch-dense", False), ("torch-dense", True)]
     for b in available_backends():
         out += [(f"neurohw-{b}", False), (f"neurohw-{b}", True)]
+        if b != "numpy":  # the same macro without its per-tile ADC: one noisy read per column
+            out += [(f"neurohw-{b}-noadc", False), (f"neurohw-{b}-noadc", True)]
     return out
 
 
