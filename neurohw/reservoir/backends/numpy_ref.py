@@ -21,6 +21,10 @@ def available() -> bool:
     return True
 
 
+def why_unavailable() -> str:
+    return ""
+
+
 def _partial_sums(w: np.ndarray, rows: np.ndarray, x: np.ndarray, integer: bool):
     """One read of rows ``rows`` driven by ``x``: ``(sum x w, sum x^2 w^2, sum x^2)``."""
     if integer:
