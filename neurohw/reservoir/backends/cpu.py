@@ -32,7 +32,7 @@ def why_unavailable() -> str:
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _add_rows(w, buf, nbuf, a, qq, noisy, integer):
+def _add_rows(w, buf, nbuf, a, qq, noisy, integer, sq32):
     """``a += sum of rows w[buf[:nbuf]]`` (and ``qq += their squares`` when noisy).
 
     Eight rows at a time: one load/store of the accumulator per eight rows (the loop is
@@ -49,7 +49,12 @@ def _add_rows(w, buf, nbuf, a, qq, noisy, integer):
         else:
             for j in range(n):
                 a[j] += ((r0[j] + r1[j]) + (r2[j] + r3[j])) + ((r4[j] + r5[j]) + (r6[j] + r7[j]))
-        if noisy:
+        if noisy and sq32:  # int32 squares and sums (bound checked by the caller): 16 lanes
+            for j in range(n):
+                s0, s1, s2, s3 = np.int32(r0[j]), np.int32(r1[j]), np.int32(r2[j]), np.int32(r3[j])
+                s4, s5, s6, s7 = np.int32(r4[j]), np.int32(r5[j]), np.int32(r6[j]), np.int32(r7[j])
+                qq[j] += ((s0 * s0 + s1 * s1) + (s2 * s2 + s3 * s3)) + ((s4 * s4 + s5 * s5) + (s6 * s6 + s7 * s7))
+        elif noisy:
             for j in range(n):
                 qq[j] += ((r0[j] * r0[j] + r1[j] * r1[j]) + (r2[j] * r2[j] + r3[j] * r3[j])) + (
                     (r4[j] * r4[j] + r5[j] * r5[j]) + (r6[j] * r6[j] + r7[j] * r7[j]))
@@ -67,7 +72,7 @@ def _add_rows(w, buf, nbuf, a, qq, noisy, integer):
 def _run(indptr, indptr_off, indices, values, nnz_off, lengths, sample_ids,
          w_in, w_rec, acc_proto, q_proto, tile_rows, n_tin, use_adc, step, inv_step, max_code,
          unit, v_th, decay, subtract, noisy, rel2, add2, k0, k1,
-         rate, counts, membrane, spikes, record, integer):  # fmt: skip
+         rate, counts, membrane, spikes, record, integer, sq32):  # fmt: skip
     B = lengths.shape[0]
     n = w_rec.shape[0]
     K = counts.shape[1]
@@ -101,7 +106,7 @@ def _run(indptr, indptr_off, indices, values, nnz_off, lengths, sample_ids,
                     continue
                 tile = i // tile_rows if use_adc else 0
                 if nbuf > 0 and (tile != btile or x != 1):
-                    _add_rows(w_in, buf, nbuf, acc[btile], q[btile], noisy, integer)
+                    _add_rows(w_in, buf, nbuf, acc[btile], q[btile], noisy, integer, sq32)
                     nbuf = 0
                 if x == 1:
                     buf[nbuf] = i
@@ -109,7 +114,7 @@ def _run(indptr, indptr_off, indices, values, nnz_off, lengths, sample_ids,
                     btile = tile
                     rows[tile] += 1
                     if nbuf == 8:
-                        _add_rows(w_in, buf, nbuf, acc[btile], q[btile], noisy, integer)
+                        _add_rows(w_in, buf, nbuf, acc[btile], q[btile], noisy, integer, sq32)
                         nbuf = 0
                 else:
                     rows[tile] += x * x
@@ -122,24 +127,24 @@ def _run(indptr, indptr_off, indices, values, nnz_off, lengths, sample_ids,
                         for j in range(n):
                             qq[j] += x * x * row[j] * row[j]
             if nbuf > 0:
-                _add_rows(w_in, buf, nbuf, acc[btile], q[btile], noisy, integer)
+                _add_rows(w_in, buf, nbuf, acc[btile], q[btile], noisy, integer, sq32)
             # --- recurrent crossbar: rows of the neurons that spiked at t-1 ---
             nbuf = 0
             for k in range(nspk):
                 i = spk[k]
                 tile = n_tin + i // tile_rows if use_adc else 0
                 if nbuf > 0 and tile != btile:
-                    _add_rows(w_rec, buf, nbuf, acc[btile], q[btile], noisy, integer)
+                    _add_rows(w_rec, buf, nbuf, acc[btile], q[btile], noisy, integer, sq32)
                     nbuf = 0
                 buf[nbuf] = i
                 nbuf += 1
                 btile = tile
                 rows[tile] += 1
                 if nbuf == 8:
-                    _add_rows(w_rec, buf, nbuf, acc[btile], q[btile], noisy, integer)
+                    _add_rows(w_rec, buf, nbuf, acc[btile], q[btile], noisy, integer, sq32)
                     nbuf = 0
             if nbuf > 0:
-                _add_rows(w_rec, buf, nbuf, acc[btile], q[btile], noisy, integer)
+                _add_rows(w_rec, buf, nbuf, acc[btile], q[btile], noisy, integer, sq32)
             # --- reads -> current (unit, noise, ADC), tile order as in numpy_ref ---
             for j in range(n):
                 cur[j] = 0.0
@@ -201,7 +206,15 @@ def _run(indptr, indptr_off, indices, values, nnz_off, lengths, sample_ids,
             membrane[b, j] = np.float32(mem[j])
 
 
-def kernel_arrays(syn: Synapses, noise: bool):
+def square_sums_fit_int32(syn: Synapses, max_value: int = 255) -> bool:
+    """Whether ``sum x^2 w^2`` over every row of both crossbars stays below 2**31."""
+    if not syn.integer:
+        return False
+    wmax = max(int(np.abs(syn.w_in).max(initial=0)), int(np.abs(syn.w_rec).max(initial=0)))
+    return (syn.n_inputs * max_value**2 + syn.n_neurons) * wmax**2 < 2**31
+
+
+def kernel_arrays(syn: Synapses, noise: bool, max_value: int = 255):
     """The dtype-carrying scratch prototypes and ADC tables of :func:`_run`."""
     tr, n_tin, n_trec = syn.tiles()
     n_tiles = (n_tin + n_trec) if syn.adc is not None else 1
@@ -209,6 +222,8 @@ def kernel_arrays(syn: Synapses, noise: bool):
     noisy = bool(noise and syn.noisy)
     acc_dtype = np.int32 if syn.integer else np.float64
     q_dtype = np.int64 if syn.integer else np.float64
+    if square_sums_fit_int32(syn, max_value):
+        q_dtype = np.int32
     acc_proto = np.zeros((n_tiles, n), acc_dtype)
     q_proto = np.zeros((n_tiles, n) if noisy else (n_tiles, 1), q_dtype)
     step, inv_step = syn.adc_tables()
@@ -231,7 +246,9 @@ def run_batch(syn: Synapses, rasters, sample_ids, count_bins: int = 1, noise: bo
     B = len(rasters)
     n = syn.n_neurons
     check_integer_range(syn, int(pb.values.max(initial=1)))
-    acc_proto, q_proto, tr, n_tin, step, inv_step, max_code, noisy = kernel_arrays(syn, noise)
+    max_value = int(pb.values.max(initial=1))
+    acc_proto, q_proto, tr, n_tin, step, inv_step, max_code, noisy = kernel_arrays(syn, noise, max_value)
+    sq32 = q_proto.dtype == np.int32
     k0, k1 = seed_key(syn.seed)
     rate = np.zeros((B, n), np.float32)
     counts = np.zeros((B, count_bins, n), np.int32)
@@ -245,6 +262,6 @@ def run_batch(syn: Synapses, rasters, sample_ids, count_bins: int = 1, noise: bo
          int(tr), int(n_tin), syn.adc is not None, step, inv_step, int(max_code),
          syn.unit_value, float(syn.v_th), float(syn.decay), syn.reset == "subtract", noisy,
          float(syn.rel2), float(syn.add2), np.uint64(k0), np.uint64(k1),
-         rate, counts, membrane, spikes, bool(record_spikes), syn.integer)  # fmt: skip
+         rate, counts, membrane, spikes, bool(record_spikes), syn.integer, sq32)  # fmt: skip
     rec = [spikes[b, : pb.lengths[b]] for b in range(B)] if record_spikes else None
     return BatchResult(rate, counts, membrane, rec)
