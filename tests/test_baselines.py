@@ -25,7 +25,8 @@ def test_stack_rasters_pads_with_zeros():
 
 def test_rates_are_spike_counts_over_time():
     net = SpikingRNN(4, 5, 2)
-    r = net.rates(torch.ones(3, 7, 4) * 10)
+    with torch.no_grad():
+        r = net.rates(torch.ones(3, 7, 4) * 10)
     assert r.shape == (3, 5)
     assert torch.all((r * 7 - torch.round(r * 7)).abs() < 1e-5)  # whole spike counts / T
     assert float(r.min()) >= 0 and float(r.max()) <= 1

@@ -53,7 +53,7 @@ def test_quickstart_tiny_end_to_end(tmp_path, cache, capsys):
     out = tmp_path / "runs"
     assert main(["run", str(QUICKSTART), "--quiet", "--out", str(out), *sum((["--set", s] for s in TINY), [])]) == 0
     run = _only_run_dir(out)
-    assert Path(capsys.readouterr().out.strip()) == run
+    assert Path(capsys.readouterr().out.strip().splitlines()[-1]) == run  # the path is the last line
     assert not run.name.startswith(".")
     files = {p.name for p in run.iterdir()}
     for f in ("config.yaml", "metrics.json", "report.md", "heads", "conductance_histogram.png", "spike_raster.png",
