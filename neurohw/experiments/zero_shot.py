@@ -178,3 +178,48 @@ def run_zero_shot(
         else:
             metrics["prototypical_train_s"] = hist.train_s
     return out
+
+
+def pseudo_unseen_validation(
+    a_train: FeatureSet, b_train: FeatureSet, head: HeadSpec, zs: ZeroShotSpec, seed: int,
+    held_out: list[tuple], objective: str = "contrastive",
+) -> list[dict]:
+    """Transfer validation inside the seen classes: for each held-out set (e.g. a pair) of SEEN
+    classes, train on the remaining seen classes and measure retrieval among the held-out ones.
+
+    Only training-split samples of ``zs.seen`` are used (the rows are filtered first; the real
+    unseen classes and the test split are never passed in or looked at). Per held-out set the
+    heads are trained by :func:`run_zero_shot` with seen = ``zs.seen`` minus the set and epoch
+    selection on a validation split of those training classes (``selection`` is forced to
+    ``validation``); the held-out classes' training-split samples, never trained on, are the
+    pseudo-unseen retrieval set (up to ``zs.test_pairs_per_class`` pairs per class). Returns one
+    dict per set: ``held_out``, ``pseudo_unseen`` / ``val_seen`` ({a_to_b, b_to_a}), ``chance``,
+    ``n_pairs``, and ``rows_a`` / ``rows_b`` (the indices of ``a_train`` / ``b_train`` used).
+    """
+    from neurohw.errors import ConfigError
+
+    seen = [str(c) for c in zs.seen]
+    sets = [[str(c) for c in h] for h in held_out]
+    for h in sets:
+        if len(set(h)) < 2 or not set(h) <= set(seen) or len(set(seen) - set(h)) < 2:
+            raise ConfigError(f"pseudo-unseen set {h} must name >= 2 seen classes {seen} and leave >= 2 to train on")
+    rows_a = np.flatnonzero(np.isin(a_train.names, seen))
+    rows_b = np.flatnonzero(np.isin(b_train.names, seen))
+    a, b = a_train.take(rows_a), b_train.take(rows_b)
+    out = []
+    for h in sets:
+        train_classes = [c for c in seen if c not in h]
+        spec = zs.model_copy(update={"seen": train_classes, "unseen": h, "rotations": None, "selection": "validation"})
+        # the "test" sets are the same seen-only training rows: only their held-out classes are scored
+        r = run_zero_shot(a, b, a, b, head, spec, seed, unseen=h, objectives=(objective,))
+        key = "zero_shot" if objective == "contrastive" else "zero_shot_prototypical"
+        out.append({
+            "held_out": h,
+            "pseudo_unseen": r.metrics[key]["unseen"],
+            "val_seen": r.metrics[key]["val_seen"],
+            "chance": r.metrics["chance"]["unseen"],
+            "n_pairs": r.metrics["n_test_pairs"]["unseen"],
+            "rows_a": rows_a,
+            "rows_b": rows_b,
+        })
+    return out

@@ -1,0 +1,129 @@
+"""Zero-shot transfer study (issue 5): pseudo-unseen validation of head configurations.
+
+Nothing here looks at test data or at the real unseen classes (8, 9): the features of the
+quickstart's encoders are extracted (through the feature cache) for the training split only,
+and every configuration is scored by :func:`neurohw.experiments.zero_shot.pseudo_unseen_validation`
+(2 of the 7 seen classes held out as pseudo-unseen, trained on the other 5, retrieval among the
+held-out 2 measured on their training-split samples). The real split is run afterwards with
+``neurohw run experiments/quickstart.yaml --set zero_shot.rotations=...``.
+
+Run: ``python benchmarks/zero_shot_transfer.py [--seeds 0 1 2] [--only NAME ...]``; prints one
+table row per configuration (mean +- std over seeds x held-out pairs, chance 0.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+#: held-out pseudo-unseen pairs: every seen class held out exactly twice (7 pairs of the 21)
+PSEUDO_PAIRS = [(1, 2), (3, 4), (5, 6), (7, 1), (2, 3), (4, 5), (6, 7)]
+
+#: head configurations tried (overrides of the quickstart's head / zero_shot / reservoir sections)
+CONFIGS: dict[str, dict] = {
+    "paper": {},  # the paper's defaults: tau 1.0, dim 64, lr 1e-3, 100 epochs, linear, raw dot product
+    "pair_targets": {"zero_shot": {"targets": "pair"}},
+    "norm_tau0.1": {"head": {"normalize": True, "temperature": 0.1}},
+    "norm_tau0.05": {"head": {"normalize": True, "temperature": 0.05}},
+    "norm_tau0.3": {"head": {"normalize": True, "temperature": 0.3}},
+    "dim8": {"head": {"dim": 8}},
+    "dim8_norm_tau0.1": {"head": {"dim": 8, "normalize": True, "temperature": 0.1}},
+    "wd1e-2": {"head": {"weight_decay": 1e-2}},
+    "wd1e-1": {"head": {"weight_decay": 1e-1}},
+    "epochs10": {"head": {"epochs": 10}},
+    "mlp128": {"head": {"hidden": [128]}},
+    "rate_only": {"head": {"features": ["rate"]}},
+    "with_membrane": {"head": {"features": ["rate", "counts", "membrane"]},
+                      "reservoir": {"features": ["rate", "counts", "membrane"]}},
+    "reservoir512": {"reservoir": {"n_neurons": 512}},
+}
+
+
+def quickstart_config(overrides: dict | None = None):
+    """The quickstart's config with nested ``overrides`` applied, validated."""
+    from pathlib import Path
+
+    from neurohw.experiments.schema import parse_config, read_yaml
+
+    raw = read_yaml(Path(__file__).resolve().parents[1] / "experiments" / "quickstart.yaml")
+    for section, values in (overrides or {}).items():
+        if section == "reservoir":
+            for m in raw["reservoir"]:
+                raw["reservoir"][m].update(values)
+        else:
+            raw.setdefault(section, {}).update(values)
+    return parse_config(raw, "quickstart.yaml")
+
+
+def training_features(cfg, seed: int):
+    """Training-split FeatureSets of both modalities for ``seed`` (the runner's sample selection and
+    encoders, through the feature cache). The test split is never encoded or read here."""
+    from neurohw.devices.model import load_device
+    from neurohw.experiments.features import FeatureSet, assemble
+    from neurohw.experiments.runner import ModalityEncoder, extract, resolve_modalities, select_samples
+
+    device = load_device(cfg.device.model, cfg.device.overrides or None)
+    out = []
+    for i, mod in enumerate(resolve_modalities(cfg)):
+        rng = np.random.default_rng([seed, 7, i])  # the runner's draws, in its order
+        train_idx = select_samples(mod.train.labels, mod.spec.max_train_per_class, rng)
+        select_samples(mod.test.labels, mod.spec.max_test_per_class, rng)  # keeps the rng in step; not encoded
+        cal = rng.permutation(train_idx)
+        menc = ModalityEncoder(cfg, mod, i, seed, device, calibration=(mod.train, cal))
+        feats, _, _, _ = extract(menc, "train", mod.train, train_idx, cfg.batch_size, False)
+        out.append({k: v for k, v in feats.items()} | {"_labels": mod.train.labels[train_idx], "_classes": list(mod.train.classes)})
+    return out
+
+
+def main(argv=None) -> None:
+    from neurohw.experiments.features import FeatureSet, assemble
+    from neurohw.experiments.zero_shot import pseudo_unseen_validation
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--only", nargs="+", default=None, help="configuration names (default: all)")
+    ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    args = ap.parse_args(argv)
+    names = args.only or list(CONFIGS)
+    feats: dict = {}
+    rows = []
+    print(f"pseudo-unseen validation: seen 1-7 only, held-out pairs {PSEUDO_PAIRS}, seeds {args.seeds}; chance 0.5")
+    print(f"{'config':<22} {'pseudo-unseen a->b':>20} {'b->a':>16} {'mean':>6} {'val-seen a->b':>14} {'b->a':>6}  s")
+    for name in names:
+        cfg = quickstart_config(CONFIGS[name])
+        res_key = json.dumps(cfg.reservoir, sort_keys=True)
+        t0 = time.perf_counter()
+        ab, ba, vab, vba = [], [], [], []
+        for seed in args.seeds:
+            key = (res_key, seed)
+            if key not in feats:
+                feats[key] = training_features(cfg, seed)
+            fa, fb = feats[key]
+            a = FeatureSet(assemble(fa, cfg.head.features), fa["_labels"], fa["_classes"])
+            b = FeatureSet(assemble(fb, cfg.head.features), fb["_labels"], fb["_classes"])
+            for r in pseudo_unseen_validation(a, b, cfg.head, cfg.zero_shot, seed, PSEUDO_PAIRS):
+                ab.append(r["pseudo_unseen"]["a_to_b"]), ba.append(r["pseudo_unseen"]["b_to_a"])
+                vab.append(r["val_seen"]["a_to_b"]), vba.append(r["val_seen"]["b_to_a"])
+        row = {
+            "config": name, "n": len(ab),
+            "pseudo_unseen": {"a_to_b": [float(np.mean(ab)), float(np.std(ab, ddof=1))],
+                              "b_to_a": [float(np.mean(ba)), float(np.std(ba, ddof=1))]},
+            "mean": float(np.mean(ab + ba)),
+            "val_seen": {"a_to_b": float(np.mean(vab)), "b_to_a": float(np.mean(vba))},
+            "s": time.perf_counter() - t0,
+        }
+        rows.append(row)
+        pu = row["pseudo_unseen"]
+        print(f"{name:<22} {pu['a_to_b'][0]:>12.3f} ± {pu['a_to_b'][1]:.3f} {pu['b_to_a'][0]:>8.3f} ± {pu['b_to_a'][1]:.3f} "
+              f"{row['mean']:>6.3f} {row['val_seen']['a_to_b']:>14.3f} {row['val_seen']['b_to_a']:>6.3f}  {row['s']:.0f}",
+              flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
