@@ -39,6 +39,8 @@ CONFIGS: dict[str, dict] = {
     "with_membrane": {"head": {"features": ["rate", "counts", "membrane"]},
                       "reservoir": {"features": ["rate", "counts", "membrane"]}},
     "reservoir512": {"reservoir": {"n_neurons": 512}},
+    "prototypical": {"objective": "prototypical"},
+    "relative_rep": {"objective": "relative"},  # no training: cosine to the training classes' prototypes
 }
 
 
@@ -62,7 +64,6 @@ def training_features(cfg, seed: int):
     """Training-split FeatureSets of both modalities for ``seed`` (the runner's sample selection and
     encoders, through the feature cache). The test split is never encoded or read here."""
     from neurohw.devices.model import load_device
-    from neurohw.experiments.features import FeatureSet, assemble
     from neurohw.experiments.runner import ModalityEncoder, extract, resolve_modalities, select_samples
 
     device = load_device(cfg.device.model, cfg.device.overrides or None)
@@ -93,7 +94,9 @@ def main(argv=None) -> None:
     print(f"pseudo-unseen validation: seen 1-7 only, held-out pairs {PSEUDO_PAIRS}, seeds {args.seeds}; chance 0.5")
     print(f"{'config':<22} {'pseudo-unseen a->b':>20} {'b->a':>16} {'mean':>6} {'val-seen a->b':>14} {'b->a':>6}  s")
     for name in names:
-        cfg = quickstart_config(CONFIGS[name])
+        over = dict(CONFIGS[name])
+        objective = over.pop("objective", "contrastive")
+        cfg = quickstart_config(over)
         res_key = json.dumps(cfg.reservoir, sort_keys=True)
         t0 = time.perf_counter()
         ab, ba, vab, vba = [], [], [], []
@@ -104,7 +107,7 @@ def main(argv=None) -> None:
             fa, fb = feats[key]
             a = FeatureSet(assemble(fa, cfg.head.features), fa["_labels"], fa["_classes"])
             b = FeatureSet(assemble(fb, cfg.head.features), fb["_labels"], fb["_classes"])
-            for r in pseudo_unseen_validation(a, b, cfg.head, cfg.zero_shot, seed, PSEUDO_PAIRS):
+            for r in pseudo_unseen_validation(a, b, cfg.head, cfg.zero_shot, seed, PSEUDO_PAIRS, objective):
                 ab.append(r["pseudo_unseen"]["a_to_b"]), ba.append(r["pseudo_unseen"]["b_to_a"])
                 vab.append(r["val_seen"]["a_to_b"]), vba.append(r["val_seen"]["b_to_a"])
         row = {

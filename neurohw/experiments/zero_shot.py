@@ -25,7 +25,7 @@ from neurohw.experiments.schema import HeadSpec, ZeroShotSpec
 from neurohw.heads.losses import symmetric_info_nce
 from neurohw.heads.projection import ProjectionPair
 from neurohw.heads.prototypical import cross_modal_prototypical_loss
-from neurohw.heads.retrieval import cross_modal_retrieval, retrieval_confusion
+from neurohw.heads.retrieval import cross_modal_retrieval, relative_representation, retrieval_confusion
 from neurohw.heads.training import TrainSettings, train
 
 
@@ -180,6 +180,40 @@ def run_zero_shot(
     return out
 
 
+class RelativeEncoder:
+    """A training-free shared space (Moschella et al. 2023): standardise one modality's features
+    with its anchor classes' statistics, take the cosine to each anchor class's prototype (class
+    mean), then standardise those K coordinates with the anchor rows' statistics. Both modalities
+    map to the same K anchor-class coordinates, so retrieval works across them by dot product of
+    the L2-normalised results (it can only transfer if the two modalities' class-similarity
+    structures agree)."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, anchor_labels: list[int]):
+        rows = np.isin(y, anchor_labels)
+        if not all(np.any(y == k) for k in anchor_labels):
+            raise ValueError("every anchor class needs training rows")
+        x = np.asarray(x, dtype=np.float64)
+        self.mean, self.std = x[rows].mean(0), x[rows].std(0)
+        self.std[self.std < 1e-9] = 1.0
+        z = (x - self.mean) / self.std
+        self.anchors = np.stack([z[y == k].mean(0) for k in anchor_labels])
+        r = relative_representation(z[rows], self.anchors)
+        self.r_mean, self.r_std = r.mean(0), np.maximum(r.std(0), 1e-9)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        r = (relative_representation((np.asarray(x, dtype=np.float64) - self.mean) / self.std, self.anchors) - self.r_mean) / self.r_std
+        return r / np.maximum(np.linalg.norm(r, axis=1, keepdims=True), 1e-12)
+
+
+def relative_retrieval(a_tr: FeatureSet, b_tr: FeatureSet, pool: list[str], anchors: list[str], query: Pairs):
+    """Cross-modal retrieval of ``query`` through :class:`RelativeEncoder` s fitted on the anchor
+    classes' rows of ``a_tr`` / ``b_tr`` (no training, no look at the query classes' labels)."""
+    ks = [pool.index(c) for c in anchors]
+    ea = RelativeEncoder(a_tr.x, _pool_labels(a_tr, pool), ks)
+    eb = RelativeEncoder(b_tr.x, _pool_labels(b_tr, pool), ks)
+    return cross_modal_retrieval(ea(query.xa), query.y, eb(query.xb), query.y)
+
+
 def pseudo_unseen_validation(
     a_train: FeatureSet, b_train: FeatureSet, head: HeadSpec, zs: ZeroShotSpec, seed: int,
     held_out: list[tuple], objective: str = "contrastive",
@@ -195,6 +229,10 @@ def pseudo_unseen_validation(
     pseudo-unseen retrieval set (up to ``zs.test_pairs_per_class`` pairs per class). Returns one
     dict per set: ``held_out``, ``pseudo_unseen`` / ``val_seen`` ({a_to_b, b_to_a}), ``chance``,
     ``n_pairs``, and ``rows_a`` / ``rows_b`` (the indices of ``a_train`` / ``b_train`` used).
+    ``objective``: ``contrastive`` (the projection heads as configured by ``head`` / ``zs``),
+    ``prototypical`` (the baseline's loss), or ``relative`` (no training: the relative
+    representation of :class:`RelativeEncoder` with the training classes as anchors; its
+    ``val_seen`` is in-sample: the anchor classes' own rows).
     """
     from neurohw.errors import ConfigError
 
@@ -209,6 +247,15 @@ def pseudo_unseen_validation(
     out = []
     for h in sets:
         train_classes = [c for c in seen if c not in h]
+        if objective == "relative":
+            rng = np.random.default_rng([seed, 37])
+            pool = seen
+            q_unseen = make_pairs(a, b, pool, h, zs.test_pairs_per_class, rng)
+            q_seen = make_pairs(a, b, pool, train_classes, zs.test_pairs_per_class, rng)
+            ru, rs = (relative_retrieval(a, b, pool, train_classes, q) for q in (q_unseen, q_seen))
+            out.append({"held_out": h, "pseudo_unseen": ru.as_dict(), "val_seen": rs.as_dict(), "chance": ru.chance,
+                        "n_pairs": len(q_unseen), "rows_a": rows_a, "rows_b": rows_b})
+            continue
         spec = zs.model_copy(update={"seen": train_classes, "unseen": h, "rotations": None, "selection": "validation"})
         # the "test" sets are the same seen-only training rows: only their held-out classes are scored
         r = run_zero_shot(a, b, a, b, head, spec, seed, unseen=h, objectives=(objective,))

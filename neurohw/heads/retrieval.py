@@ -70,3 +70,20 @@ def cross_modal_retrieval(za: np.ndarray, la: np.ndarray, zb: np.ndarray, lb: np
         b_to_a=top1_accuracy(zb, lb, za, la),
         chance=chance_level(la, lb),
     )
+
+
+def relative_representation(x: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """Cosine similarity of every row of ``x`` (N, d) to every anchor (K, d): (N, K).
+
+    Moschella et al. 2023, "Relative representations enable zero-shot latent space
+    communication" (ICLR): a sample is described by its angles to a set of anchors of its own
+    space, so two spaces whose anchors correspond (here: the seen classes' prototypes in each
+    modality) share one coordinate system without any training. The result is unchanged by any
+    rotation or uniform scaling of the feature space (applied to ``x`` and ``anchors`` alike).
+    """
+    x, anchors = np.asarray(x, dtype=np.float64), np.asarray(anchors, dtype=np.float64)
+    if x.ndim != 2 or anchors.ndim != 2 or x.shape[1] != anchors.shape[1]:
+        raise ValueError(f"x (N, d) and anchors (K, d) must share d, got {x.shape} and {anchors.shape}")
+    xn = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    an = anchors / np.maximum(np.linalg.norm(anchors, axis=1, keepdims=True), 1e-12)
+    return xn @ an.T
