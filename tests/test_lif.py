@@ -97,3 +97,16 @@ def test_column_normals_are_standard_normal_and_counter_keyed():
     column_normals_nb(out, np.empty(4 * 250, np.int64), np.uint64(5), np.uint64(0), 17, 3, 1)
     np.testing.assert_array_equal(out, z[17, 1])
     assert not np.array_equal(column_normals(6, 997, 17, 3, 1), z[17, 1])  # another seed, other draws
+
+
+def test_central_word_range_selects_exactly_the_float_branch_test():
+    """The integer range of Acklam's central branch (used by the numba draws to find the tail
+    words) equals the float test ``|q| <= 0.5 - P_LOW`` at and around both edges."""
+    from neurohw.reservoir.rng import CENTRAL_HI, CENTRAL_LO, INV_2_32, P_LOW
+
+    def central(w):
+        return abs((float(w) + 0.5) * INV_2_32 - 0.5) <= 0.5 - P_LOW
+
+    for w in [*range(CENTRAL_LO - 3, CENTRAL_LO + 4), *range(CENTRAL_HI - 3, CENTRAL_HI + 4), 0, 2**31, 2**32 - 1]:
+        assert central(w) == (CENTRAL_LO <= w <= CENTRAL_HI), w
+    assert abs(CENTRAL_LO / 2**32 - P_LOW) < 1e-9 and CENTRAL_HI == 2**32 - 1 - CENTRAL_LO

@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit, prange
 
 from neurohw.reservoir.backends import BatchResult, pack_batch
-from neurohw.reservoir.rng import column_normals_nb, seed_key
+from neurohw.reservoir.rng import column_normals_into_nb, seed_key
 from neurohw.reservoir.synapses import Synapses
 
 NAME = "cpu"
@@ -32,29 +32,60 @@ def why_unavailable() -> str:
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _add_rows(w, buf, nbuf, a, qq, noisy, integer, sq32):
+def _sum8_narrow(r0, r1, r2, r3, r4, r5, r6, r7, j):
+    """``sum_k r_k[j]`` of eight int8/int16 rows formed in 16-bit lanes, widened once to int32.
+    Exact when any eight weights sum within int16 (``8 max|w| <= 32767``, :func:`narrow_sums`)."""
+    return np.int32(np.int16(((r0[j] + r1[j]) + (r2[j] + r3[j])) + ((r4[j] + r5[j]) + (r6[j] + r7[j]))))
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _sum8_wide(r0, r1, r2, r3, r4, r5, r6, r7, j):
+    """``sum_k r_k[j]`` of eight integer rows in int32 lanes."""
+    return ((np.int32(r0[j]) + np.int32(r1[j])) + (np.int32(r2[j]) + np.int32(r3[j]))) + (
+        (np.int32(r4[j]) + np.int32(r5[j])) + (np.int32(r6[j]) + np.int32(r7[j])))
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _sq8_32(r0, r1, r2, r3, r4, r5, r6, r7, j):
+    """``sum_k r_k[j]**2`` in int32 (the caller checked that it cannot overflow)."""
+    s0, s1, s2, s3 = np.int32(r0[j]), np.int32(r1[j]), np.int32(r2[j]), np.int32(r3[j])
+    s4, s5, s6, s7 = np.int32(r4[j]), np.int32(r5[j]), np.int32(r6[j]), np.int32(r7[j])
+    return ((s0 * s0 + s1 * s1) + (s2 * s2 + s3 * s3)) + ((s4 * s4 + s5 * s5) + (s6 * s6 + s7 * s7))
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _add_rows(w, buf, nbuf, a, qq, noisy, integer, sq32, narrow):
     """``a += sum of rows w[buf[:nbuf]]`` (and ``qq += their squares`` when noisy).
 
     Eight rows at a time: one load/store of the accumulator per eight rows (the loop is
-    store-bound otherwise). Integer sums are exact in any grouping.
+    store-bound otherwise); with noise and int32 squares, sums and squares are formed in the
+    same pass over the rows. Integer sums are exact in any grouping. Every case is its own
+    loop (a flag tested inside a loop keeps LLVM from vectorising it well).
     """
     n = a.shape[0]
     if nbuf == 8:
         r0, r1, r2, r3 = w[buf[0]], w[buf[1]], w[buf[2]], w[buf[3]]
         r4, r5, r6, r7 = w[buf[4]], w[buf[5]], w[buf[6]], w[buf[7]]
-        if integer:
+        if integer and noisy and sq32:
+            if narrow:
+                for j in range(n):
+                    a[j] += _sum8_narrow(r0, r1, r2, r3, r4, r5, r6, r7, j)
+                    qq[j] += _sq8_32(r0, r1, r2, r3, r4, r5, r6, r7, j)
+            else:
+                for j in range(n):
+                    a[j] += _sum8_wide(r0, r1, r2, r3, r4, r5, r6, r7, j)
+                    qq[j] += _sq8_32(r0, r1, r2, r3, r4, r5, r6, r7, j)
+            return
+        if integer and narrow:
             for j in range(n):
-                a[j] += ((np.int32(r0[j]) + np.int32(r1[j])) + (np.int32(r2[j]) + np.int32(r3[j]))) + (
-                    (np.int32(r4[j]) + np.int32(r5[j])) + (np.int32(r6[j]) + np.int32(r7[j])))
+                a[j] += _sum8_narrow(r0, r1, r2, r3, r4, r5, r6, r7, j)
+        elif integer:
+            for j in range(n):
+                a[j] += _sum8_wide(r0, r1, r2, r3, r4, r5, r6, r7, j)
         else:
             for j in range(n):
                 a[j] += ((r0[j] + r1[j]) + (r2[j] + r3[j])) + ((r4[j] + r5[j]) + (r6[j] + r7[j]))
-        if noisy and sq32:  # int32 squares and sums (bound checked by the caller): 16 lanes
-            for j in range(n):
-                s0, s1, s2, s3 = np.int32(r0[j]), np.int32(r1[j]), np.int32(r2[j]), np.int32(r3[j])
-                s4, s5, s6, s7 = np.int32(r4[j]), np.int32(r5[j]), np.int32(r6[j]), np.int32(r7[j])
-                qq[j] += ((s0 * s0 + s1 * s1) + (s2 * s2 + s3 * s3)) + ((s4 * s4 + s5 * s5) + (s6 * s6 + s7 * s7))
-        elif noisy:
+        if noisy:
             for j in range(n):
                 qq[j] += ((r0[j] * r0[j] + r1[j] * r1[j]) + (r2[j] * r2[j] + r3[j] * r3[j])) + (
                     (r4[j] * r4[j] + r5[j] * r5[j]) + (r6[j] * r6[j] + r7[j] * r7[j]))
@@ -72,7 +103,7 @@ def _add_rows(w, buf, nbuf, a, qq, noisy, integer, sq32):
 def _run(indptr, indptr_off, indices, values, nnz_off, lengths, sample_ids,
          w_in, w_rec, acc_proto, q_proto, tile_rows, n_tin, use_adc, step, inv_step, max_code,
          unit, v_th, decay, subtract, noisy, rel2, add2, k0, k1,
-         rate, counts, membrane, spikes, record, integer, sq32):  # fmt: skip
+         rate, counts, membrane, spikes, record, integer, sq32, narrow):  # fmt: skip
     B = lengths.shape[0]
     n = w_rec.shape[0]
     K = counts.shape[1]
@@ -87,6 +118,7 @@ def _run(indptr, indptr_off, indices, values, nnz_off, lengths, sample_ids,
         cur = np.zeros(n, np.float64)
         z = np.zeros(n, np.float64)
         words = np.zeros(4 * ((n + 3) // 4), np.int64)
+        tailz = np.zeros(n, np.float64)
         buf = np.zeros(8, np.int64)
         s_prev = np.zeros(n, np.bool_)
         spk = np.zeros(n, np.int64)
@@ -106,7 +138,7 @@ def _run(indptr, indptr_off, indices, values, nnz_off, lengths, sample_ids,
                     continue
                 tile = i // tile_rows if use_adc else 0
                 if nbuf > 0 and (tile != btile or x != 1):
-                    _add_rows(w_in, buf, nbuf, acc[btile], q[btile], noisy, integer, sq32)
+                    _add_rows(w_in, buf, nbuf, acc[btile], q[btile], noisy, integer, sq32, narrow)
                     nbuf = 0
                 if x == 1:
                     buf[nbuf] = i
@@ -114,7 +146,7 @@ def _run(indptr, indptr_off, indices, values, nnz_off, lengths, sample_ids,
                     btile = tile
                     rows[tile] += 1
                     if nbuf == 8:
-                        _add_rows(w_in, buf, nbuf, acc[btile], q[btile], noisy, integer, sq32)
+                        _add_rows(w_in, buf, nbuf, acc[btile], q[btile], noisy, integer, sq32, narrow)
                         nbuf = 0
                 else:
                     rows[tile] += x * x
@@ -127,24 +159,24 @@ def _run(indptr, indptr_off, indices, values, nnz_off, lengths, sample_ids,
                         for j in range(n):
                             qq[j] += x * x * row[j] * row[j]
             if nbuf > 0:
-                _add_rows(w_in, buf, nbuf, acc[btile], q[btile], noisy, integer, sq32)
+                _add_rows(w_in, buf, nbuf, acc[btile], q[btile], noisy, integer, sq32, narrow)
             # --- recurrent crossbar: rows of the neurons that spiked at t-1 ---
             nbuf = 0
             for k in range(nspk):
                 i = spk[k]
                 tile = n_tin + i // tile_rows if use_adc else 0
                 if nbuf > 0 and tile != btile:
-                    _add_rows(w_rec, buf, nbuf, acc[btile], q[btile], noisy, integer, sq32)
+                    _add_rows(w_rec, buf, nbuf, acc[btile], q[btile], noisy, integer, sq32, narrow)
                     nbuf = 0
                 buf[nbuf] = i
                 nbuf += 1
                 btile = tile
                 rows[tile] += 1
                 if nbuf == 8:
-                    _add_rows(w_rec, buf, nbuf, acc[btile], q[btile], noisy, integer, sq32)
+                    _add_rows(w_rec, buf, nbuf, acc[btile], q[btile], noisy, integer, sq32, narrow)
                     nbuf = 0
             if nbuf > 0:
-                _add_rows(w_rec, buf, nbuf, acc[btile], q[btile], noisy, integer, sq32)
+                _add_rows(w_rec, buf, nbuf, acc[btile], q[btile], noisy, integer, sq32, narrow)
             # --- reads -> current (unit, noise, ADC), tile order as in numpy_ref ---
             for j in range(n):
                 cur[j] = 0.0
@@ -154,7 +186,7 @@ def _run(indptr, indptr_off, indices, values, nnz_off, lengths, sample_ids,
                     continue
                 a = acc[tile]
                 if noisy:
-                    column_normals_nb(z, words, k0, k1, t, sid, tile)
+                    column_normals_into_nb(z, words, tailz, k0, k1, t, sid, tile)
                     qq = q[tile]
                     fr = add2 * np.float64(nr)
                     for j in range(n):
@@ -204,6 +236,15 @@ def _run(indptr, indptr_off, indices, values, nnz_off, lengths, sample_ids,
         for j in range(n):
             rate[b, j] = np.float32(total[j] / max(T, 1))
             membrane[b, j] = np.float32(mem[j])
+
+
+def narrow_sums(syn: Synapses) -> bool:
+    """Whether eight rows of integer weights can be summed in int16 lanes: weights stored as
+    int8/int16 and ``8 max|w| <= 32767`` (the reference macro: max|w| = 424 levels)."""
+    if not syn.integer or syn.w_in.dtype.itemsize > 2 or syn.w_rec.dtype.itemsize > 2:
+        return False
+    wmax = max(int(np.abs(syn.w_in.astype(np.int32)).max(initial=0)), int(np.abs(syn.w_rec.astype(np.int32)).max(initial=0)))
+    return 8 * wmax <= 32767
 
 
 def square_sums_fit_int32(syn: Synapses, max_value: int = 255) -> bool:
@@ -262,6 +303,6 @@ def run_batch(syn: Synapses, rasters, sample_ids, count_bins: int = 1, noise: bo
          int(tr), int(n_tin), syn.adc is not None, step, inv_step, int(max_code),
          syn.unit_value, float(syn.v_th), float(syn.decay), syn.reset == "subtract", noisy,
          float(syn.rel2), float(syn.add2), np.uint64(k0), np.uint64(k1),
-         rate, counts, membrane, spikes, bool(record_spikes), syn.integer, sq32)  # fmt: skip
+         rate, counts, membrane, spikes, bool(record_spikes), syn.integer, sq32, narrow_sums(syn))  # fmt: skip
     rec = [spikes[b, : pb.lengths[b]] for b in range(B)] if record_spikes else None
     return BatchResult(rate, counts, membrane, rec)
