@@ -61,6 +61,23 @@ def stratified_split(labels: np.ndarray, fraction: float, rng: np.random.Generat
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
 
 
+def stratified_folds(labels: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Fold index in ``[0, k)`` of every sample, stratified: each class's samples, in a random
+    order drawn with ``rng``, are dealt to the folds in turn (continuing where the previous class
+    stopped), so every fold holds ``floor`` or ``ceil`` of ``n_c / k`` of each class and fold
+    sizes differ by at most one. ``k`` must be in ``[2, len(labels)]``."""
+    labels = np.asarray(labels)
+    if not 2 <= k <= len(labels):
+        raise ValueError(f"k-fold cross-validation needs 2 <= k <= {len(labels)} samples, got k={k}")
+    folds = np.empty(len(labels), dtype=np.int64)
+    start = 0
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        folds[idx] = (start + np.arange(len(idx))) % k
+        start = (start + len(idx)) % k
+    return folds
+
+
 @dataclass
 class TaskOutput:
     """What a task hands to the run directory."""

@@ -108,6 +108,29 @@ def _fmt(v, digits=3) -> str:
     return str(v)
 
 
+def _selection_lines(per_seed: list[dict]) -> list[str]:
+    """The readout, the features it read, and how it was selected (training data only)."""
+    if not per_seed:
+        return []
+    first = per_seed[0]
+    lines = []
+    cv = [p["cv_accuracy"] for p in per_seed if p.get("cv_accuracy") is not None]
+    if cv:
+        sd = float(np.std(cv, ddof=1)) if len(cv) > 1 else 0.0
+        lines.append(f"| {first.get('cv_folds')}-fold CV accuracy (training split) | {_fmt(float(np.mean(cv)))} | {_fmt(sd)} | |")
+    lines.append("")
+    if first.get("readout_features") is not None:
+        lines.append(f"Readout: `{first.get('readout', 'linear')}` on the reservoir features {first['readout_features']} only "
+                     "(no input-to-readout connection).")
+    if first.get("alpha") is not None:
+        alphas = ", ".join(f"seed {p['seed']}: {p['alpha']:g}" for p in per_seed)
+        lines.append(f"Ridge alpha chosen by {first['cv_folds']}-fold cross-validation on the training split only ({alphas}); "
+                     "the test split was used once, for the accuracy above.")
+    elif first.get("val_accuracy") is not None:
+        lines.append(f"Epoch selected on a validation split of the training data ({first.get('n_val')} samples).")
+    return lines
+
+
 def write_report(folder: Path, metrics: dict, figures: list[str], config_text: str) -> None:
     """report.md: the numbers of metrics.json in tables, the figures, the resolved config."""
     lines = [f"# Run report: {metrics.get('name')}", ""]
@@ -121,6 +144,7 @@ def write_report(folder: Path, metrics: dict, figures: list[str], config_text: s
     if "test_accuracy" in metrics:
         lines += ["## Classification", "", "| | mean | std | chance |", "|---|---|---|---|"]
         lines.append(f"| test accuracy | {_fmt(metrics['test_accuracy'])} | {_fmt(metrics.get('test_accuracy_std'))} | {_fmt(metrics.get('chance'))} |")
+        lines += _selection_lines(metrics.get("per_seed") or [])
         lines.append("")
     if "zero_shot" in metrics:
         zs, sd, ch = metrics["zero_shot"], metrics["zero_shot_std"], metrics["chance"]

@@ -70,8 +70,8 @@ class HeadSpec(BaseModel):
 
     model_config = _STRICT
 
-    kind: Literal["linear", "mlp", "projection"] | None = Field(
-        None, description="linear | mlp (classify), projection (zero_shot); default from the task"
+    kind: Literal["linear", "mlp", "ridge", "projection"] | None = Field(
+        None, description="linear | mlp | ridge (classify), projection (zero_shot); default from the task"
     )
     hidden: list[int] = Field(default_factory=list, description="hidden layer widths of an MLP / projection head")
     features: list[Literal["rate", "counts", "membrane"]] = Field(
@@ -86,6 +86,20 @@ class HeadSpec(BaseModel):
     weight_decay: float = Field(0.0, ge=0, description="Adam weight decay (L2)")
     patience: int | None = Field(None, gt=0, description="early stop after this many epochs without validation gain")
     val_fraction: float = Field(0.15, gt=0, lt=0.5, description="share of training samples held out for model selection")
+    alphas: list[float] = Field(
+        default_factory=lambda: [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0],
+        description="ridge: the regularisation strengths tried; the one with the best k-fold accuracy is kept",
+    )
+    cv_folds: int = Field(5, ge=2, le=100, description="ridge: k of the stratified k-fold cross-validation on the training split")
+
+    @field_validator("alphas")
+    @classmethod
+    def _alphas(cls, v: list[float]) -> list[float]:
+        if not v:
+            raise ValueError("alphas must list at least one value")
+        if any(not (a > 0 and a < float("inf")) for a in v):
+            raise ValueError(f"alphas must be positive and finite, got {v}")
+        return v
 
     @field_validator("hidden")
     @classmethod
@@ -196,8 +210,10 @@ class ExperimentConfig(BaseModel):
         kind = self.head.kind
         if self.task == "zero_shot" and kind not in (None, "projection"):
             raise ValueError(f"task zero_shot trains projection heads; head.kind {kind!r} does not apply")
-        if self.task == "classify" and kind not in (None, "linear", "mlp"):
-            raise ValueError(f"task classify takes head.kind linear or mlp, got {kind!r}")
+        if self.task == "classify" and kind not in (None, "linear", "mlp", "ridge"):
+            raise ValueError(f"task classify takes head.kind linear, mlp or ridge, got {kind!r}")
+        if kind == "ridge" and self.head.hidden:
+            raise ValueError("head.kind ridge is a linear readout: remove head.hidden (or use kind mlp)")
         if self.task == "linear_probe" and (kind not in (None, "linear") or self.head.hidden):
             raise ValueError("task linear_probe is a linear classifier: head.kind linear and no hidden layers")
         return self

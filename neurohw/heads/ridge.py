@@ -1,0 +1,145 @@
+"""The ridge-regression readout: the standard readout of reservoir computing (Jaeger 2001,
+"The echo state approach ...", GMD Report 148; reservoirpy's ``Ridge`` node), fitted in closed
+form, with its regularisation chosen by k-fold cross-validation on the training data only.
+
+Features ``x`` are standardised with the training statistics (:class:`Standardize`); targets are
+one-hot ``Y`` (N, C). The readout minimises ``||Y - X W - 1 b^T||^2 + alpha ||W||^2`` (the
+intercept ``b`` is not penalised). With ``Xc = X - mean(X)`` and ``Yc = Y - mean(Y)``::
+
+    W = (Xc^T Xc + alpha I)^-1 Xc^T Yc = Xc^T (Xc Xc^T + alpha I)^-1 Yc   (push-through identity)
+    b = mean(Y) - mean(X) W
+    predicted class = argmax_c (x_std W + b)_c
+
+Both forms are computed from one eigendecomposition of the smaller Gram matrix
+(``Xc Xc^T`` when N <= d, else ``Xc^T Xc``), so every ``alpha`` of a grid costs one matrix product.
+The targets {0, 1} give the same argmax as scikit-learn's ``RidgeClassifier`` ({-1, 1} targets:
+twice the centred one-hot) on the same standardised features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from neurohw.heads.readout import Standardize
+
+
+class RidgeReadout(nn.Module):
+    """standardise -> Linear(in_dim, n_classes), the weights set by :meth:`fit` (closed form)."""
+
+    def __init__(self, in_dim: int, n_classes: int):
+        super().__init__()
+        if in_dim < 1 or n_classes < 2:
+            raise ValueError(f"a readout needs in_dim >= 1 and n_classes >= 2, got {in_dim}, {n_classes}")
+        self.in_dim, self.n_classes = int(in_dim), int(n_classes)
+        self.norm = Standardize(in_dim)
+        self.linear = nn.Linear(in_dim, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.norm(x))
+
+    def fit(self, x: np.ndarray, labels: np.ndarray, alpha: float) -> "RidgeReadout":
+        """Standardise on ``x`` (N, in_dim), then solve the ridge problem for ``alpha`` > 0."""
+        self.norm.fit(x)
+        xs = standardized(x, self.norm)
+        y = one_hot(labels, self.n_classes)
+        (w, b), = RidgePath(xs, y).weights([alpha])
+        with torch.no_grad():
+            self.linear.weight.copy_(torch.as_tensor(w.T, dtype=torch.float32))
+            self.linear.bias.copy_(torch.as_tensor(b, dtype=torch.float32))
+        return self
+
+    def macs_per_sample(self) -> int:
+        """Multiply-accumulates of one forward pass (the linear layer)."""
+        return self.in_dim * self.n_classes
+
+
+def one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """(N, n_classes) float64 one-hot rows of integer ``labels`` in [0, n_classes)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(f"labels must lie in [0, {n_classes}), got range [{labels.min()}, {labels.max()}]")
+    return np.eye(n_classes)[labels]
+
+
+def standardized(x: np.ndarray, norm: Standardize) -> np.ndarray:
+    """``(x - mean) / std`` with ``norm``'s buffers, in float64."""
+    mean = norm.mean.detach().double().numpy()
+    std = norm.std.detach().double().numpy()
+    return (np.asarray(x, dtype=np.float64) - mean) / std
+
+
+class RidgePath:
+    """The ridge solutions of one (standardised) training set for any number of ``alpha`` values.
+
+    ``x``: (N, d) features, ``y``: (N, C) targets; the intercept is fitted, not penalised.
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray):
+        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        if x.ndim != 2 or y.ndim != 2 or len(x) != len(y) or len(x) == 0:
+            raise ValueError(f"x (N, d) and y (N, C) with N >= 1 expected, got {x.shape} and {y.shape}")
+        self.x_mean, self.y_mean = x.mean(0), y.mean(0)
+        x = x - self.x_mean
+        yc = y - self.y_mean
+        self.x = x
+        self.dual = len(x) <= x.shape[1]
+        gram = x @ x.T if self.dual else x.T @ x  # (N, N) or (d, d), symmetric PSD
+        self.eig, self.vec = np.linalg.eigh(gram)
+        self.eig = np.clip(self.eig, 0.0, None)  # round-off can leave tiny negatives
+        # dual: Yc in the eigenbasis; primal: X^T Yc in the eigenbasis
+        self.proj = self.vec.T @ (yc if self.dual else x.T @ yc)
+
+    def weights(self, alphas: Sequence[float]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``[(W (d, C), b (C,)), ...]``, one per ``alpha`` (each > 0)."""
+        out = []
+        for a in alphas:
+            if not a > 0:
+                raise ValueError(f"ridge alpha must be > 0, got {a}")
+            coef = self.vec @ (self.proj / (self.eig + a)[:, None])
+            w = self.x.T @ coef if self.dual else coef
+            out.append((w, self.y_mean - self.x_mean @ w))
+        return out
+
+    def predict(self, x_eval: np.ndarray, alphas: Sequence[float]) -> np.ndarray:
+        """Scores (n_alphas, M, C) of standardised features ``x_eval`` (M, d) for every ``alpha``."""
+        x_eval = np.asarray(x_eval, dtype=np.float64) - self.x_mean
+        if self.dual:  # (x_eval - mean) W = ((x_eval - mean) Xc^T) coef: never forms W (d may be large)
+            k = x_eval @ self.x.T @ self.vec
+            return np.stack([k @ (self.proj / (self.eig + a)[:, None]) + self.y_mean for a in _positive(alphas)])
+        return np.stack([x_eval @ w + self.y_mean for w, _ in self.weights(alphas)])
+
+
+def _positive(alphas: Sequence[float]) -> list[float]:
+    for a in alphas:
+        if not a > 0:
+            raise ValueError(f"ridge alpha must be > 0, got {a}")
+    return list(alphas)
+
+
+def ridge_cv_accuracy(x: np.ndarray, labels: np.ndarray, folds: np.ndarray, alphas: Sequence[float], n_classes: int) -> np.ndarray:
+    """Mean k-fold accuracy (n_alphas,) of the ridge readout: fold ``j`` (``folds == j``) is
+    scored by a readout standardised and fitted on the other folds; folds weigh equally."""
+    x = np.asarray(x, dtype=np.float64)
+    labels, folds = np.asarray(labels), np.asarray(folds)
+    ks = np.unique(folds)
+    if len(ks) < 2:
+        raise ValueError("cross-validation needs at least 2 folds")
+    acc = np.zeros(len(alphas))
+    for j in ks:
+        tr, va = folds != j, folds == j
+        norm = Standardize(x.shape[1]).fit(x[tr])
+        path = RidgePath(standardized(x[tr], norm), one_hot(labels[tr], n_classes))
+        scores = path.predict(standardized(x[va], norm), alphas)
+        acc += (scores.argmax(-1) == labels[va]).mean(-1) / len(ks)
+    return acc
+
+
+def choose_alpha(alphas: Sequence[float], scores: np.ndarray) -> float:
+    """The alpha with the best score; ties go to the largest alpha (the most regularised)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    best = scores.max()
+    return float(max(a for a, s in zip(alphas, scores) if s >= best - 1e-12))
