@@ -234,14 +234,22 @@ def run_experiment(cfg: ExperimentConfig, out: str | Path | None = None, progres
     return write_run_dir(cfg, parent, metrics, outputs, sample_plot)
 
 
-def _run_seed(cfg: ExperimentConfig, mods: list[Modality], device, seed: int, progress: bool) -> dict:
-    sets, energy, feat_s, plot = {}, {"encoder_j": 0.0, "digital_j": 0.0}, 0.0, {"maps": {}, "rasters": {}}
+def modality_encoders(cfg: ExperimentConfig, mods: list[Modality], device, seed: int):
+    """For each modality of run seed ``seed``: (modality, its ModalityEncoder, train indices,
+    test indices). The sample selection and the calibration order are drawn from the seed."""
+    out = []
     for i, mod in enumerate(mods):
         rng = np.random.default_rng([seed, 7, i])
         train_idx = select_samples(mod.train.labels, mod.spec.max_train_per_class, rng)
         test_idx = select_samples(mod.test.labels, mod.spec.max_test_per_class, rng)
         cal = rng.permutation(train_idx)  # target_rate calibrates on the first samples of this order
-        menc = ModalityEncoder(cfg, mod, i, seed, device, calibration=(mod.train, cal))
+        out.append((mod, ModalityEncoder(cfg, mod, i, seed, device, calibration=(mod.train, cal)), train_idx, test_idx))
+    return out
+
+
+def _run_seed(cfg: ExperimentConfig, mods: list[Modality], device, seed: int, progress: bool) -> dict:
+    sets, energy, feat_s, plot = {}, {"encoder_j": 0.0, "digital_j": 0.0}, 0.0, {"maps": {}, "rasters": {}}
+    for mod, menc, train_idx, test_idx in modality_encoders(cfg, mods, device, seed):
         for split, ds, idx in (("train", mod.train, train_idx), ("test", mod.test, test_idx)):
             t0 = time.perf_counter()
             feats, e, encode_s, _ = extract(menc, split, ds, idx, cfg.batch_size, progress)
