@@ -218,3 +218,23 @@ def test_cpu_sums_of_eight_rows_in_int16_are_exact_at_the_limit(wmax, narrow):
         b = cpu.run_batch(syn, [to_sparse(x)], [0], 1, noise)
         np.testing.assert_array_equal(a.membrane, b.membrane)
     assert a.membrane[0, :20].min() > 0.9 * 17 * wmax * 1e-3  # the all-positive columns add up
+
+
+def test_cpu_identity_adc_shortcut_equals_numpy_with_clipping():
+    """ADC tiles with one level per code (step == unit, gain 1) take cpu's integer clip; a tile
+    with gain != 1 or another step does not. Small max_code: many partial sums clip."""
+    rng = np.random.default_rng(13)
+    w_in, w_rec, rasters = _random_problem(rng)
+    unit = 0.04
+    adc = Adc(64, np.array([unit, unit, unit, 0.03]), np.full(2, unit), 60, gain_in=np.array([1.0, 1.02, 1.0, 1.0]))
+    syn = Synapses(w_in, w_rec, unit, 1.0, 0.9, adc=adc)
+    np.testing.assert_array_equal(cpu.identity_adc_tiles(syn), [True, False, True, False, True, True])
+    a = numpy_ref.run_batch(syn, rasters, np.arange(5), 2, False, True)
+    b = cpu.run_batch(syn, rasters, np.arange(5), 2, False, True)
+    assert 0.02 < a.rate.mean() < 0.6
+    for sa, sb in zip(a.spikes, b.spikes):
+        np.testing.assert_array_equal(sa, sb)
+    np.testing.assert_array_equal(a.membrane, b.membrane)
+    # the clip is exercised: some partial sums exceed max_code
+    x = rasters[0].to_dense()[0].astype(np.int64)
+    assert np.abs(x[:64] @ w_in[:64].astype(np.int64)).max() > 60

@@ -54,18 +54,25 @@ def _sq8_32(r0, r1, r2, r3, r4, r5, r6, r7, j):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _add_rows(w, buf, nbuf, a, qq, noisy, integer, sq32, narrow):
+def _add_rows(w, buf, nbuf, zero, a, qq, noisy, integer, sq32, narrow):
     """``a += sum of rows w[buf[:nbuf]]`` (and ``qq += their squares`` when noisy).
 
     Eight rows at a time: one load/store of the accumulator per eight rows (the loop is
-    store-bound otherwise); with noise and int32 squares, sums and squares are formed in the
-    same pass over the rows. Integer sums are exact in any grouping. Every case is its own
-    loop (a flag tested inside a loop keeps LLVM from vectorising it well).
+    store-bound otherwise); a group of 2..7 rows is padded with the all-zero row ``zero`` (it
+    stays in L1; adding 0 is exact), only a lone row takes the one-row loop. With noise and
+    int32 squares, sums and squares are formed in the same pass over the rows. Integer sums
+    are exact in any grouping. Every case is its own loop (a flag tested inside a loop keeps
+    LLVM from vectorising it well).
     """
     n = a.shape[0]
-    if nbuf == 8:
-        r0, r1, r2, r3 = w[buf[0]], w[buf[1]], w[buf[2]], w[buf[3]]
-        r4, r5, r6, r7 = w[buf[4]], w[buf[5]], w[buf[6]], w[buf[7]]
+    if nbuf >= 2:
+        r0, r1 = w[buf[0]], w[buf[1]]
+        r2 = w[buf[2]] if nbuf > 2 else zero
+        r3 = w[buf[3]] if nbuf > 3 else zero
+        r4 = w[buf[4]] if nbuf > 4 else zero
+        r5 = w[buf[5]] if nbuf > 5 else zero
+        r6 = w[buf[6]] if nbuf > 6 else zero
+        r7 = w[buf[7]] if nbuf > 7 else zero
         if integer and noisy and sq32:
             if narrow:
                 for j in range(n):
@@ -92,23 +99,30 @@ def _add_rows(w, buf, nbuf, a, qq, noisy, integer, sq32, narrow):
         return
     for k in range(nbuf):
         row = w[buf[k]]
-        for j in range(n):
-            a[j] += row[j]
-        if noisy:
+        if integer and noisy and sq32:
             for j in range(n):
-                qq[j] += row[j] * row[j]
+                s0 = np.int32(row[j])
+                a[j] += s0
+                qq[j] += s0 * s0
+        else:
+            for j in range(n):
+                a[j] += row[j]
+            if noisy:
+                for j in range(n):
+                    qq[j] += row[j] * row[j]
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def _run(indptr, indptr_off, indices, values, nnz_off, lengths, sample_ids,
          w_in, w_rec, acc_proto, q_proto, tile_rows, n_tin, use_adc, step, inv_step, max_code,
          unit, v_th, decay, subtract, noisy, rel2, add2, k0, k1,
-         rate, counts, membrane, spikes, record, integer, sq32, narrow):  # fmt: skip
+         rate, counts, membrane, spikes, record, integer, sq32, narrow, identity_adc):  # fmt: skip
     B = lengths.shape[0]
     n = w_rec.shape[0]
     K = counts.shape[1]
     n_tiles = acc_proto.shape[0]
     fmax = np.float64(max_code)
+    imax = acc_proto.dtype.type(max_code)
     for b in prange(B):
         T = lengths[b]
         acc = np.zeros_like(acc_proto)
@@ -120,6 +134,7 @@ def _run(indptr, indptr_off, indices, values, nnz_off, lengths, sample_ids,
         words = np.zeros(4 * ((n + 3) // 4), np.int64)
         tailz = np.zeros(n, np.float64)
         buf = np.zeros(8, np.int64)
+        zero = np.zeros(n, w_rec.dtype)
         s_prev = np.zeros(n, np.bool_)
         spk = np.zeros(n, np.int64)
         total = np.zeros(n, np.int64)
@@ -138,7 +153,7 @@ def _run(indptr, indptr_off, indices, values, nnz_off, lengths, sample_ids,
                     continue
                 tile = i // tile_rows if use_adc else 0
                 if nbuf > 0 and (tile != btile or x != 1):
-                    _add_rows(w_in, buf, nbuf, acc[btile], q[btile], noisy, integer, sq32, narrow)
+                    _add_rows(w_in, buf, nbuf, zero, acc[btile], q[btile], noisy, integer, sq32, narrow)
                     nbuf = 0
                 if x == 1:
                     buf[nbuf] = i
@@ -146,7 +161,7 @@ def _run(indptr, indptr_off, indices, values, nnz_off, lengths, sample_ids,
                     btile = tile
                     rows[tile] += 1
                     if nbuf == 8:
-                        _add_rows(w_in, buf, nbuf, acc[btile], q[btile], noisy, integer, sq32, narrow)
+                        _add_rows(w_in, buf, nbuf, zero, acc[btile], q[btile], noisy, integer, sq32, narrow)
                         nbuf = 0
                 else:
                     rows[tile] += x * x
@@ -159,24 +174,24 @@ def _run(indptr, indptr_off, indices, values, nnz_off, lengths, sample_ids,
                         for j in range(n):
                             qq[j] += x * x * row[j] * row[j]
             if nbuf > 0:
-                _add_rows(w_in, buf, nbuf, acc[btile], q[btile], noisy, integer, sq32, narrow)
+                _add_rows(w_in, buf, nbuf, zero, acc[btile], q[btile], noisy, integer, sq32, narrow)
             # --- recurrent crossbar: rows of the neurons that spiked at t-1 ---
             nbuf = 0
             for k in range(nspk):
                 i = spk[k]
                 tile = n_tin + i // tile_rows if use_adc else 0
                 if nbuf > 0 and tile != btile:
-                    _add_rows(w_rec, buf, nbuf, acc[btile], q[btile], noisy, integer, sq32, narrow)
+                    _add_rows(w_rec, buf, nbuf, zero, acc[btile], q[btile], noisy, integer, sq32, narrow)
                     nbuf = 0
                 buf[nbuf] = i
                 nbuf += 1
                 btile = tile
                 rows[tile] += 1
                 if nbuf == 8:
-                    _add_rows(w_rec, buf, nbuf, acc[btile], q[btile], noisy, integer, sq32, narrow)
+                    _add_rows(w_rec, buf, nbuf, zero, acc[btile], q[btile], noisy, integer, sq32, narrow)
                     nbuf = 0
             if nbuf > 0:
-                _add_rows(w_rec, buf, nbuf, acc[btile], q[btile], noisy, integer, sq32, narrow)
+                _add_rows(w_rec, buf, nbuf, zero, acc[btile], q[btile], noisy, integer, sq32, narrow)
             # --- reads -> current (unit, noise, ADC), tile order as in numpy_ref ---
             for j in range(n):
                 cur[j] = 0.0
@@ -199,6 +214,10 @@ def _run(indptr, indptr_off, indices, values, nnz_off, lengths, sample_ids,
                         cur[j] += v
                         a[j] = 0
                         qq[j] = 0
+                elif use_adc and identity_adc[tile]:  # clip(rint(a u g/s)) s == clip(a) u, checked
+                    for j in range(n):
+                        cur[j] += np.float64(min(max(a[j], -imax), imax)) * unit
+                        a[j] = 0
                 else:
                     for j in range(n):
                         v = np.float64(a[j]) * unit
@@ -245,6 +264,26 @@ def narrow_sums(syn: Synapses) -> bool:
         return False
     wmax = max(int(np.abs(syn.w_in.astype(np.int32)).max(initial=0)), int(np.abs(syn.w_rec.astype(np.int32)).max(initial=0)))
     return 8 * wmax <= 32767
+
+
+def identity_adc_tiles(syn: Synapses) -> np.ndarray:
+    """Per tile (input tiles, then recurrent): whether its noise-free ADC conversion of an
+    integer partial sum ``a`` is exactly ``clip(a, -max_code, max_code) * unit``.
+
+    True when ``step == unit`` (bit for bit) and ``rint((a * unit) * (gain / step)) == a`` for
+    every integer ``|a| <= max_code + 1`` (checked here in float64, the kernel's operations).
+    Every operation of the conversion is monotone, so beyond ``max_code + 1`` the code is at
+    least ``max_code + 1`` in magnitude and clips to ``max_code`` like ``a`` does: the identity
+    then holds for every integer ``a``. The reference macro's ADC has one level per code.
+    """
+    _, n_tin, n_trec = syn.tiles()
+    if syn.adc is None or not syn.integer:
+        return np.zeros(1 if syn.adc is None else n_tin + n_trec, np.bool_)
+    step, inv_step = syn.adc_tables()
+    m = syn.adc.max_code
+    a = np.arange(-(m + 1), m + 2, dtype=np.float64)
+    unit = syn.unit_value
+    return np.array([step[k] == unit and np.array_equal(np.rint((a * unit) * inv_step[k]), a) for k in range(len(step))], np.bool_)
 
 
 def square_sums_fit_int32(syn: Synapses, max_value: int = 255) -> bool:
@@ -303,6 +342,7 @@ def run_batch(syn: Synapses, rasters, sample_ids, count_bins: int = 1, noise: bo
          int(tr), int(n_tin), syn.adc is not None, step, inv_step, int(max_code),
          syn.unit_value, float(syn.v_th), float(syn.decay), syn.reset == "subtract", noisy,
          float(syn.rel2), float(syn.add2), np.uint64(k0), np.uint64(k1),
-         rate, counts, membrane, spikes, bool(record_spikes), syn.integer, sq32, narrow_sums(syn))  # fmt: skip
+         rate, counts, membrane, spikes, bool(record_spikes), syn.integer, sq32, narrow_sums(syn),
+         identity_adc_tiles(syn))  # fmt: skip
     rec = [spikes[b, : pb.lengths[b]] for b in range(B)] if record_spikes else None
     return BatchResult(rate, counts, membrane, rec)
