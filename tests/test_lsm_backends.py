@@ -200,24 +200,24 @@ def test_auto_backend_falls_back_to_cpu_without_gpu():
     assert select_backend("auto").NAME == expected
 
 
-@pytest.mark.parametrize("wmax, narrow", [(4095, True), (4096, False)], ids=["int16-sums", "int32-sums"])
-def test_cpu_sums_of_eight_rows_in_int16_are_exact_at_the_limit(wmax, narrow):
-    """Eight int16 rows are summed in 16-bit lanes only when 8 max|w| <= 32767; at the limit
-    (rows of +-4095 only, every group of eight at the extreme) cpu still equals numpy."""
+@pytest.mark.parametrize("wmax, narrow", [(2047, 16), (2048, 8), (4095, 8), (4096, 0)])
+def test_cpu_row_sums_in_int16_lanes_are_exact_at_the_limit(wmax, narrow):
+    """16 (8) int16 rows are summed in 16-bit lanes only when 16 (8) max|w| <= 32767; at each
+    limit (rows of +-wmax only, all-positive columns at the extreme) cpu still equals numpy."""
     rng = np.random.default_rng(12)
     n_in, n = 64, 40
     w_in = (rng.choice([-1, 1], (n_in, n)) * wmax).astype(np.int16)
-    w_in[:, :20] = wmax  # all-positive columns: every partial sum of eight is +8 wmax
+    w_in[:, :20] = wmax  # all-positive columns: every partial sum is at +16 (+8) wmax
     w_rec = (rng.choice([-1, 1], (n, n)) * wmax).astype(np.int16)
     x = np.zeros((6, n_in), np.uint8)
-    x[:, :17] = 1  # 17 active rows: two full groups of eight and one remainder
+    x[:, :25] = 1  # 25 active rows in one tile: a full group of 16 and a group of 9
     syn = Synapses(w_in, w_rec, 1e-3, 1e9, 0.5, noise_relative=0.01, seed=3)
-    assert cpu.narrow_sums(syn) is narrow
+    assert cpu.narrow_sums(syn) == narrow
     for noise in (False, True):
         a = numpy_ref.run_batch(syn, [to_sparse(x)], [0], 1, noise)
         b = cpu.run_batch(syn, [to_sparse(x)], [0], 1, noise)
         np.testing.assert_array_equal(a.membrane, b.membrane)
-    assert a.membrane[0, :20].min() > 0.9 * 17 * wmax * 1e-3  # the all-positive columns add up
+    assert a.membrane[0, :20].min() > 0.9 * 25 * wmax * 1e-3  # the all-positive columns add up
 
 
 def test_cpu_identity_adc_shortcut_equals_numpy_with_clipping():

@@ -21,6 +21,7 @@ from neurohw.reservoir.rng import column_normals_into_nb, seed_key
 from neurohw.reservoir.synapses import Synapses
 
 NAME = "cpu"
+GROUP = 16  # rows gathered per pass over an accumulator (see _add_rows)
 
 
 def available() -> bool:
@@ -54,8 +55,8 @@ def _sq8_32(r0, r1, r2, r3, r4, r5, r6, r7, j):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _add_rows(w, buf, nbuf, zero, a, qq, noisy, integer, sq32, narrow):
-    """``a += sum of rows w[buf[:nbuf]]`` (and ``qq += their squares`` when noisy).
+def _add_upto8(w, buf, nbuf, zero, a, qq, noisy, integer, sq32, narrow):
+    """``a += sum of rows w[buf[:nbuf]]`` (and ``qq += their squares`` when noisy), nbuf <= 8.
 
     Eight rows at a time: one load/store of the accumulator per eight rows (the loop is
     store-bound otherwise); a group of 2..7 rows is padded with the all-zero row ``zero`` (it
@@ -74,7 +75,7 @@ def _add_rows(w, buf, nbuf, zero, a, qq, noisy, integer, sq32, narrow):
         r6 = w[buf[6]] if nbuf > 6 else zero
         r7 = w[buf[7]] if nbuf > 7 else zero
         if integer and noisy and sq32:
-            if narrow:
+            if narrow >= 8:
                 for j in range(n):
                     a[j] += _sum8_narrow(r0, r1, r2, r3, r4, r5, r6, r7, j)
                     qq[j] += _sq8_32(r0, r1, r2, r3, r4, r5, r6, r7, j)
@@ -83,7 +84,7 @@ def _add_rows(w, buf, nbuf, zero, a, qq, noisy, integer, sq32, narrow):
                     a[j] += _sum8_wide(r0, r1, r2, r3, r4, r5, r6, r7, j)
                     qq[j] += _sq8_32(r0, r1, r2, r3, r4, r5, r6, r7, j)
             return
-        if integer and narrow:
+        if integer and narrow >= 8:
             for j in range(n):
                 a[j] += _sum8_narrow(r0, r1, r2, r3, r4, r5, r6, r7, j)
         elif integer:
@@ -112,6 +113,49 @@ def _add_rows(w, buf, nbuf, zero, a, qq, noisy, integer, sq32, narrow):
                     qq[j] += row[j] * row[j]
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _add16_narrow(w, buf, nbuf, zero, a, qq, noisy):
+    """Sixteen int8/int16 rows (9..16 given, the rest the zero row) summed in 16-bit lanes
+    (exact when ``16 max|w| <= 32767``), widened once; with noise their int32 squares too."""
+    n = a.shape[0]
+    r0, r1, r2, r3 = w[buf[0]], w[buf[1]], w[buf[2]], w[buf[3]]
+    r4, r5, r6, r7 = w[buf[4]], w[buf[5]], w[buf[6]], w[buf[7]]
+    r8 = w[buf[8]]
+    r9 = w[buf[9]] if nbuf > 9 else zero
+    r10 = w[buf[10]] if nbuf > 10 else zero
+    r11 = w[buf[11]] if nbuf > 11 else zero
+    r12 = w[buf[12]] if nbuf > 12 else zero
+    r13 = w[buf[13]] if nbuf > 13 else zero
+    r14 = w[buf[14]] if nbuf > 14 else zero
+    r15 = w[buf[15]] if nbuf > 15 else zero
+    if noisy:
+        for j in range(n):
+            a[j] += np.int32(np.int16((((r0[j] + r1[j]) + (r2[j] + r3[j])) + ((r4[j] + r5[j]) + (r6[j] + r7[j]))) + (
+                ((r8[j] + r9[j]) + (r10[j] + r11[j])) + ((r12[j] + r13[j]) + (r14[j] + r15[j])))))
+            qq[j] += _sq8_32(r0, r1, r2, r3, r4, r5, r6, r7, j) + _sq8_32(r8, r9, r10, r11, r12, r13, r14, r15, j)
+    else:
+        for j in range(n):
+            a[j] += np.int32(np.int16((((r0[j] + r1[j]) + (r2[j] + r3[j])) + ((r4[j] + r5[j]) + (r6[j] + r7[j]))) + (
+                ((r8[j] + r9[j]) + (r10[j] + r11[j])) + ((r12[j] + r13[j]) + (r14[j] + r15[j])))))
+
+
+@njit(cache=True, error_model="numpy")
+def _add_rows(w, buf, nbuf, zero, a, qq, noisy, integer, sq32, narrow):
+    """``a += sum of rows w[buf[:nbuf]]`` (and ``qq += their squares`` when noisy), nbuf <= 16.
+
+    Up to sixteen rows in one pass over the accumulator when their int16 sums are exact
+    (``narrow == 16``; with noise only with int32 squares), otherwise in passes of eight.
+    """
+    if nbuf > 8:
+        if narrow >= 16 and (sq32 or not noisy):
+            _add16_narrow(w, buf, nbuf, zero, a, qq, noisy)
+        else:
+            _add_upto8(w, buf[:8], 8, zero, a, qq, noisy, integer, sq32, narrow)
+            _add_upto8(w, buf[8:], nbuf - 8, zero, a, qq, noisy, integer, sq32, narrow)
+    else:
+        _add_upto8(w, buf, nbuf, zero, a, qq, noisy, integer, sq32, narrow)
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
 def _run(indptr, indptr_off, indices, values, nnz_off, lengths, sample_ids,
          w_in, w_rec, acc_proto, q_proto, tile_rows, n_tin, use_adc, step, inv_step, max_code,
@@ -133,7 +177,7 @@ def _run(indptr, indptr_off, indices, values, nnz_off, lengths, sample_ids,
         z = np.zeros(n, np.float64)
         words = np.zeros(4 * ((n + 3) // 4), np.int64)
         tailz = np.zeros(n, np.float64)
-        buf = np.zeros(8, np.int64)
+        buf = np.zeros(GROUP, np.int64)
         zero = np.zeros(n, w_rec.dtype)
         s_prev = np.zeros(n, np.bool_)
         spk = np.zeros(n, np.int64)
@@ -160,7 +204,7 @@ def _run(indptr, indptr_off, indices, values, nnz_off, lengths, sample_ids,
                     nbuf += 1
                     btile = tile
                     rows[tile] += 1
-                    if nbuf == 8:
+                    if nbuf == GROUP:
                         _add_rows(w_in, buf, nbuf, zero, acc[btile], q[btile], noisy, integer, sq32, narrow)
                         nbuf = 0
                 else:
@@ -187,7 +231,7 @@ def _run(indptr, indptr_off, indices, values, nnz_off, lengths, sample_ids,
                 nbuf += 1
                 btile = tile
                 rows[tile] += 1
-                if nbuf == 8:
+                if nbuf == GROUP:
                     _add_rows(w_rec, buf, nbuf, zero, acc[btile], q[btile], noisy, integer, sq32, narrow)
                     nbuf = 0
             if nbuf > 0:
@@ -257,13 +301,14 @@ def _run(indptr, indptr_off, indices, values, nnz_off, lengths, sample_ids,
             membrane[b, j] = np.float32(mem[j])
 
 
-def narrow_sums(syn: Synapses) -> bool:
-    """Whether eight rows of integer weights can be summed in int16 lanes: weights stored as
-    int8/int16 and ``8 max|w| <= 32767`` (the reference macro: max|w| = 424 levels)."""
+def narrow_sums(syn: Synapses) -> int:
+    """How many rows of integer weights may be summed in int16 lanes: 16 or 8 when the weights
+    are stored as int8/int16 and ``16 max|w|`` (``8 max|w|``) <= 32767, else 0 (int32 lanes).
+    The reference macro (max|w| = 424 levels) takes 16."""
     if not syn.integer or syn.w_in.dtype.itemsize > 2 or syn.w_rec.dtype.itemsize > 2:
-        return False
+        return 0
     wmax = max(int(np.abs(syn.w_in.astype(np.int32)).max(initial=0)), int(np.abs(syn.w_rec.astype(np.int32)).max(initial=0)))
-    return 8 * wmax <= 32767
+    return 16 if 16 * wmax <= 32767 else 8 if 8 * wmax <= 32767 else 0
 
 
 def identity_adc_tiles(syn: Synapses) -> np.ndarray:
