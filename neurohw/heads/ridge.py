@@ -10,8 +10,8 @@ intercept ``b`` is not penalised). With ``Xc = X - mean(X)`` and ``Yc = Y - mean
     b = mean(Y) - mean(X) W
     predicted class = argmax_c (x_std W + b)_c
 
-Both forms are computed from one eigendecomposition of the smaller Gram matrix
-(``Xc Xc^T`` when N <= d, else ``Xc^T Xc``), so every ``alpha`` of a grid costs one matrix product.
+The smaller Gram matrix (``Xc Xc^T`` when N <= d, else ``Xc^T Xc``) is formed once per training
+set; every ``alpha`` of a grid then costs one Cholesky solve.
 The targets {0, 1} give the same argmax as scikit-learn's ``RidgeClassifier`` ({-1, 1} targets:
 twice the centred one-hot) on the same standardised features.
 """
@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import scipy.linalg
 import torch
 from torch import nn
 
@@ -75,7 +76,9 @@ def standardized(x: np.ndarray, norm: Standardize) -> np.ndarray:
 class RidgePath:
     """The ridge solutions of one (standardised) training set for any number of ``alpha`` values.
 
-    ``x``: (N, d) features, ``y``: (N, C) targets; the intercept is fitted, not penalised.
+    ``x``: (N, d) features, ``y``: (N, C) targets; the intercept is fitted, not penalised. The
+    Gram matrix (the smaller of ``Xc Xc^T`` and ``Xc^T Xc``) is formed once; each ``alpha`` is
+    one Cholesky solve of ``Gram + alpha I`` (positive definite for ``alpha > 0``).
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray):
@@ -83,23 +86,25 @@ class RidgePath:
         if x.ndim != 2 or y.ndim != 2 or len(x) != len(y) or len(x) == 0:
             raise ValueError(f"x (N, d) and y (N, C) with N >= 1 expected, got {x.shape} and {y.shape}")
         self.x_mean, self.y_mean = x.mean(0), y.mean(0)
-        x = x - self.x_mean
-        yc = y - self.y_mean
-        self.x = x
+        self.x = x - self.x_mean
+        self.yc = y - self.y_mean
         self.dual = len(x) <= x.shape[1]
-        gram = x @ x.T if self.dual else x.T @ x  # (N, N) or (d, d), symmetric PSD
-        self.eig, self.vec = np.linalg.eigh(gram)
-        self.eig = np.clip(self.eig, 0.0, None)  # round-off can leave tiny negatives
-        # dual: Yc in the eigenbasis; primal: X^T Yc in the eigenbasis
-        self.proj = self.vec.T @ (yc if self.dual else x.T @ yc)
+        # dual: (N, N) Gram and right-hand side Yc; primal: (d, d) and Xc^T Yc
+        self.gram = self.x @ self.x.T if self.dual else self.x.T @ self.x
+        self.rhs = self.yc if self.dual else self.x.T @ self.yc
+
+    def _coef(self, alpha: float) -> np.ndarray:
+        if not alpha > 0:
+            raise ValueError(f"ridge alpha must be > 0, got {alpha}")
+        a = self.gram.copy()
+        a[np.diag_indices_from(a)] += alpha
+        return scipy.linalg.cho_solve(scipy.linalg.cho_factor(a, overwrite_a=True, check_finite=False), self.rhs, check_finite=False)
 
     def weights(self, alphas: Sequence[float]) -> list[tuple[np.ndarray, np.ndarray]]:
         """``[(W (d, C), b (C,)), ...]``, one per ``alpha`` (each > 0)."""
         out = []
         for a in alphas:
-            if not a > 0:
-                raise ValueError(f"ridge alpha must be > 0, got {a}")
-            coef = self.vec @ (self.proj / (self.eig + a)[:, None])
+            coef = self._coef(a)
             w = self.x.T @ coef if self.dual else coef
             out.append((w, self.y_mean - self.x_mean @ w))
         return out
@@ -108,16 +113,9 @@ class RidgePath:
         """Scores (n_alphas, M, C) of standardised features ``x_eval`` (M, d) for every ``alpha``."""
         x_eval = np.asarray(x_eval, dtype=np.float64) - self.x_mean
         if self.dual:  # (x_eval - mean) W = ((x_eval - mean) Xc^T) coef: never forms W (d may be large)
-            k = x_eval @ self.x.T @ self.vec
-            return np.stack([k @ (self.proj / (self.eig + a)[:, None]) + self.y_mean for a in _positive(alphas)])
+            k = x_eval @ self.x.T
+            return np.stack([k @ self._coef(a) + self.y_mean for a in alphas])
         return np.stack([x_eval @ w + self.y_mean for w, _ in self.weights(alphas)])
-
-
-def _positive(alphas: Sequence[float]) -> list[float]:
-    for a in alphas:
-        if not a > 0:
-            raise ValueError(f"ridge alpha must be > 0, got {a}")
-    return list(alphas)
 
 
 def ridge_cv_accuracy(x: np.ndarray, labels: np.ndarray, folds: np.ndarray, alphas: Sequence[float], n_classes: int) -> np.ndarray:
