@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -151,7 +152,7 @@ def test_validate_reports_the_datasets(cache, capsys):
 
 def test_nmnist_small_classify_end_to_end(tmp_path, cache, nmnist_small):
     out = tmp_path / "runs"
-    sets = ["seed=1", "data.digits.max_train_per_class=30", "data.digits.max_test_per_class=10", f"data.digits.root={nmnist_small}",
+    sets = ["seeds=[1]", "data.digits.max_train_per_class=30", "data.digits.max_test_per_class=10", f"data.digits.root={nmnist_small}",
             "reservoir.digits.n_neurons=64", "head.epochs=15", "batch_size=100"]
     assert main(["run", str(REPO / "experiments" / "nmnist_small.yaml"), "--quiet", "--out", str(out), *sum((["--set", s] for s in sets), [])]) == 0
     run = _only_run_dir(out)
@@ -161,3 +162,51 @@ def test_nmnist_small_classify_end_to_end(tmp_path, cache, nmnist_small):
     assert m["test_accuracy"] > 0.5
     assert (run / "confusion_matrix.png").is_file()
     assert yaml.safe_load((run / "config.yaml").read_text())["data"]["digits"]["root"] == str(nmnist_small)
+
+
+def test_event_count_features_are_the_per_pixel_counts(nmnist_small):
+    """Independent statement: count every event into (bin, polarity, y, x) with a Python loop."""
+    from neurohw.data.binning import Binning
+    from neurohw.data.registry import load_dataset
+    from neurohw.experiments.features import event_count_features
+
+    ds = load_dataset("nmnist-small", "test", root=nmnist_small)
+    got = event_count_features(ds, np.array([4, 0]), Binning(n_bins=3, polarity="both", mode="count"))
+    assert got.shape == (2, 3 * 2 * 34 * 34) and got.dtype == np.float32
+    for row, i in zip(got, (4, 0)):
+        ev = ds.events(i)
+        t0, span = int(ev["t"].min()), int(ev["t"].max() - ev["t"].min())
+        ref = np.zeros((3, 2, 34, 34))
+        for x, y, p, t in zip(ev["x"], ev["y"], ev["p"], ev["t"]):
+            ref[min((int(t) - t0) * 3 // span, 2), int(p), int(y), int(x)] += 1
+        assert np.array_equal(row, np.minimum(ref, 255).reshape(-1))
+        assert row.sum() == len(ev)
+
+
+def test_nmnist_small_shipped_config_beats_raw_counts_and_reaches_093(tmp_path, cache, nmnist_small):
+    """The shipped nmnist_small configuration, full data, the config's first reservoir seed:
+    test accuracy >= 0.93 (issue 5's target), and its 5-fold CV accuracy on the training split
+    beats the same ridge head, same folds and same alpha grid, on the raw per-pixel event counts
+    (the dataset README's 0.92-on-test reference features). ~25 s on a cold feature cache."""
+    from neurohw.data.binning import Binning
+    from neurohw.data.registry import load_dataset
+    from neurohw.experiments.classify import cv_folds_for
+    from neurohw.experiments.features import event_count_features
+    from neurohw.heads.ridge import ridge_cv_accuracy
+
+    config = REPO / "experiments" / "nmnist_small.yaml"
+    cfg = load_config(config)
+    seed = cfg.run_seeds[0]
+    out = tmp_path / "runs"
+    sets = [f"seeds=[{seed}]", f"data.digits.root={nmnist_small}", "plots=false"]
+    assert main(["run", str(config), "--quiet", "--out", str(out), *sum((["--set", s] for s in sets), [])]) == 0
+    m = json.loads((_only_run_dir(out) / "metrics.json").read_text())
+    p = m["per_seed"][0]
+    assert p["readout"] == "ridge" and p["readout_features"] == ["rate", "counts"] and p["n_train"] == 1000 and p["n_test"] == 100
+    assert m["test_accuracy"] >= 0.93, m["test_accuracy"]
+
+    train = load_dataset("nmnist-small", "train", root=nmnist_small)
+    raw = event_count_features(train, np.arange(len(train)), Binning(n_bins=3, polarity="both", mode="count"))
+    folds = cv_folds_for(train.labels, cfg.head.cv_folds, seed)  # the folds the run used
+    raw_cv = ridge_cv_accuracy(raw, train.labels, folds, cfg.head.alphas, len(train.classes)).max()
+    assert p["cv_accuracy"] > raw_cv + 0.02, (p["cv_accuracy"], raw_cv)  # measured: 0.945 vs 0.89

@@ -93,16 +93,12 @@ def cv_folds_for(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
 
 def run_ridge(train_set: FeatureSet, test_set: FeatureSet, head: HeadSpec, seed: int) -> TaskOutput:
     """The ridge readout: alpha by k-fold CV on ``train_set`` only, refit on all of it, test once."""
-    from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
-
     t0 = time.perf_counter()
     n_classes = len(train_set.classes)
     folds = cv_folds_for(train_set.labels, head.cv_folds, seed)
-    # one BLAS thread: on shared cores a multi-threaded Cholesky of this size ran ~5x slower
-    with threadpool_limits(1):
-        scores = ridge_cv_accuracy(train_set.x, train_set.labels, folds, head.alphas, n_classes)
-        alpha = choose_alpha(head.alphas, scores)
-        model = RidgeReadout(train_set.x.shape[1], n_classes).fit(train_set.x, train_set.labels, alpha)
+    scores = ridge_cv_accuracy(train_set.x, train_set.labels, folds, head.alphas, n_classes)
+    alpha = choose_alpha(head.alphas, scores)
+    model = RidgeReadout(train_set.x.shape[1], n_classes).fit(train_set.x, train_set.labels, alpha)
     train_s = time.perf_counter() - t0
     with torch.no_grad():
         pred = model(torch.tensor(test_set.x)).argmax(1).numpy()

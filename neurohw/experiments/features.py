@@ -45,6 +45,21 @@ def assemble(features: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
     return np.concatenate(parts, axis=1)
 
 
+def event_count_features(ds, indices: np.ndarray, binning) -> np.ndarray:
+    """The raw-input baseline's features: each sample's events binned by ``binning`` (a
+    :class:`neurohw.data.binning.Binning`, usually ``mode="count"``) and flattened, (N, T*C)
+    float32. With ``Binning(n_bins=3, polarity="both", mode="count")`` on N-MNIST these are the
+    per-pixel event counts (3 time bins x 2 polarities x 34 x 34) of the dataset README's
+    logistic-regression reference."""
+    from neurohw.data.binning import to_raster
+
+    rows = [to_raster(ds.events(int(i)), ds.sensor_size, binning).reshape(-1) for i in indices]
+    sizes = {len(r) for r in rows}
+    if len(sizes) > 1:
+        raise ValueError(f"samples bin to different sizes {sorted(sizes)}; give n_bins or max_bins so every raster has T bins")
+    return np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
+
+
 def stratified_split(labels: np.ndarray, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """``(train_idx, val_idx)``: ``round(fraction * n_c)`` of each class (at least 1 when n_c >= 2) to validation."""
     labels = np.asarray(labels)

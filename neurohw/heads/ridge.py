@@ -18,6 +18,7 @@ twice the centred one-hot) on the same standardised features.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -26,6 +27,20 @@ import torch
 from torch import nn
 
 from neurohw.heads.readout import Standardize
+
+
+def _one_blas_thread(fn):
+    """Run ``fn`` with one BLAS thread: on shared cores the threaded Cholesky and products of
+    these sizes ran 5-7x slower than one thread (threadpoolctl comes with scikit-learn)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 class RidgeReadout(nn.Module):
@@ -42,6 +57,7 @@ class RidgeReadout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear(self.norm(x))
 
+    @_one_blas_thread
     def fit(self, x: np.ndarray, labels: np.ndarray, alpha: float) -> "RidgeReadout":
         """Standardise on ``x`` (N, in_dim), then solve the ridge problem for ``alpha`` > 0."""
         self.norm.fit(x)
@@ -118,6 +134,7 @@ class RidgePath:
         return np.stack([x_eval @ w + self.y_mean for w, _ in self.weights(alphas)])
 
 
+@_one_blas_thread
 def ridge_cv_accuracy(x: np.ndarray, labels: np.ndarray, folds: np.ndarray, alphas: Sequence[float], n_classes: int) -> np.ndarray:
     """Mean k-fold accuracy (n_alphas,) of the ridge readout: fold ``j`` (``folds == j``) is
     scored by a readout standardised and fitted on the other folds; folds weigh equally."""
