@@ -200,8 +200,12 @@ def test_nmnist_small_shipped_config_beats_raw_counts_and_reaches_093(tmp_path, 
     out = tmp_path / "runs"
     sets = [f"seeds=[{seed}]", f"data.digits.root={nmnist_small}", "plots=false"]
     assert main(["run", str(config), "--quiet", "--out", str(out), *sum((["--set", s] for s in sets), [])]) == 0
-    m = json.loads((_only_run_dir(out) / "metrics.json").read_text())
+    run = _only_run_dir(out)
+    m = json.loads((run / "metrics.json").read_text())
     p = m["per_seed"][0]
+    report = (run / "report.md").read_text()
+    assert "5-fold CV accuracy (training split)" in report and "no input-to-readout" in report and f"seed {seed}: {p['alpha']:g}" in report
+    assert p["alpha"] in cfg.head.alphas and p["cv_accuracy"] == max(s["accuracy"] for s in p["cv_scores"])
     assert p["readout"] == "ridge" and p["readout_features"] == ["rate", "counts"] and p["n_train"] == 1000 and p["n_test"] == 100
     assert m["test_accuracy"] >= 0.93, m["test_accuracy"]
 
