@@ -170,16 +170,23 @@ def _sha(a: np.ndarray) -> str:
 
 
 def crossbar_read_energy(xb, active: np.ndarray) -> tuple[float, float]:
-    """Joules of reading crossbar ``xb`` once per row of ``active`` (S, n_in) (binary inputs, one
-    plane), by the counting rules of :mod:`neurohw.devices.energy`; and the digital baseline's
-    joules for the same dense products (S * n_in * n_out MACs)."""
+    """Joules of reading crossbar ``xb`` once per row of ``active`` (S, n_in), by the counting
+    rules of :mod:`neurohw.devices.energy`; and the digital baseline's joules for the same dense
+    products (S * n_in * n_out MACs). Binary inputs are one plane; count inputs on a bit-serial
+    device are read one plane per bit (bit k of every input at once), as ``Crossbar.mvm`` does."""
     from neurohw.devices.energy import EnergyLedger
 
     ledger = EnergyLedger(xb.device.energy, xb.device.timing, xb.device.digital_baseline)
     s = active.shape[0]
+    active = np.asarray(active)
+    top = int(active.max(initial=0))
+    if top > 1 and xb.device.input.bit_serial:
+        planes = [(active.astype(np.int64) >> k) & 1 for k in range(top.bit_length())]
+        active = np.concatenate(planes, axis=0)  # one read per (row, bit plane)
     pad = xb.n_tiles * xb.tile_rows - xb.n_in
-    a = (np.concatenate([active, np.zeros((s, pad), dtype=active.dtype)], axis=1) if pad else active) != 0
-    per_tile = a.reshape(s, xb.n_tiles, xb.tile_rows).sum(-1)  # active rows per (read, row tile)
+    r = active.shape[0]
+    a = (np.concatenate([active, np.zeros((r, pad), dtype=active.dtype)], axis=1) if pad else active) != 0
+    per_tile = a.reshape(r, xb.n_tiles, xb.tile_rows).sum(-1)  # active rows per (read, row tile)
     reads, rows = int(np.count_nonzero(per_tile)), int(per_tile.sum())
     ledger.add(read_cycles=reads * xb.n_col_tiles, active_rows=rows * xb.n_col_tiles, cell_reads=rows * 2 * xb.n_out,
                adc_conversions=reads * xb.n_out, macs=s * xb.n_in * xb.n_out)
