@@ -238,3 +238,14 @@ def test_cpu_identity_adc_shortcut_equals_numpy_with_clipping():
     # the clip is exercised: some partial sums exceed max_code
     x = rasters[0].to_dense()[0].astype(np.int64)
     assert np.abs(x[:64] @ w_in[:64].astype(np.int64)).max() > 60
+    # every tile an identity, dense and sparse inputs (some tiles unread at some steps)
+    sparse = [to_sparse((rng.random((30, 200)) < 0.01).astype(np.uint8)) for _ in range(4)]
+    syn = Synapses(w_in, w_rec, unit, 1.0, 0.9, adc=Adc(64, np.full(4, unit), np.full(2, unit), 60))
+    assert cpu.identity_adc_tiles(syn).all()
+    for rs in (rasters, sparse):
+        a = numpy_ref.run_batch(syn, rs, np.arange(len(rs)), 2, False, True)
+        b = cpu.run_batch(syn, rs, np.arange(len(rs)), 2, False, True)
+        for sa, sb in zip(a.spikes, b.spikes):
+            np.testing.assert_array_equal(sa, sb)
+        np.testing.assert_array_equal(a.membrane, b.membrane)
+        assert a.rate.mean() > 0.01

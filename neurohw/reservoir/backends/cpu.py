@@ -6,6 +6,12 @@ input/neuron), so a step is a handful of streaming vector adds into a per-tile a
 Integer weights (conductance levels) accumulate in int32: exact, so the spikes equal the numpy
 reference bit for bit. The arithmetic after the sums (unit, noise, ADC, leak) is per neuron and
 in the order of :mod:`.numpy_ref`. ``cache=True``: the JIT cost is paid once per machine.
+
+Speed without leaving the reference's bits (docs/internals.md, Reservoir): rows in groups of
+up to 16 per accumulator pass, summed in int16 lanes when :func:`narrow_sums` proves it exact;
+sums and squares in one pass; normals by :func:`neurohw.reservoir.rng.column_normals_into_nb`
+(central branch vectorised, tail words only through the full formula); noise-free ADC tiles
+with one level per code as an integer clip (:func:`identity_adc_tiles`).
 """
 
 from __future__ import annotations
