@@ -249,3 +249,10 @@ def test_cpu_identity_adc_shortcut_equals_numpy_with_clipping():
             np.testing.assert_array_equal(sa, sb)
         np.testing.assert_array_equal(a.membrane, b.membrane)
         assert a.rate.mean() > 0.01
+
+
+def test_synapses_wmax_is_the_largest_magnitude_without_wrapping():
+    s = Synapses(np.array([[-128, 5]], np.int8), np.array([[1, 2], [3, -4]], np.int8), 0.1, 1.0, 0.9)
+    assert s.wmax == 128 and isinstance(s.wmax, int)  # -(-128) in int8 would wrap to -128
+    f = Synapses(np.array([[-1.5, 0.5]]), np.array([[0.1, 0.2], [0.3, -0.4]]), None, 1.0, 0.9)
+    assert f.wmax == 1.5

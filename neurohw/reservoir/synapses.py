@@ -22,6 +22,7 @@ same arithmetic on it; docs/internals.md, section Reservoir, states the semantic
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -91,6 +92,17 @@ class Synapses:
     @property
     def integer(self) -> bool:
         return self.unit is not None
+
+    @cached_property
+    def wmax(self) -> int | float:
+        """The largest ``|w|`` of both weight arrays (levels for integer weights); computed once
+        per Synapses (the backends' overflow and lane-width checks read it every batch)."""
+        num = int if self.integer else float  # python numbers: -(-128) does not wrap in int8
+
+        def absmax(w):
+            return max(-num(w.min(initial=0)), num(w.max(initial=0)))
+
+        return max(absmax(self.w_in), absmax(self.w_rec))
 
     @property
     def unit_value(self) -> float:

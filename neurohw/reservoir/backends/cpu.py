@@ -313,7 +313,7 @@ def narrow_sums(syn: Synapses) -> int:
     The reference macro (max|w| = 424 levels) takes 16."""
     if not syn.integer or syn.w_in.dtype.itemsize > 2 or syn.w_rec.dtype.itemsize > 2:
         return 0
-    wmax = max(int(np.abs(syn.w_in.astype(np.int32)).max(initial=0)), int(np.abs(syn.w_rec.astype(np.int32)).max(initial=0)))
+    wmax = syn.wmax
     return 16 if 16 * wmax <= 32767 else 8 if 8 * wmax <= 32767 else 0
 
 
@@ -341,7 +341,7 @@ def square_sums_fit_int32(syn: Synapses, max_value: int = 255) -> bool:
     """Whether ``sum x^2 w^2`` over every row of both crossbars stays below 2**31."""
     if not syn.integer:
         return False
-    wmax = max(int(np.abs(syn.w_in).max(initial=0)), int(np.abs(syn.w_rec).max(initial=0)))
+    wmax = syn.wmax
     return (syn.n_inputs * max_value**2 + syn.n_neurons) * wmax**2 < 2**31
 
 
@@ -365,7 +365,7 @@ def kernel_arrays(syn: Synapses, noise: bool, max_value: int = 255):
 def check_integer_range(syn: Synapses, max_value: int = 255) -> None:
     """Raise when an int32 accumulator could overflow (never for realistic level counts)."""
     if syn.integer:
-        wmax = max(int(np.abs(syn.w_in).max(initial=0)), int(np.abs(syn.w_rec).max(initial=0)))
+        wmax = syn.wmax
         bound = wmax * (syn.n_inputs * max_value + syn.n_neurons)
         if bound >= 2**31:
             raise ValueError(f"integer weights up to {wmax} levels could overflow the int32 accumulator")
@@ -376,8 +376,8 @@ def run_batch(syn: Synapses, rasters, sample_ids, count_bins: int = 1, noise: bo
     pb = pack_batch(rasters)
     B = len(rasters)
     n = syn.n_neurons
-    check_integer_range(syn, int(pb.values.max(initial=1)))
     max_value = int(pb.values.max(initial=1))
+    check_integer_range(syn, max_value)
     acc_proto, q_proto, tr, n_tin, step, inv_step, max_code, noisy = kernel_arrays(syn, noise, max_value)
     sq32 = q_proto.dtype == np.int32
     k0, k1 = seed_key(syn.seed)
