@@ -388,12 +388,14 @@ def run_batch(syn: Synapses, rasters, sample_ids, count_bins: int = 1, noise: bo
     spikes = np.zeros((B, T_max, n) if record_spikes else (1, 1, 1), np.bool_)
     if threads is not None:
         numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
-    _run(pb.indptr, pb.indptr_off, pb.indices, pb.values, pb.nnz_off, pb.lengths,
-         np.asarray(sample_ids, np.int64), syn.w_in, syn.w_rec, acc_proto, q_proto,
-         int(tr), int(n_tin), syn.adc is not None, step, inv_step, int(max_code),
-         syn.unit_value, float(syn.v_th), float(syn.decay), syn.reset == "subtract", noisy,
-         float(syn.rel2), float(syn.add2), np.uint64(k0), np.uint64(k1),
-         rate, counts, membrane, spikes, bool(record_spikes), syn.integer, sq32, narrow_sums(syn),
-         identity_adc_tiles(syn))  # fmt: skip
+    with numba.parallel_chunksize(1):  # samples handed out one at a time: a thread that the OS
+        # pauses (shared machine) or that gets the longer samples does not hold up the batch
+        _run(pb.indptr, pb.indptr_off, pb.indices, pb.values, pb.nnz_off, pb.lengths,
+             np.asarray(sample_ids, np.int64), syn.w_in, syn.w_rec, acc_proto, q_proto,
+             int(tr), int(n_tin), syn.adc is not None, step, inv_step, int(max_code),
+             syn.unit_value, float(syn.v_th), float(syn.decay), syn.reset == "subtract", noisy,
+             float(syn.rel2), float(syn.add2), np.uint64(k0), np.uint64(k1),
+             rate, counts, membrane, spikes, bool(record_spikes), syn.integer, sq32, narrow_sums(syn),
+             identity_adc_tiles(syn))  # fmt: skip
     rec = [spikes[b, : pb.lengths[b]] for b in range(B)] if record_spikes else None
     return BatchResult(rate, counts, membrane, rec)
