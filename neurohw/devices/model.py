@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import os
-import types
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -29,7 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 import neurohw
-from neurohw.errors import DeviceError, did_you_mean
+from neurohw.errors import DeviceError, did_you_mean, unwrap_annotation
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -335,15 +334,6 @@ def _merge(raw: dict, overrides: dict, source: str) -> dict:
     return out
 
 
-def _unwrap(annotation):
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
-        return models[0] if models else (args[0] if args else annotation)
-    return annotation
-
-
 def _field_at(loc: tuple) -> tuple[type[BaseModel] | None, Any]:
     """(the model that holds the last key of ``loc``, its FieldInfo or None)."""
     node: Any = DeviceModel
@@ -355,7 +345,7 @@ def _field_at(loc: tuple) -> tuple[type[BaseModel] | None, Any]:
             return node, None
         if i == len(loc) - 1:
             return node, field
-        node = _unwrap(field.annotation)
+        node = unwrap_annotation(field.annotation)
     return None, None
 
 
@@ -375,7 +365,7 @@ def allowed_range(loc: tuple) -> str:
             hi = m.le
         elif isinstance(m, annotated_types.Lt):
             hi, hi_open = m.lt, True
-    ann = _unwrap(field.annotation)
+    ann = unwrap_annotation(field.annotation)
     if typing.get_origin(ann) is Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(ann))
     if lo is None and hi is None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import types
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -22,7 +21,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from neurohw.errors import ConfigError, UserError, did_you_mean
+from neurohw.errors import ConfigError, UserError, did_you_mean, unwrap_annotation
 
 _STRICT = ConfigDict(extra="forbid")
 
@@ -285,18 +284,6 @@ def apply_overrides(raw: dict, overrides: list[str] | None) -> dict:
     return raw
 
 
-def _unwrap(annotation):
-    """Strip Optional / Annotated to the model or container type."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
-        return models[0] if models else (args[0] if args else annotation)
-    if origin is typing.Annotated:
-        return _unwrap(typing.get_args(annotation)[0])
-    return annotation
-
-
 def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
     """The field names allowed at ``loc`` (the location of an unknown key, without the key)."""
     node: Any = model
@@ -305,10 +292,10 @@ def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
             field = node.model_fields.get(str(part))
             if field is None:
                 return []
-            node = _unwrap(field.annotation)
+            node = unwrap_annotation(field.annotation)
         elif typing.get_origin(node) in (dict, list, tuple):
             args = typing.get_args(node)
-            node = _unwrap(args[-1] if args else Any)
+            node = unwrap_annotation(args[-1] if args else Any)
         else:
             return []
     if isinstance(node, type) and issubclass(node, BaseModel):
