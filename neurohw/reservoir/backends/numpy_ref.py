@@ -15,6 +15,7 @@ from neurohw.reservoir.rng import column_normals
 from neurohw.reservoir.synapses import Synapses
 
 NAME = "numpy"
+OPTIONS = ()  # keyword options of run_batch
 
 
 def available() -> bool:
