@@ -1,7 +1,7 @@
 """Task ``zero_shot``: two modalities, a projection head each, trained contrastively on the
 seen classes only; top-1 cross-modal retrieval on seen and unseen classes.
 
-Protocol (Lin et al. 2025; ARCHITECTURE.md): samples of modality A and B are paired by class;
+Protocol (Lin et al., Nat. Comput. Sci. 5:37-47, 2025): samples of modality A and B are paired by class;
 the heads are trained on the seen classes with the symmetric InfoNCE loss (temperature 1.0,
 dimension 64, Adam lr 1e-3, 100 epochs); the test uses up to ``test_pairs_per_class`` samples
 of each modality per class; a query is correct when its top-1 (dot product) retrieval has its class.
@@ -20,13 +20,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from neurohw.experiments.features import FeatureSet, TaskOutput, stratified_split
+from neurohw.experiments.features import FeatureSet
+from neurohw.experiments.results import TaskOutput
 from neurohw.experiments.schema import HeadSpec, ZeroShotSpec
 from neurohw.heads.losses import symmetric_info_nce
 from neurohw.heads.projection import ProjectionPair
 from neurohw.heads.prototypical import cross_modal_prototypical_loss
 from neurohw.heads.retrieval import cross_modal_retrieval, relative_representation, retrieval_confusion
 from neurohw.heads.training import TrainSettings, train
+from neurohw.heads.validation import stratified_split
 
 
 @dataclass
