@@ -19,7 +19,7 @@ import yaml
 from neurohw.cli import main
 from neurohw.experiments.schema import load_config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = REPO / "experiments" / "quickstart.yaml"
 
 # the quickstart, shrunk: few samples, tiny reservoirs, one seed, a few epochs
