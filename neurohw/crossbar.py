@@ -182,8 +182,11 @@ class Crossbar:
         return cls(device, g_pos, g_neg, scale, seed)
 
     def rescaled(self, scale: float) -> "Crossbar":
-        """The same conductances with another ``scale`` (fresh ledger and read-noise stream)."""
-        return Crossbar(self.device, self.g_pos, self.g_neg, scale, self.seed, stuck_code=self.stuck_code, nu=self.nu)
+        """The same conductances with another ``scale`` (fresh ledger and read-noise stream);
+        what is known of the cells (``formed``, ``pulses``, ``converged``) is kept."""
+        xb = Crossbar(self.device, self.g_pos, self.g_neg, scale, self.seed, stuck_code=self.stuck_code, nu=self.nu)
+        xb.formed, xb.pulses, xb.converged = self.formed, self.pulses, self.converged
+        return xb
 
     # ------------------------------------------------------------------ weights
 

@@ -36,5 +36,5 @@ def test_every_block_runs(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "test accuracy" in out and "seen 1-7" in out
     result = namespace["result"]
-    assert result.path.is_dir() and result.path.parent == tmp_path / "runs"
+    assert result.path.is_dir() and result.path.resolve().parent == (tmp_path / "runs").resolve()
     assert (result.path / "metrics.json").is_file()
