@@ -1,4 +1,4 @@
-"""Zero-shot transfer study, two head variants that were tried and NOT adopted (issue 5):
+"""Zero-shot transfer study, two head variants that were tried and NOT adopted:
 
 - ``zca``: ZCA whitening (eps 0.1 on standardised features, training rows) before the linear
   projection, in place of per-feature standardisation alone;
