@@ -172,17 +172,17 @@ class FeatureCache:
         they are encoded again) and reported in one warning. Returns the damaged block numbers."""
         if not self.path.exists():
             return []
-        with _open(self.path, "r+") as f:
+        with _open(self.path, "r") as f:  # read-only unless something is damaged: no write, no new mtime
             bs = int(f.attrs["block_size"])
             names = sorted(k for k in f.keys() if k not in ("done", "block_crc"))
             done, crc = f["done"][...].astype(bool), f["block_crc"][...]
-            bad = []
-            for b, s in enumerate(range(0, self.n, bs)):
-                e = min(s + bs, self.n)
-                if done[s:e].any() and block_checksum({k: f[k][s:e] for k in names}) != int(crc[b]):
-                    bad.append(b)
-                    f["done"][s:e] = False
-            f.flush()
+            bad = [b for b, s in enumerate(range(0, self.n, bs))
+                   if done[s : s + bs].any() and block_checksum({k: f[k][s : min(s + bs, self.n)] for k in names}) != int(crc[b])]
+        if bad:
+            with _open(self.path, "r+") as f:
+                for b in bad:
+                    f["done"][b * bs : min((b + 1) * bs, self.n)] = False
+                f.flush()
         if bad:
             self._warn(f"feature cache {self.path.name}: {len(bad)} block(s) of {bs} samples fail their checksum "
                        f"(blocks {bad[:8]}{' ...' if len(bad) > 8 else ''}); encoding them again")
