@@ -79,3 +79,19 @@ def test_transform_bins_a_dataset_and_uses_split_dependent_ids():
     assert np.array_equal(Xt[:, :24], ft["rate"])
     with pytest.raises(DataError, match="n_inputs=49"):
         enc.transform(train, nh.Binning(n_bins=8), indices=idx, progress=False)
+
+
+def test_an_encoder_on_given_crossbars_equals_the_formed_one():
+    """from_crossbars: the same conductances (here through a conductance map, as a measured chip
+    would hand them) give the same features; shapes and scale come from the crossbars."""
+    from neurohw.crossbar import Crossbar
+
+    formed = LSMEncoder(n_inputs=30, n_neurons=12, scale=0.07, seed=4, backend="numpy")
+    xin, xrec = formed.crossbars()
+    maps = [Crossbar.from_conductance_map(formed.device, x.conductance_map(), 1.0) for x in (xin, xrec)]
+    given = LSMEncoder.from_crossbars(*maps, formed.config)
+    assert (given.n_inputs, given.config.n_neurons, given.scale) == (30, 12, 0.07)
+    rasters = _rasters(n=3, C=30)
+    assert np.array_equal(formed.encode(rasters, progress=False)["rate"], given.encode(rasters, progress=False)["rate"])
+    with pytest.raises(DataError, match="12 x 12"):
+        LSMEncoder.from_crossbars(maps[0], maps[0], formed.config)
