@@ -32,25 +32,33 @@ class ModalityReservoir:
     lsm: LSMConfig
     device: DeviceModel
     run_seed: int
+    #: per split, ``(time after programming, drift compensation)`` of its reads (DeviceSpec.read)
+    reads: dict[str, tuple[float | None, str]] = field(default_factory=lambda: {"train": (None, "none"), "test": (None, "none")})
     _encoder: LSMEncoder | None = field(default=None, repr=False)
 
     @classmethod
     def for_seed(cls, cfg: ExperimentConfig, mods: list[Modality], run_seed: int) -> list[ModalityReservoir]:
         """One per modality, in the config's order, with the run seed's sample selection."""
         device = cfg.device.resolved
-        return [cls(mod, sel, cfg.reservoir[mod.name].lsm_config(mod.n_inputs, run_seed, i, cfg.backend), device, run_seed)
+        reads = {split: cfg.device.read(split) for split in ("train", "test")}
+        return [cls(mod, sel, cfg.reservoir[mod.name].lsm_config(mod.n_inputs, run_seed, i, cfg.backend), device, run_seed, reads)
                 for i, (mod, sel) in enumerate(zip(mods, select(mods, run_seed)))]
 
     @property
     def encoder(self) -> LSMEncoder:
         """The encoder, formed on first use; with ``target_rate``, calibrated on the first
-        ``calibration_samples`` of the selection's calibration order."""
+        ``calibration_samples`` of the selection's calibration order, read as the training split is."""
         if self._encoder is None:
-            enc = LSMEncoder(self.lsm, self.device)
+            enc = LSMEncoder(self.lsm, self.device).read_at(*self.reads["train"])
             if self.lsm.target_rate is not None:
                 enc.calibrate(self.rasters("train", self.calibration_indices))
             self._encoder = enc
         return self._encoder
+
+    def encoder_at(self, split: str) -> LSMEncoder:
+        """The encoder reading its crossbars as ``split``'s samples are read (its time after
+        programming and drift compensation)."""
+        return self.encoder.read_at(*self.reads[split])
 
     @property
     def calibration_indices(self) -> np.ndarray | None:
@@ -76,7 +84,7 @@ class ModalityReservoir:
         """Sample ``index`` of ``split``: its raster and the reservoir spikes behind its features
         (the same read-noise key as in the run)."""
         raster = self.rasters(split, np.array([index]))[0]
-        res = self.encoder.run_batch([raster], self.noise_ids(split, np.array([index])), record_spikes=True)
+        res = self.encoder_at(split).run_batch([raster], self.noise_ids(split, np.array([index])), record_spikes=True)
         return SpikeSample(self.mod.name, raster, np.asarray(res.spikes[0]))
 
     def conductance_maps(self) -> list[ConductanceMap]:

@@ -41,7 +41,7 @@ def cache_spec(res: ModalityReservoir, split: str) -> dict:
     seed, the samples and calibration samples, the dataset's fingerprint."""
     spec, ds, indices = res.mod.spec, res.mod.split(split), res.indices(split)
     cal = res.calibration_indices
-    return {
+    out = {
         "data": {"dataset": spec.dataset, "root": spec.root, "options": spec.options, "split": split},
         "binning": res.mod.binning.model_dump(mode="json"),
         "device": res.device.model_dump(mode="json"),
@@ -50,12 +50,19 @@ def cache_spec(res: ModalityReservoir, split: str) -> dict:
         "samples": {"n": int(len(ds)), "indices_sha": _sha(indices), "calibration_sha": None if cal is None else _sha(cal)},
         "dataset": dataset_fingerprint(ds),
     }
+    # reads after programming (drift) only where they change the features, so runs without drift keep their keys
+    t, compensation = res.reads[split]
+    t_cal = res.reads["train"][0] if cal is not None else None
+    if t is not None or t_cal is not None:
+        out["read"] = {"time_s": t, "calibration_time_s": t_cal,
+                       "compensation": compensation if t is not None else res.reads["train"][1]}
+    return out
 
 
 def encode_block(res: ModalityReservoir, split: str, indices: np.ndarray) -> dict[str, np.ndarray]:
     """Features of samples ``indices`` of ``split``, with each sample's encoding energy
     (``_encoder_j``, ``_digital_j``: stored beside the features in the cache)."""
-    enc = res.encoder
+    enc = res.encoder_at(split)
     rasters = res.rasters(split, indices)
     out = enc.run_batch(rasters, res.noise_ids(split, indices), record_spikes=True)
     feats = {f: np.asarray(getattr(out, f)) for f in res.lsm.features}

@@ -84,6 +84,15 @@ class DeviceSpec(Section):
 
     model: str = Field(DEFAULT_DEVICE, description="a device preset name or a path to a device YAML")
     overrides: dict[str, Any] = Field(default_factory=dict, description="nested overrides, e.g. {read_noise: {relative: 0.05}}")
+    read_time_s: float | None = Field(
+        None, ge=0, description="seconds after programming at which the test split is read (inference); the device's drift "
+        "applies; null: at programming")
+    train_read_time_s: float | None = Field(
+        None, ge=0, description="seconds after programming at which the calibration and the training split are read; "
+        "null: at programming")
+    drift_compensation: Literal["none", "global", "column"] = Field(
+        "none", description="digital gain undoing the mean drift, from reference reads (neurohw.devices.drift_compensation): "
+        "none, global (one per crossbar), column (one per output column)")
     _resolved: DeviceModel | None = PrivateAttr(None)
 
     @model_validator(mode="after")
@@ -100,6 +109,15 @@ class DeviceSpec(Section):
     def resolved(self) -> DeviceModel:
         """The validated device model (preset or file, overrides applied)."""
         return self._resolved
+
+    def read(self, split: str) -> tuple[float | None, str]:
+        """``(time_s, compensation)`` of the reads of ``split`` ("train" or "test"), reduced to
+        what changes them: ``(None, "none")`` when nothing drifts by then (drift off, or the time
+        at or before the drift's t0)."""
+        from neurohw.devices.drift import drifts
+
+        t = self.read_time_s if split == "test" else self.train_read_time_s
+        return (float(t), self.drift_compensation) if drifts(self.resolved.drift, t) else (None, "none")
 
 
 class HeadSpec(Section):
