@@ -74,6 +74,11 @@ class LocalExecutor:
         self.workers = int(workers) if workers else max(1, cores // self.threads)
         if self.workers < 1:
             raise ConfigError(f"--workers must be >= 1, got {workers}")
+        if self.workers * self.threads > cores:
+            from neurohw.progress import warn
+
+            warn(f"{self.workers} workers x {self.threads} thread(s) on {cores} cores: they will slow each other down "
+                 f"(--workers {max(1, cores // self.threads)} fits)")
         self._pool = None
 
     @property
@@ -119,16 +124,17 @@ class LocalExecutor:
                 self._pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = None
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Stop the workers (``wait``: let running points finish; an interrupted sweep does not)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown(wait=wait, cancel_futures=True)
             self._pool = None
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        self.close()
+        self.close(wait=exc[0] is None)
         return False
 
 

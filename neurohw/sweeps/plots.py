@@ -6,7 +6,7 @@ For every plotted metric and every axis ``x`` with more than one value, one PNG
 of the next axis in the sweep's order (``__by__<series>`` in the name, every other axis averaged
 per seed first); with one axis, one line. Numeric axes are drawn to scale (logarithmic when all
 values are positive and span at least two decades); other values (names, lists, null) at equal
-spacing in sweep order.
+spacing in sweep order. Time axes (keys ending in ``_s``) are labelled in s, min, h, d, mo, y.
 """
 
 from __future__ import annotations
@@ -87,10 +87,10 @@ def plot_metric(path: Path, rows: Sequence[dict], metric: str, x: str, series: s
     if log:
         ax.set_xscale("log")
         ax.minorticks_off()
-    if numeric:
+    if log:  # a tick at every value (log axes label decades only otherwise); times in s, min, h, d, mo, y
         ticks = sorted(float(v) for v in order)
         ax.set_xticks(ticks, [_duration(t) if x.endswith("_s") else f"{t:g}" for t in ticks], rotation=30 if len(ticks) > 5 else 0)
-    else:
+    elif not numeric:
         ax.set_xticks(range(len(order)), [_label(v) for v in order], rotation=20 if len(order) > 4 else 0)
     n_seeds = max(c for (_, _, _, cs) in lines.values() for c in cs)
     ax.set_xlabel(_short(x))

@@ -45,6 +45,9 @@ def plot_history(path: Path, study, search) -> Path | None:
     real_failures = [t.number for t in failed if "error" in t.user_attrs]
     if real_failures:
         ax.plot(real_failures, [np.nanmin(v)] * len(real_failures), "x", color="0.4", label="failed")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("trial")
     ax.set_ylabel(search.objective)
     title = f"search {search.name}: {len(done)} trials ({search.sampler}), best {best[-1]:.4f}"
@@ -84,7 +87,10 @@ def plot_params(path: Path, study, search) -> Path | None:
             ax.scatter(x, v, alpha=0.7)
             ax.scatter([x[best]], [v[best]], color="C3", zorder=3, label="best")
             if p.log:
+                from matplotlib.ticker import NullFormatter
+
                 ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(NullFormatter())  # decades only: minor labels overlap
         ax.set_xlabel(key, fontsize=8)
         ax.set_ylabel(search.objective, fontsize=8)
         ax.grid(True, alpha=0.3)
