@@ -51,7 +51,8 @@ def check_key(key: str, source: str, what: str = "axis") -> None:
         raise ConfigError(f"{source}: {what} {key!r}: empty part in the key path; write it as section.key (e.g. head.epochs)")
     if parts[0] in RESERVED and len(parts) == 1:
         owner = RESERVED[parts[0]]
-        raise ConfigError(f"{source}: {what} {key!r}: the {what}s cannot set {key}; use the file's top-level '{owner}:' key")
+        kind = "sweep" if what == "axis" else "search"
+        raise ConfigError(f"{source}: {what} {key!r}: {key} is set by the {kind} file itself; use its top-level '{owner}:' key")
     if parts[0] not in ExperimentConfig.model_fields:
         raise ConfigError(f"{source}: {what} {key!r}: unknown key '{parts[0]}' at the top level of the experiment"
                           f"{did_you_mean(parts[0], ExperimentConfig.model_fields)}; allowed: {', '.join(ExperimentConfig.model_fields)}")

@@ -169,6 +169,7 @@ class RayExecutor:
             raise ConfigError("--executor ray needs Ray: pip install 'neurohw[ray]'") from None
         self._ray = ray
         self._started = False
+        ours = not ray.is_initialized()  # a Ray the caller connected already is left as it is
         n_cpus = (workers or max(1, machine_cores() // self.threads)) * self.threads if address is None else None
         try:
             ray.init(address=address, num_cpus=n_cpus, include_dashboard=False, log_to_driver=False,
@@ -177,7 +178,7 @@ class RayExecutor:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             where = "this machine (--address auto)" if address == "auto" else (address or "a local instance")
             raise ConfigError(f"--executor ray: cannot start or join Ray on {where}: {first}") from None
-        self._started = True
+        self._started = ours
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.workers = int(workers) if workers else max(1, cpus // self.threads)
 

@@ -319,7 +319,7 @@ def run_search(search: Search, executor, folder: Path, progress: bool = True) ->
         done = _finished(study)
         dists = {k: p.distribution() for k, p in search.params.items()}
         note(f"[bold]search {search.name}[/bold]: {search.trials} trials ({search.sampler}, objective {search.objective}, "
-             f"{search.direction}) on {executor.describe()}" + (f"; {done} done, {retried} interrupted ones again" if done or retried else "")
+             f"{search.direction}) on {executor.describe()}" + (f"; {done} done, {retried} interrupted trial(s) to run again" if done or retried else "")
              + f" -> {folder}", progress)
         failed = 0
         with Progress(f"search {search.name}", total=search.trials, completed=min(done, search.trials), enabled=progress) as bar:

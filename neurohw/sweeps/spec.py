@@ -169,7 +169,7 @@ def load_sweep(path_or_name: str | Path, overrides: list[str] | None = None, raw
     raw = base_mod.with_overrides(base_mod.resolve_base(spec.base, folder, source), spec.overrides, overrides, source)
     groups = _axis_groups(spec, source)
     base_cfg = base_mod.validate_point(raw, {}, f"{source}: base")
-    name = spec.name or (raw.get("name") if isinstance(raw.get("name"), str) else None) or path.stem
+    name = spec.name or path.stem
     if not NAME_PATTERN.fullmatch(name):
         raise ConfigError(f"{source}: the name {name!r} cannot name a folder; give 'name:' (letters, digits, '.', '_', '-')")
     seeds = list(spec.seeds) if spec.seeds is not None else base_cfg.run_seeds

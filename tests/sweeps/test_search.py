@@ -101,7 +101,7 @@ def test_a_20_trial_search_resumes_beats_the_base_and_its_best_config_runs(tmp_p
 
     res = cli(["search", str(path), "--out", str(out), "--workers", "2"], cache)  # resumes to 20
     assert res.returncode == 0, res.stderr
-    assert "8 done, 1 interrupted ones again" in res.stderr
+    assert "8 done, 1 interrupted trial(s) to run again" in res.stderr
     trials = _trials(out)
     assert trials[:8] == first  # the first session's trials are kept, not run again
     assert [t["state"] for t in trials].count("complete") == 20 and trials[stale.number]["state"] == "fail"

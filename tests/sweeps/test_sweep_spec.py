@@ -50,7 +50,7 @@ BAD = [
     ({"axes": {"reservoir.d.decay": 0.9}}, r"axis 'reservoir\.d\.decay' must be a list of values"),
     ({"axes": {"reservoir.d.decay": [0.9, 1.5]}}, r"axis reservoir\.d\.decay=1\.5: key 'reservoir\.d\.decay' = 1\.5: .*less than or equal to 1"),
     ({"axes": {"device.overrides.adc.bits": [8, 0]}}, r"axis device\.overrides\.adc\.bits=0: .*adc\.bits"),
-    ({"axes": {"seeds": [[0], [1]]}}, r"the axiss? cannot set seeds; use the file's top-level 'seeds:' key"),
+    ({"axes": {"seeds": [[0], [1]]}}, r"axis 'seeds': seeds is set by the sweep file itself; use its top-level 'seeds:' key"),
     ({"zip": [{"reservoir.d.decay": [0.8, 0.9], "reservoir.d.v_th": [4.0]}]}, r"zip group .*equal lengths, got reservoir\.d\.decay: 2, reservoir\.d\.v_th: 1"),
     ({"axes": {"reservoir.d": [{"decay": 0.8}], "reservoir.d.decay": [0.9]}}, r"axis 'reservoir\.d\.decay' overlaps axis 'reservoir\.d'"),
     ({"axis": {"reservoir.d.decay": [0.8]}}, r"unknown key 'axis' in the top level \(did you mean 'axes'\?\)"),
