@@ -327,11 +327,14 @@ class ChipEmulator:
         if nu is not None:
             nu[upd] = nu_new[upd]
         pulses[sel2] = res.pulses
-        goal = np.clip(t2, prog.g_min_us, prog.g_max_us)
-        ok = np.abs(g - np.where(sel2, goal, g)) <= prog.tolerance_us
+        # converged as write-verify judges it: |g - target on the level grid| <= tolerance
+        converged = np.zeros(t2.shape, dtype=bool)
+        converged[sel2] = res.converged
         stuck_sel = sel2 & ~free
-        pulses[stuck_sel] = np.where(ok[stuck_sel] | (not prog.write_verify), 1, prog.max_pulses)
-        converged = sel2 & ok
+        goal = snap(np.clip(t2[stuck_sel], prog.g_min_us, prog.g_max_us), step)
+        ok = np.abs(g[stuck_sel] - goal) <= prog.tolerance_us
+        converged[stuck_sel] = ok
+        pulses[stuck_sel] = np.where(ok | (not prog.write_verify), 1, prog.max_pulses)
         reply = ProgramReply(
             programmed=int(sel2.sum()), converged_cells=int(converged.sum()), total_pulses=int(pulses.sum()),
             pulses=interleave(pulses[0], pulses[1]), converged=interleave(converged[0], converged[1]),
