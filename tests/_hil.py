@@ -86,6 +86,7 @@ class RawClient:
         self.reader = FrameReader(1 << 30)
         self.session = 0
         self.seq = 0
+        self._backlog: list = []
 
     def send_raw(self, data: bytes) -> None:
         self.sock.sendall(data)
@@ -98,8 +99,10 @@ class RawClient:
         return seq
 
     def events(self, timeout: float = 5.0, until=None) -> list:
-        """Events until ``until(events)`` is true or ``timeout`` passes."""
-        out: list = []
+        """Events (first those held back by :meth:`reply`) until ``until(events)`` is true or
+        ``timeout`` passes; all are handed over."""
+        out: list = self._backlog
+        self._backlog = []
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if until is not None and until(out):
@@ -117,13 +120,14 @@ class RawClient:
         return out
 
     def reply(self, seq: int, timeout: float = 5.0, final: bool = True) -> Frame:
-        """The (final) reply frame with ``seq``."""
-        def found(evs):
-            return any(isinstance(e, Frame) and e.seq == seq and (not final or not e.header.is_progress) for e in evs)
+        """The first (final) reply frame with ``seq``; other events are kept for later calls."""
+        def match(e):
+            return isinstance(e, Frame) and e.seq == seq and (not final or not e.header.is_progress)
 
-        evs = self.events(timeout, found)
-        for e in evs:
-            if isinstance(e, Frame) and e.seq == seq and (not final or not e.header.is_progress):
+        evs = self.events(timeout, lambda evs: any(match(e) for e in evs))
+        for i, e in enumerate(evs):
+            if match(e):
+                self._backlog = evs[i + 1 :] + self._backlog
                 return e
         raise AssertionError(f"no reply to seq {seq}: {evs}")
 
@@ -150,5 +154,15 @@ class RawClient:
                 return True
         return False
 
+    def drop(self) -> None:
+        """Close the socket, leaving the session to be resumed."""
+        self.sock.close()
+
     def close(self) -> None:
+        """End the session (BYE) and close."""
+        if self.session:
+            try:
+                self.send(Opcode.BYE)
+            except OSError:
+                pass
         self.sock.close()

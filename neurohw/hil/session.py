@@ -95,7 +95,7 @@ class Session:
     def __init__(self, sid: int, chip: ChipEmulator, *, cache: ReplyCache | None = None, slowop_s: float = 0.0, capabilities: int = 0):
         self.id = int(sid)
         self.chip = chip
-        self.cache = cache or ReplyCache()
+        self.cache = cache if cache is not None else ReplyCache()
         self.slowop_s = float(slowop_s)
         self.capabilities = capabilities
         self.lock = threading.RLock()
