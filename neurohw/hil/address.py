@@ -6,7 +6,7 @@
   socket), ``hil+serial://loop://`` (a loopback; useful only to test the framing).
 Both take the driver options ``timeout`` (seconds per attempt, default 2), ``retries``
 (attempts per request before giving up, default 8) and ``window`` (requests in flight,
-default 32) as query keys, e.g. ``hil://127.0.0.1:7341?timeout=0.5``. ``baud`` defaults to
+default 32, at most 64: the emulator keeps the last 64 replies for retries) as query keys, e.g. ``hil://127.0.0.1:7341?timeout=0.5``. ``baud`` defaults to
 115200. A pyserial URL's own ``?options`` cannot be given inside a ``hil+serial`` URL.
 
 :func:`parse_address` raises :class:`neurohw.hil.errors.HilError` with one line for a bad URL.
@@ -25,6 +25,8 @@ SCHEMES = ("hil", "hil+serial")
 DEFAULT_PORT = 7341
 DEFAULT_BAUD = 115200
 OPTIONS = ("timeout", "retries", "window")
+#: requests in flight at most: the emulator keeps the replies of the last 64 requests
+MAX_WINDOW = 64
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ def _options(query: str, url: str, allowed: tuple[str, ...]) -> dict:
         if not 0.001 <= t <= 3600:
             raise HilError(f"{url}: timeout={out['timeout']!r} must be seconds in [0.001, 3600]")
         parsed["timeout_s"] = t
-    for key, lo, hi in (("retries", 1, 1000), ("window", 1, 1024)):
+    for key, lo, hi in (("retries", 1, 1000), ("window", 1, MAX_WINDOW)):
         if key in out:
             try:
                 n = int(out[key])

@@ -301,7 +301,7 @@ class ChipEmulator:
         if bad.any():
             i, j = (int(v) for v in np.argwhere(bad)[0])
             raise ChipRangeError(
-                f"PROGRAM target {targets[i, j]!r} uS at row {block.row0 + i}, cell {j} is outside the programming window "
+                f"PROGRAM target {float(targets[i, j])!r} uS at row {block.row0 + i}, cell {j} is outside the programming window "
                 f"[{prog.g_min_us:g}, {prog.g_max_us:g}] uS ({int(bad.sum())} such cells); give targets in the window or NaN to skip a cell"
             )
         tile = self._tile(block.tile)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neurohw.hil import messages as msg
-from neurohw.hil.address import HilAddress, parse_address
+from neurohw.hil.address import MAX_WINDOW, HilAddress, parse_address
 from neurohw.hil.errors import HilError, HilStatusError
 from neurohw.hil.macro import Macro, MvmCall, Progress, _planes
 from neurohw.hil.messages import Block, ChipInfo, FormReply, ProgramReply
@@ -97,6 +97,8 @@ class RemoteMacro(Macro):
         self.timeout = float(timeout if timeout is not None else self.address.timeout_s)
         self.retries = int(retries if retries is not None else self.address.retries)
         self.window = int(window if window is not None else self.address.window)
+        if not 1 <= self.window <= MAX_WINDOW:
+            raise HilError(f"{self.address.url}: window {self.window} must be in 1..{MAX_WINDOW} (the server keeps {MAX_WINDOW} replies for retries)")
         self.chip_seed = int(chip_seed)
         self.name = name
         self.session = 0
@@ -183,7 +185,7 @@ class RemoteMacro(Macro):
             self._transport.close()
         last = reason
         wait = 0.05
-        deadline = time.monotonic() + max(self.timeout * self.retries, 5.0)
+        deadline = time.monotonic() + max(self.timeout * self.retries, 1.0)
         while True:
             try:
                 self._open()
@@ -212,7 +214,10 @@ class RemoteMacro(Macro):
         try:
             while len(results) < len(items):
                 try:
-                    while next_i < len(items) and len(pending) < self.window:
+                    # the window spans sequence numbers, not requests in flight: the oldest
+                    # unanswered request and the newest sent are less than `window` apart, so
+                    # a retry always finds its reply in the server's cache (64 replies)
+                    while next_i < len(items) and items[next_i].order - min((q.order for q in pending.values()), default=items[next_i].order) < self.window:
                         p = items[next_i]
                         pending[p.seq] = p
                         next_i += 1
@@ -223,6 +228,10 @@ class RemoteMacro(Macro):
                     events = self._reader.feed(data) if data else []
                 except LinkClosed as exc:
                     if not reconnect:
+                        if self._refusal is None and self._valid_frames == 0 and self._reader.garbage_bytes:
+                            raise HilError(
+                                f"{self.address.url}: not a neurohw HIL server (it sent {self._reader.garbage_bytes} bytes that are no HIL frames and closed the link)"
+                            ) from None
                         raise HilError(f"{self.address.url}: {self._refusal or exc}") from None
                     self._reconnect(str(exc))
                     for q in sorted(pending.values(), key=lambda q: q.order):

@@ -135,13 +135,21 @@ class SerialTransport(Transport):
 
         t = self.tick if timeout is None else max(float(timeout), 1e-4)
         try:
-            if t != self._timeout:
-                self.port.timeout = t
-                self._timeout = t
-            waiting = self.port.in_waiting
-            return bytes(self.port.read(max(1, min(waiting, 1 << 16))))
+            # wait up to t for the first byte, then take what has arrived without waiting
+            # (in_waiting is not exact on every port type, e.g. pyserial's socket://)
+            self._set_timeout(t)
+            first = self.port.read(1)
+            if not first:
+                return b""
+            self._set_timeout(0)
+            return bytes(first) + bytes(self.port.read(1 << 16))
         except (serial.SerialException, OSError, ValueError, TypeError) as exc:
             raise LinkClosed(f"{self.name}: {exc}") from None
+
+    def _set_timeout(self, t: float) -> None:
+        if t != self._timeout:
+            self.port.timeout = t
+            self._timeout = t
 
     def close(self) -> None:
         self.closed = True
