@@ -3,8 +3,8 @@
 ``neurohw hil calibrate URL --out DIR`` runs :func:`calibrate`. Per measured tile:
 
 1. FORM the whole tile (seeded) and READ it: the formed conductance map. Formed cells are those
-   above Otsu's threshold between the unformed and formed clusters (the chip's own formed map
-   from FORM's reply is recorded beside it); forming probability = formed fraction of the free
+   above the unformed cluster (:func:`formed_threshold`: Otsu's split, then just above the
+   unformed cells; the chip's own formed map from FORM's reply is recorded beside it); forming probability = formed fraction of the free
    (not stuck) cells, formed distribution = mean and std of their conductances (or a histogram),
    unformed conductance = the median of the others.
 2. Read noise and ADC gain from repeated reads: random sets of 1, 16 and 64 rows, each read
@@ -72,6 +72,31 @@ def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
     return float(edges[i + 1])
 
 
+def formed_threshold(values: np.ndarray, step_us: float = 0.0) -> float:
+    """The conductance above which a cell counts as formed.
+
+    Otsu's threshold splits the unformed cluster from the formed distribution when the two are
+    separate (between-class variance >= 80 % of the total; a single Gaussian gives 2/pi = 64 %);
+    the threshold then sits just above the unformed cluster, at its median plus six robust
+    standard deviations (1.4826 MAD) or two level steps, so that the formed distribution's lower
+    tail is not cut. One cluster: every cell formed (-inf), or none when all cells read the same
+    value (+inf).
+    """
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if v.size == 0 or float(v.max()) == float(v.min()):
+        return float("inf")
+    thr = otsu_threshold(v)
+    low, high = v[v <= thr], v[v > thr]
+    total = v.var()
+    between = low.size * high.size / v.size**2 * (high.mean() - low.mean()) ** 2 if low.size and high.size else 0.0
+    if total <= 0 or between / total < 0.8:
+        return float("-inf")
+    med = float(np.median(low))
+    mad = float(np.median(np.abs(low - med)))
+    margin = max(6 * 1.4826 * mad, 2 * step_us, 1e-9 * max(abs(float(v.max())), 1.0))
+    return min(med + margin, thr)
+
+
 def fit_read_noise(var: np.ndarray, q: np.ndarray, k: np.ndarray, floor: float) -> tuple[float, float]:
     """``(r, a)`` of ``var = r^2 q + a^2 k`` by weighted least squares (weights 1/var_model^2,
     the variance of a sample variance being proportional to var^2), both >= 0; ``floor``: the
@@ -132,7 +157,11 @@ def _fmt(v: float) -> str:
     v = float(v)
     if v == 0:
         return "0.0"
-    return f"{v:.6g}" if "e" in f"{v:.6g}" or "." in f"{v:.6g}" else f"{v:.6g}.0"
+    text = f"{v:.6g}"
+    mant, e, exp = text.partition("e")
+    if "." not in mant:  # YAML 1.1 reads a float only with a dot: 2e-11 would be a string
+        mant += ".0"
+    return mant + e + exp
 
 
 def calibrate(
@@ -237,7 +266,7 @@ def calibrate(
 
     # forming statistics on the free cells of the formed maps
     free_g = np.concatenate([maps[t][~(stuck_on[t] | stuck_off[t])] for t in tiles])
-    thr = otsu_threshold(free_g)
+    thr = formed_threshold(free_g, info.level_step_us)
     formed = free_g > thr
     n_free = int(free_g.size)
     n_formed = int(formed.sum())
@@ -254,7 +283,7 @@ def calibrate(
         "chip_id": chip, "chip_name": info.name, "link": macro.where, "date": date, "neurohw": neurohw.__version__,
         "tiles": tiles, "rows": rows, "cols": info.cols, "seed": int(seed),
         "forming": {
-            "threshold_us": thr, "free_cells": n_free, "formed_cells": n_formed, "formed_fraction": n_formed / max(n_free, 1),
+            "threshold_us": thr if math.isfinite(thr) else None, "free_cells": n_free, "formed_cells": n_formed, "formed_fraction": n_formed / max(n_free, 1),
             "formed_fraction_reported_by_chip": chip_formed, "formed_mean_us": float(g_formed.mean()) if n_formed else 0.0,
             "formed_std_us": float(g_formed.std()) if n_formed else 0.0,
             "unformed_median_us": float(np.median(free_g[~formed])) if n_formed < n_free else 0.0, "pulses": int(form_pulses),
@@ -316,8 +345,9 @@ def device_yaml(s: dict, info: ChipInfo, facts: dict, formed_kind: str) -> str:
     fx = {k: v for k, v in facts.items() if isinstance(v, dict)}
 
     def fact(section: str, key: str, default):
-        v = fx.get(section, {}).get(key)
-        return (v, f"from the chip's INFO facts ({section}.{key}; not measured)") if v is not None else (default, "not measurable over the link and not in the chip's facts; neurohw default")
+        if key in fx.get(section, {}):
+            return fx[section][key], f"from the chip's INFO facts ({section}.{key}; not measured)"
+        return default, "not measurable over the link and not in the chip's facts; neurohw default"
 
     L = [
         "# Device model measured over the HIL link by `neurohw hil calibrate`.",
@@ -334,7 +364,7 @@ def device_yaml(s: dict, info: ChipInfo, facts: dict, formed_kind: str) -> str:
         f"  technology: {json.dumps(str(fx.get('array', {}).get('technology', '')))}   # from the chip's INFO facts",
         "",
         "forming:",
-        f"  probability: {_fmt(f['formed_fraction'])}   # measured: {f['formed_cells']} formed of {cells} (above Otsu's threshold {f['threshold_us']:.4g} uS; the chip's FORM map says {f['formed_fraction_reported_by_chip']:.4f}), {where}",
+        f"  probability: {_fmt(f['formed_fraction'])}   # measured: {f['formed_cells']} formed of {cells} ({'above ' + format(f['threshold_us'], '.4g') + ' uS' if f['threshold_us'] is not None else 'one cluster'}; the chip's FORM map says {f['formed_fraction_reported_by_chip']:.4f}), {where}",
         "  formed:",
     ]
     if formed_kind == "histogram" and "histogram" in f:

@@ -115,7 +115,11 @@ class RemoteMacro(Macro):
         self._info: ChipInfo | None = None
         self._closed = False
         self._open()
-        self._hello(resume=0)
+        try:
+            self._hello(resume=0)
+        except BaseException:
+            self._transport.close()
+            raise
 
     # ------------------------------------------------------------------ link
 

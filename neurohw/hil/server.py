@@ -92,7 +92,7 @@ class Connection:
         self.session: Session | None = None
         self.closed = False
         self._send_lock = threading.Lock()
-        self._last_hello: tuple[int, bytes] | None = None
+        self.last_hello: tuple[int, bytes] | None = None  # (seq, reply) of the last HELLO
         self.thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ output
@@ -275,8 +275,8 @@ class HilServer:
     def hello(self, conn: Connection, frame: Frame) -> bytes:
         """Answer a HELLO: version negotiation, a new or resumed session bound to ``conn``."""
         h = frame.header
-        if conn._last_hello is not None and conn._last_hello[0] == h.seq:
-            return conn._last_hello[1]
+        if conn.last_hello is not None and conn.last_hello[0] == h.seq:
+            return conn.last_hello[1]
         try:
             hello = msg.Hello.unpack(frame.payload)
         except msg.PayloadError as exc:
@@ -319,7 +319,7 @@ class HilServer:
         conn.session = s
         body = msg.HelloReply(hi, resumed, s.id, self.config.max_payload, CAPABILITIES, s.last_seq).pack()
         out = encode_frame(Opcode.HELLO, body, seq=h.seq, session=s.id, flags=Flag.REPLY, status=Status.OK, version=hi)
-        conn._last_hello = (h.seq, out)
+        conn.last_hello = (h.seq, out)
         return out
 
     def end_session(self, s: Session) -> None:
