@@ -24,9 +24,10 @@ physical effect comes from neurohw's device models (``neurohw.devices.*``):
   (gain fixed), or the tile's largest binary-input column sum ``/ max_code`` (gain per_tile,
   set again after each FORM and PROGRAM). ``gain_t = 1 + gain_error_std N(0,1)`` per tile,
   drawn from the chip seed: a mismatch the host does not know.
-- The read-noise normals are counter-based (:mod:`neurohw.reservoir.rng`, Philox4x32-10):
-  counter ``(column // 4, 64 tile + plane, nonce mod 2^32, nonce >> 32)``, key = the chip
-  seed, word ``column % 4``. A read is a pure function of (chip seed, tile, column, plane,
+- The read-noise normals are counter-based: Philox4x32-10 (:mod:`neurohw.reservoir.rng`)
+  with counter ``(column // 4, 64 tile + plane, nonce mod 2^32, nonce >> 32)``, key = the chip
+  seed, word ``w`` = ``column % 4``, then ``z = ndtri((w + 0.5) / 2^32)`` (scipy's inverse
+  normal CDF). A read is a pure function of (chip seed, tile, column, plane,
   the vector's nonce): reordered or retried requests give the same numbers.
 Operations are counted in an :class:`neurohw.devices.energy.EnergyLedger` (as ``Crossbar``
 counts them).
@@ -34,6 +35,7 @@ counts them).
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from dataclasses import dataclass
 
@@ -44,7 +46,6 @@ from neurohw.devices.ir_drop import effective_conductances
 from neurohw.devices.levels import snap
 from neurohw.devices.model import DeviceModel
 from neurohw.devices.programming import program
-from neurohw.devices.read_noise import read_variance
 from neurohw.devices.stuck import FREE, OFF, ON
 from neurohw.hil.errors import ChipRangeError
 from neurohw.hil.messages import (
@@ -66,6 +67,38 @@ STREAMS = ("forming", "programming", "stuck", "drift", "adc", "read")
 MAX_TIME_S = 1e12
 #: input planes per MVM when the device's inputs are analog (bits: null)
 ANALOG_PLANES = 8
+
+
+class _OneBlasThread:
+    """Context: BLAS on one thread while any chip reads (threadpoolctl; reference-counted so
+    that concurrent sessions restore the caller's setting once, at the last exit). The chip's
+    products are small (a tile by a batch); on a shared machine several BLAS threads made them
+    ~10x slower."""
+
+    _lock = threading.Lock()
+    _count = 0
+    _ctx = None
+    _controller = None
+
+    def __enter__(self):
+        cls = type(self)
+        with cls._lock:
+            if cls._count == 0:
+                if cls._controller is None:
+                    from threadpoolctl import ThreadpoolController
+
+                    cls._controller = ThreadpoolController()
+                cls._ctx = cls._controller.limit(limits=1)
+            cls._count += 1
+        return self
+
+    def __exit__(self, *exc) -> None:
+        cls = type(self)
+        with cls._lock:
+            cls._count -= 1
+            if cls._count == 0 and cls._ctx is not None:
+                cls._ctx.restore_original_limits()
+                cls._ctx = None
 
 
 def _streams(seed: int) -> dict[str, np.random.Generator]:
@@ -223,8 +256,9 @@ class ChipEmulator:
         age = np.maximum(self.clock - tile.t_prog, d.t0_s) / d.t0_s
         return tile.g * np.power(age, -tile.nu)
 
-    def _read_conductances(self, t: int) -> np.ndarray:
-        """What an MVM sees: drift, then IR drop over the whole tile (cached per state)."""
+    def _read_conductances(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """What an MVM sees: ``dG`` (rows, pairs) and ``[dG | dG^2]`` (rows, 2 pairs), after
+        drift and IR drop over the whole tile (cached per tile state and clock)."""
         tile = self._tile(t)
         key = (tile.version, self.clock)
         hit = self._g_cache.get(t)
@@ -235,8 +269,9 @@ class ChipEmulator:
             gp, gn = effective_conductances(g[0], g[1], self.rows, self.pairs, self.device.ir_drop.wire_resistance_ohm)
             g = np.stack([gp, gn])
         dg = g[0] - g[1]
-        self._g_cache[t] = (key, dg)
-        return dg
+        value = (dg, np.concatenate([dg, np.square(dg)], axis=1))
+        self._g_cache[t] = (key, value)
+        return value
 
     # ------------------------------------------------------------------ commands
 
@@ -397,18 +432,31 @@ class ChipEmulator:
         B, P, n = planes.shape
         if P < 1 or P > self.max_planes:
             raise ChipRangeError(f"MVM with {P} input planes; this chip takes 1..{self.max_planes} per vector")
-        if np.any((planes != 0) & (planes != 1)):
+        if planes.dtype != np.bool_ and np.any((planes != 0) & (planes != 1)):
             raise ChipRangeError("MVM planes must hold 0 or 1 (binary rows; multi-bit inputs as bit planes)")
         nonces = np.asarray(nonces, dtype=np.uint64).reshape(-1)
         if len(nonces) != B:
             raise ChipRangeError(f"MVM needs one nonce per vector ({B}), got {len(nonces)}")
-        dg = self._read_conductances(block.tile)[block.rows, block.cols]
+        dg_tile, both = self._read_conductances(block.tile)
         X = planes.reshape(B * P, n).astype(np.float64)
-        current = X @ dg
         rn = self.device.read_noise
-        if not exact and (rn.relative > 0 or rn.additive_us > 0) and B * P:
-            var = read_variance(X, np.square(dg), rn.relative, rn.additive_us)
-            current = current + np.sqrt(var) * self._normals(block, B, P, nonces).reshape(B * P, -1)
+        noisy = not exact and (rn.relative > 0 or rn.additive_us > 0) and B * P > 0
+        with _OneBlasThread():
+            if not noisy:
+                current = X @ dg_tile[block.rows, block.cols]
+            else:
+                # mean and variance in one product: X @ [dG | dG^2] (the rule of read_variance:
+                # r^2 x^2 @ dG^2 + a^2 sum x^2, with x^2 = x for binary planes)
+                if block.col0 == 0 and block.ncols == self.pairs:
+                    prod = X @ both[block.rows]
+                    current, q = prod[:, : block.ncols], prod[:, block.ncols :]
+                else:
+                    current = X @ dg_tile[block.rows, block.cols]
+                    q = X @ both[block.rows, self.pairs + block.col0 : self.pairs + block.col0 + block.ncols]
+                var = (rn.relative * rn.relative) * q
+                if rn.additive_us > 0:
+                    var = var + (rn.additive_us * rn.additive_us) * X.sum(axis=1, keepdims=True)
+                current = current + np.sqrt(var) * self._normals(block, B, P, nonces).reshape(B * P, -1)
         active = X.sum(axis=1)
         reads = int(np.count_nonzero(active))
         rows = int(active.sum())
@@ -423,7 +471,9 @@ class ChipEmulator:
 
     def _normals(self, block: Block, B: int, P: int, nonces: np.ndarray) -> np.ndarray:
         """(B, P, ncols) standard normals keyed by (chip seed, tile, column, plane, nonce)."""
-        from neurohw.reservoir.rng import normal_from_word, philox4x32
+        from scipy.special import ndtri
+
+        from neurohw.reservoir.rng import philox4x32
 
         lo_blk = block.col0 // 4
         hi_blk = (block.col0 + block.ncols - 1) // 4
@@ -434,7 +484,7 @@ class ChipEmulator:
         words = philox4x32(blocks[None, None, :], c1, lo, hi, self._key[0], self._key[1])
         w = np.stack(words, axis=-1).reshape(B, P, -1)  # column 4 b + k = word k of block b
         start = block.col0 - 4 * lo_blk
-        return normal_from_word(w[:, :, start : start + block.ncols])
+        return ndtri((w[:, :, start : start + block.ncols].astype(np.float64) + 0.5) * 2.0**-32)
 
     def advance(self, seconds: float) -> float:
         """Advance the drift clock; returns the clock, seconds."""
