@@ -20,9 +20,9 @@ from neurohw.hil.messages import Block
 from neurohw.hil.remote import RemoteMacro
 
 
-def test_serve_process_with_overrides_and_faults_then_stops_by_itself():
+def test_serve_process_with_overrides_and_faults():
     args = ("--device", "taox_rram_40nm", "--tiles", "2", "--set", "read_noise.relative=0", "--faults", "drop=0.1,seed=2", "--latency-us", "100")
-    with serve_process(*args, exit_after=5.0) as (proc, url):
+    with serve_process(*args, exit_after=120.0) as (proc, url):
         with RemoteMacro(url + "?timeout=0.3", chip_seed=1) as rm:
             info = rm.info()
             assert info.tiles == 2 and info.facts["read_noise"]["relative"] == 0.0
@@ -33,7 +33,16 @@ def test_serve_process_with_overrides_and_faults_then_stops_by_itself():
         local = LocalMacro(load_device("taox_rram_40nm", {"read_noise.relative": 0}), tiles=2, chip_seed=1)
         local.form(b, 3)
         assert got.shape == (8, 1, 20) and np.array_equal(got, local.mvm(b, x, exact=True))
-        assert proc.wait(15) == 0  # --exit-after
+
+
+def test_serve_stops_by_itself():
+    proc = subprocess.Popen([sys.executable, "-m", "neurohw", "hil", "serve", "--device", "ideal", "--port", "0", "--exit-after", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "serving ideal" in proc.stdout.readline()
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 @pytest.mark.parametrize(
