@@ -18,8 +18,8 @@ from neurohw.devices.model import load_device, validate_device
 from neurohw.hil import messages as msg
 from neurohw.hil.protocol import Frame, FrameReader, Opcode, encode_frame
 from neurohw.hil.server import HilServer, ServerConfig
+from neurohw.resources import device_models_dir
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def device(name: str = "taox_rram_40nm", **overrides):
@@ -29,7 +29,7 @@ def device(name: str = "taox_rram_40nm", **overrides):
 
 def device_from_yaml(path_or_name: str, edit) -> object:
     """A device model from a shipped YAML whose raw dict ``edit(raw)`` changes in place."""
-    path = REPO / "device_models" / f"{path_or_name}.yaml"
+    path = device_models_dir() / f"{path_or_name}.yaml"
     raw = yaml.safe_load(path.read_text())
     edit(raw)
     return validate_device(raw, f"{path} (edited by the test)")

@@ -192,6 +192,7 @@ class MacroReservoir:
     """
 
     NAME = "hil"
+    OPTIONS: tuple[str, ...] = ()
 
     def __init__(self, macro: Macro, xin: MacroCrossbar, xrec: MacroCrossbar):
         self.macro = macro

@@ -30,7 +30,7 @@ from neurohw.hil.protocol import (
     parse_header,
 )
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "hil-protocol.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "hil-protocol.md"
 
 
 def _crc16_bitwise(data: bytes) -> int:
