@@ -209,3 +209,21 @@ def test_synapses_of_other_crossbars_are_refused():
     # the same crossbars at another scale are fine (calibration changes the scale)
     res = MacroReservoir(macro, xin, xrec).run_batch(enc.synapses(0.2), _rasters(40, 2, 0), [0, 1], 1, False)
     assert np.array_equal(res.rate, numpy_ref.run_batch(enc.synapses(0.2), _rasters(40, 2, 0), [0, 1], 1, False).rate)
+
+
+def test_an_encoder_with_the_macro_as_its_backend_calibrates_and_encodes_like_the_local_one():
+    """The wiring for single-tile crossbars: form them on the macro with the encoder's seeds and
+    make the macro reservoir the encoder's backend; target-rate calibration (noise-free reads)
+    and encoding give the local encoder's scale and features exactly."""
+    dev = device()
+    rasters = _rasters(100, 24, 6)
+    cfg = LSMConfig(n_inputs=100, n_neurons=64, target_rate=0.08, calibration_samples=16, noise=False, seed=12, features=("rate", "counts"), backend="numpy")
+    local = LSMEncoder(cfg, dev)
+    hil = LSMEncoder(cfg, dev)
+    with live_server(dev, tiles=2) as srv, RemoteMacro(srv.url, chip_seed=hil.seeds["noise"]) as macro:
+        xin, xrec = form_encoder_crossbars(macro, dev, 100, 64, hil.seeds)
+        hil.backend = MacroReservoir(macro, xin, xrec)
+        want = local.encode(rasters, batch_size=8, progress=False)
+        got = hil.encode(rasters, batch_size=8, progress=False)
+    assert hil.scale == local.scale
+    assert np.array_equal(want["rate"], got["rate"]) and np.array_equal(want["counts"], got["counts"])
