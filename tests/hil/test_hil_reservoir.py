@@ -16,7 +16,7 @@ from neurohw.hil.macro import LocalMacro
 from neurohw.hil.remote import RemoteMacro
 from neurohw.hil.reservoir import MacroReservoir, block_seed, form_encoder_crossbars
 from neurohw.reservoir.backends import numpy_ref
-from neurohw.reservoir.lsm import LSMConfig, LSMEncoder
+from neurohw.reservoir.lsm import LSMConfig, LSMEncoder, derived_seeds
 
 
 def _rasters(n_in: int, count: int, seed: int, density: float = 0.08, counts: bool = False) -> list:
@@ -105,7 +105,7 @@ def test_noise_off_equals_numpy_reference_over_several_tiles():
     b = xin.at(1, 2)
     part = Crossbar.from_forming(dev, b.nrows, b.ncols, 0.25, block_seed(enc.seeds["in"], 1, 2))
     assert np.array_equal(xin.crossbar.g_pos[32:64, 32:40], part.g_pos)
-    syn = macro_synapses(enc.synapses(0.25), xin, xrec)
+    syn = LSMEncoder.from_crossbars(xin.crossbar, xrec.crossbar, cfg).synapses(0.25)
     assert syn.adc is not None and len(syn.adc.step_in) == 3
     rasters = _rasters(70, 5, 1, density=0.1)
     ref = numpy_ref.run_batch(syn, rasters, np.arange(5), 3, False, True)
@@ -169,15 +169,6 @@ def test_noise_on_matches_the_reference_statistics():
     assert c_hil > c_ref - 0.05
 
 
-def macro_synapses(syn, xin, xrec):
-    """The encoder's synapses with the weights of the crossbars formed on the macro (the same
-    device, scale and ADC: only the conductances differ when the crossbars span several tiles)."""
-    return dataclasses.replace(
-        syn, w_in=xin.crossbar.integer_weights()[0].astype(syn.w_in.dtype),
-        w_rec=xrec.crossbar.integer_weights()[0].astype(syn.w_rec.dtype),
-    )  # fmt: skip
-
-
 def replace_seed(syn, seed: int):
     return dataclasses.replace(syn, seed=seed)
 
@@ -213,17 +204,32 @@ def test_synapses_of_other_crossbars_are_refused():
 
 def test_an_encoder_with_the_macro_as_its_backend_calibrates_and_encodes_like_the_local_one():
     """The wiring for single-tile crossbars: form them on the macro with the encoder's seeds and
-    make the macro reservoir the encoder's backend; target-rate calibration (noise-free reads)
+    make an encoder on them (LSMEncoder.from_crossbars) whose backend is the macro reservoir; target-rate calibration (noise-free reads)
     and encoding give the local encoder's scale and features exactly."""
     dev = device()
     rasters = _rasters(100, 24, 6)
     cfg = LSMConfig(n_inputs=100, n_neurons=64, target_rate=0.08, calibration_samples=16, noise=False, seed=12, features=("rate", "counts"), backend="numpy")
     local = LSMEncoder(cfg, dev)
-    hil = LSMEncoder(cfg, dev)
-    with live_server(dev, tiles=2) as srv, RemoteMacro(srv.url, chip_seed=hil.seeds["noise"]) as macro:
-        xin, xrec = form_encoder_crossbars(macro, dev, 100, 64, hil.seeds)
+    with live_server(dev, tiles=2) as srv, RemoteMacro(srv.url, chip_seed=local.seeds["noise"]) as macro:
+        xin, xrec = form_encoder_crossbars(macro, dev, 100, 64, derived_seeds(cfg.seed))
+        hil = LSMEncoder.from_crossbars(xin.crossbar, xrec.crossbar, cfg)
         hil.backend = MacroReservoir(macro, xin, xrec)
         want = local.encode(rasters, batch_size=8, progress=False)
         got = hil.encode(rasters, batch_size=8, progress=False)
     assert hil.scale == local.scale
     assert np.array_equal(want["rate"], got["rate"]) and np.array_equal(want["counts"], got["counts"])
+
+
+def test_the_python_example_of_the_protocol_doc_runs():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "hil-protocol.md").read_text()
+    block = text.split("In Python:", 1)[1].split("Equality with the local run:", 1)[0]
+    code = "\n".join(line[4:] for line in block.strip("\n").splitlines())
+    with live_server(device(), tiles=2) as srv:
+        ns: dict = {}
+        exec(code.replace("hil://127.0.0.1:7341", srv.url), ns)
+        rasters = list((np.random.default_rng(0).random((70, 20, 392)) < 0.05).astype(np.uint8))
+        rate = ns["encoder"].encode(rasters, progress=False)["rate"]
+        ns["macro"].close()
+    assert rate.shape == (70, 256) and abs(rate[:64].mean() - 0.06) < 0.06 * 0.05
