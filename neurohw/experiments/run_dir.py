@@ -29,9 +29,10 @@ def write_run_dir(cfg: ExperimentConfig, parent: Path, metrics: dict, results: l
         (tmp / "config.yaml").write_text(config_text)
         heads = tmp / "heads"
         heads.mkdir()
-        for r in results:  # sorted tensors and metadata: identical runs give identical bytes
+        for r in results:  # one metadata key (safetensors writes several in a random order): identical bytes
             state = dict(sorted(head_state(r.output.heads).items()))
-            save_file(state, str(heads / f"seed{r.seed}.safetensors"), metadata={"seed": str(r.seed), "task": cfg.task})
+            meta = {"neurohw": json.dumps({"seed": r.seed, "task": cfg.task}, sort_keys=True)}
+            save_file(state, str(heads / f"seed{r.seed}.safetensors"), metadata=meta)
         figures = report.draw_figures(tmp, cfg, metrics, results[0]) if cfg.plots else []
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json_default))
         report.write_report(tmp, metrics, figures, config_text)
