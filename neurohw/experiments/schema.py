@@ -274,6 +274,14 @@ class ExperimentConfig(Section):
             raise ValueError(f"task {self.task} needs exactly one modality under data, got {n}")
         if set(self.reservoir) != set(self.data):
             raise ValueError(f"reservoir must have one entry per data modality {sorted(self.data)}, got {sorted(self.reservoir)}")
+        d = self.device
+        if (d.read_time_s, d.train_read_time_s, d.drift_compensation) != (None, None, "none"):
+            from neurohw.reservoir.backends import is_url
+
+            chips = [b for b in [self.backend, *(r.backend for r in self.reservoir.values())] if b and is_url(b)]
+            if chips:
+                raise ValueError(f"device.read_time_s, train_read_time_s and drift_compensation simulate drift on the model's "
+                                 f"crossbars; the chip at {chips[0]} drifts in real time: remove them")
         kind = self.head.kind
         if self.task == "zero_shot" and kind not in (None, "projection"):
             raise ValueError(f"task zero_shot trains projection heads; head.kind {kind!r} does not apply")

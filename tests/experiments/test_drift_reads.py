@@ -53,3 +53,8 @@ def test_read_keys_are_checked_like_every_key():
         parse_config(_cfg(drift_compensation="per_tile"))
     with pytest.raises(ConfigError, match=r"unknown key 'read_time' in device \(did you mean 'read_time_s'\?\)"):
         parse_config(_cfg(read_time=10))
+
+
+def test_the_drift_clock_is_refused_for_a_chip_over_a_link():
+    with pytest.raises(ConfigError, match=r"the chip at hil://127\.0\.0\.1:9 drifts in real time: remove them"):
+        parse_config({**_cfg(read_time_s=10.0), "backend": "hil://127.0.0.1:9"})
