@@ -72,16 +72,22 @@ class ReservoirSpec(LSMConfig):
     @field_validator("from_nir")
     @classmethod
     def _nir_path(cls, v):
-        return _input_path(v)
+        v = _input_path(v)
+        if v is not None:
+            nir_graph_of(v)  # a file that cannot be read fails here, under its own key
+        return v
 
     @model_validator(mode="before")
     @classmethod
     def _from_graph(cls, data):
         """Fill n_neurons, v_th, decay and reset from the graph (a value given that differs is
         an error); read once here, checked against the device and binning by the run."""
-        if not isinstance(data, dict) or data.get("from_nir") is None:
+        if not isinstance(data, dict) or not isinstance(data.get("from_nir"), str):
             return data
-        graph = nir_graph_of(_input_path(str(data["from_nir"])))
+        try:
+            graph = nir_graph_of(_input_path(data["from_nir"]))
+        except ValueError:
+            return data  # reported under from_nir by its field validator
         facts = {"n_neurons": graph.n_neurons, "v_th": graph.v_th, "decay": graph.decay, "reset": graph.reset}
         data = dict(data)
         for key, value in facts.items():

@@ -349,17 +349,20 @@ def read_chip_map(path: str | Path, device: DeviceModel) -> ChipMap:
         raise DeviceError(f"{path}: no such conductance map file or folder")
     stuck = formed = None
     crossbars: dict[str, dict] = {}
+    kind = _kind(path)
     if path.is_dir():
         files = sorted(path.glob("*.csv"))
         if not files:
             raise DeviceError(f"{path}: a folder map holds tile CSVs (tile_0000.csv, ...); none found")
         g, stuck, formed = _read_tile_csvs(files, device, source)
-    elif path.suffix.lower() == ".csv" and _is_tile_csv(path):
+    elif kind == "csv" and _is_tile_csv(path):
         g, stuck, formed = _read_tile_csvs([path], device, source)
-    elif path.suffix.lower() in (".h5", ".hdf5"):
+    elif kind == "hdf5":
         g, stuck, formed, crossbars = _read_hdf5(path, device)
+    elif kind in ("npy", "csv"):
+        g = _as_tiles(read_conductance_map(path, kind), device, source)
     else:
-        g = _as_tiles(read_conductance_map(path), device, source)
+        raise DeviceError(f"{path}: not a conductance map: give HDF5, NPY (by content) or CSV (.csv), or a folder of tile CSVs")
     _check_values(g, source)
     n = g.shape[0]
     rows, cols = device.array.rows, device.array.cols
@@ -368,6 +371,21 @@ def read_chip_map(path: str | Path, device: DeviceModel) -> ChipMap:
     stuck = np.zeros((n, rows, cols), np.uint8) if stuck is None else stuck
     formed = np.full((n, rows, cols), -1, np.int8) if formed is None else formed
     return ChipMap(g, stuck, formed, source, file_sha256(path), crossbars)
+
+
+def _kind(path: Path) -> str:
+    """``hdf5``, ``npy`` or ``csv`` from the file's first bytes (any suffix), ``?`` otherwise."""
+    if path.is_dir():
+        return "folder"
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head == b"\x89HDF\r\n\x1a\n":
+        return "hdf5"
+    if head.startswith(b"\x93NUMPY"):
+        return "npy"
+    if path.suffix.lower() == ".csv":
+        return "csv"
+    return "?"
 
 
 def _is_tile_csv(path: Path) -> bool:
@@ -387,7 +405,7 @@ def _read_hdf5(path: Path, device: DeviceModel):
     try:
         with h5py.File(path, "r") as f:
             if "conductance_us" not in f or f["conductance_us"].ndim != 3:
-                return _as_tiles(read_conductance_map(path), device, str(path)), None, None, {}
+                return _as_tiles(read_conductance_map(path, "hdf5"), device, str(path)), None, None, {}
             ds = f["conductance_us"]
             units = ds.attrs.get("units", "uS")
             units = units.decode() if isinstance(units, bytes) else str(units)

@@ -306,10 +306,15 @@ def _lif_step(lif, n: int, dt: float, where: str) -> tuple[np.ndarray, float, fl
         raise DataError(f"{where}: thresholds {np.unique(v_th)[:4]}; neurohw's neurons share one threshold > 0")
     if np.any(~(tau > 0)):
         raise DataError(f"{where}: time constants must be > 0, got {tau.min():g}")
+    # in the precision the file stores tau in (snnTorch writes float32): its decay is then the
+    # tool's beta exactly, and a gain within a few ulps of 1 is 1 (the file cannot say more)
+    raw = np.asarray(lif.tau_mem if isinstance(lif, nir.CubaLIF) else lif.tau)
+    dtype = np.result_type(raw.dtype, np.float32) if np.issubdtype(raw.dtype, np.floating) else np.float64
     inf = np.isinf(tau)
-    safe = np.where(inf, 1.0, tau)
-    gain = syn_gain * np.where(inf, 1.0, dt * r / safe)
-    decay_all = np.where(inf, 1.0, 1.0 - dt / safe)
+    safe = np.where(inf, 1.0, tau).astype(dtype)
+    gain = (syn_gain * np.where(inf, 1.0, (dt * r.astype(dtype) / safe).astype(np.float64))).astype(np.float64)
+    gain = np.where(np.abs(gain - 1.0) <= 8 * np.finfo(dtype).eps, 1.0, gain)
+    decay_all = np.where(inf, 1.0, (1.0 - dt / safe).astype(np.float64))
     if not np.allclose(decay_all, decay_all[0], rtol=0, atol=1e-12):
         raise DataError(f"{where}: neurons have different time constants; neurohw reservoirs share one decay")
     decay = float(meta["decay"]) if "decay" in meta else float(decay_all[0])
@@ -338,7 +343,10 @@ def read_reservoir(path_or_graph, dt_s: float | None = None) -> ReservoirGraph:
         try:
             graph = nir.read(str(path_or_graph))
         except Exception as exc:  # h5py / nir raise many kinds on a damaged or foreign file
-            raise DataError(f"{path_or_graph}: not a readable NIR file ({type(exc).__name__}: {exc})") from None
+            text = " ".join(str(exc).split())
+            if "type mismatch" in text:  # nir checks the shapes along the edges when it reads
+                raise DataError(f"{path_or_graph}: shapes do not match along an edge ({text})") from None
+            raise DataError(f"{path_or_graph}: not a readable NIR file ({type(exc).__name__}: {text})") from None
         where = str(path_or_graph)
     else:
         graph, where = path_or_graph, "NIR graph"
@@ -460,7 +468,7 @@ def reservoir_subgraph(graph):
     keep = {"input", "w_in", "lif", "w_rec", "output"}
     if not keep <= set(graph.nodes):
         raise DataError(f"not a neurohw reservoir graph (missing nodes {sorted(keep - set(graph.nodes))})")
-    return nir.NIRGraph(nodes={k: graph.nodes[k] for k in keep}, edges=[e for e in graph.edges if set(e) <= keep],
+    return nir.NIRGraph(nodes={k: v for k, v in graph.nodes.items() if k in keep}, edges=[e for e in graph.edges if set(e) <= keep],
                         metadata=dict(graph.metadata))
 
 
