@@ -18,6 +18,8 @@ Files (:func:`read_chip_map`):
 - CSV: one row per differential pair, header ``tile,row,col,g_pos_us,g_neg_us,...`` (the files
   of :func:`write_csv_tiles`; a folder of them is one chip), or a plain matrix of numbers (one
   tile, the format of :mod:`neurohw.devices.conductance_map`).
+- A folder of ``conductance_map_tile<t>.h5`` (one tile each; what ``neurohw hil calibrate``
+  writes): tile ``t`` of the chip; tiles not measured are missing.
 - NPY: an array of shape ``(n_tiles, rows, cols)`` or ``(rows, cols)``.
 Cells a file does not give are missing; a crossbar placed on a missing cell, a map with more
 rows or columns than the array, or a negative or non-finite conductance is a one-line
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -242,9 +245,23 @@ def write_csv_tiles(folder: str | Path, records: list[tuple[Placement, object]],
 # ----------------------------------------------------------------------------- reading
 
 
+def _calibration_tiles(folder: Path) -> dict[int, Path]:
+    """The per-tile maps ``conductance_map_tile<t>.h5`` that ``neurohw hil calibrate`` writes."""
+    out = {}
+    for f in folder.glob("conductance_map_tile*.h5"):
+        m = re.fullmatch(r"conductance_map_tile(\d+)\.h5", f.name)
+        if m:
+            out[int(m.group(1))] = f
+    return out
+
+
 def _sha256_of(path: Path) -> str:
     h = hashlib.sha256()
-    files = sorted(path.glob("*.csv")) if path.is_dir() else [path]
+    if path.is_dir():
+        tiles = _calibration_tiles(path)
+        files = [tiles[t] for t in sorted(tiles)] if tiles else sorted(path.glob("*.csv"))
+    else:
+        files = [path]
     for p in files:
         if path.is_dir():
             h.update(p.name.encode())
@@ -351,10 +368,17 @@ def read_chip_map(path: str | Path, device: DeviceModel) -> ChipMap:
     crossbars: dict[str, dict] = {}
     kind = _kind(path)
     if path.is_dir():
-        files = sorted(path.glob("*.csv"))
-        if not files:
-            raise DeviceError(f"{path}: a folder map holds tile CSVs (tile_0000.csv, ...); none found")
-        g, stuck, formed = _read_tile_csvs(files, device, source)
+        tiles = _calibration_tiles(path)
+        if tiles:
+            g = np.full((max(tiles) + 1, device.array.rows, device.array.cols), np.nan)
+            for t, f in tiles.items():
+                g[t] = _as_tiles(read_conductance_map(f, "hdf5"), device, str(f))[0]
+        else:
+            files = sorted(path.glob("*.csv"))
+            if not files:
+                raise DeviceError(f"{path}: a folder map holds tile CSVs (tile_0000.csv, ...) or a calibration's "
+                                  "conductance_map_tile<t>.h5 files; none found")
+            g, stuck, formed = _read_tile_csvs(files, device, source)
     elif kind == "csv" and _is_tile_csv(path):
         g, stuck, formed = _read_tile_csvs([path], device, source)
     elif kind == "hdf5":

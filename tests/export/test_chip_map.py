@@ -154,3 +154,23 @@ def test_config_checks_the_map_at_load_time(tmp_path, capsys):
     assert main(["validate", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "m.npy" in err
+
+
+def test_a_calibrations_folder_is_a_chip(device, tmp_path):
+    """``neurohw hil calibrate`` writes conductance_map_tile<t>.h5 per measured tile (the
+    single-crossbar map format): the folder reads as a chip, tile t at t; unmeasured tiles are
+    missing."""
+    from neurohw.devices.conductance_map import save_conductance_map
+
+    rng = np.random.default_rng(1)
+    maps = {t: rng.uniform(0, 30, size=(64, 32)) for t in (0, 1, 3)}
+    for t, m in maps.items():
+        save_conductance_map(tmp_path / f"conductance_map_tile{t}.h5", m[:, 0::2], m[:, 1::2])
+    chip = read_chip_map(tmp_path, device)
+    assert chip.n_tiles == 4 and np.isnan(chip.g_us[2]).all()
+    np.testing.assert_array_equal(chip.g_us[3], maps[3])
+    p_in, p_rec = place([("x/input", 64, 16), ("x/recurrent", 16, 16)], device)
+    np.testing.assert_array_equal(chip.cells(p_rec).g_neg, maps[1][:16, 1::2])
+    (late,) = place([("y/input", 64, 64)], device)  # 4 column tiles: 0..3, tile 2 was not measured
+    with pytest.raises(DeviceError, match="tile 2 .* not in the map"):
+        chip.cells(late)
