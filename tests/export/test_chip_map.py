@@ -174,3 +174,17 @@ def test_a_calibrations_folder_is_a_chip(device, tmp_path):
     (late,) = place([("y/input", 64, 64)], device)  # 4 column tiles: 0..3, tile 2 was not measured
     with pytest.raises(DeviceError, match="tile 2 .* not in the map"):
         chip.cells(late)
+
+
+def test_validate_checks_the_map_against_the_reservoirs(tmp_path, capsys):
+    """A one-tile map for a reservoir that needs two tiles: `neurohw validate` says so, before
+    any compute."""
+    np.save(tmp_path / "one.npy", np.ones((512, 512)))
+    raw = {"task": "classify", "data": {"img": {"dataset": "digits-dvs", "binning": {"n_bins": 8, "crop": [8, 8]}}},
+           "reservoir": {"img": {"n_neurons": 8, "scale": 0.07}},
+           "device": {"model": "taox_rram_40nm", "conductance_map": str(tmp_path / "one.npy")}}
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "has 1 tile" in err and "img/recurrent" in err
