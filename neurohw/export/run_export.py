@@ -329,8 +329,7 @@ def write_head_onnx(art: RunArtifacts, folder: Path) -> list[Path]:
 
 
 def write_head_safetensors(art: RunArtifacts, path: Path) -> list[Path]:
-    from safetensors.torch import save_file
-
+    from neurohw.experiments.run_dir import save_safetensors
     from neurohw.paths import atomic_path
 
     meta = {"format": "neurohw-heads", "format_version": "1", "neurohw_version": __version__, "task": str(art.cfg.task),
@@ -341,7 +340,7 @@ def write_head_safetensors(art: RunArtifacts, path: Path) -> list[Path]:
             "layout": "<head>.norm.{mean,std} standardise the features; then the head's Linear layers (weight (out, in))"}
     state = {k: v.contiguous() for k, v in sorted(art.state.items())}
     with atomic_path(path, suffix=".safetensors") as tmp:
-        save_file(state, str(tmp), metadata=meta)
+        save_safetensors(state, tmp, meta)
     return [path]
 
 
