@@ -237,3 +237,41 @@ def test_bad_run_directories_formats_and_paths(run_dir, config, tmp_path, capsys
     assert main(["export", str(broken), "--format", "conductance-csv", "--out", str(new)]) == 2
     _one_line_error(capsys, "stale.npy", "changed")
     assert not new.exists()
+
+
+def test_the_exported_nir_file_runs_in_snntorch_and_norse_like_the_run(run_dir, tmp_path, capsys):
+    """The file `neurohw export --format nir` wrote (reservoir and readout branch), through the
+    documented workarounds, on rasters of 19 steps: the run's encoder's spikes, noise off."""
+    import copy
+    import logging
+
+    import nir
+    import norse.torch as norse
+    import torch
+    from snntorch.import_nir import import_from_nir
+
+    from neurohw.export.nir_graph import for_norse, for_snntorch
+    from neurohw.export.run_export import RunArtifacts
+
+    out = tmp_path / "nir"
+    assert main(["export", str(run_dir), "--format", "nir", "--out", str(out)]) == 0
+    graph = nir.read(str(out / "img.nir"))
+    enc = RunArtifacts.load(run_dir, 3, need_heads=False).encoders[0].encoder
+    rng = np.random.default_rng(19)
+    xs = [(rng.random((19, 256)) < 0.1).astype(np.uint8) for _ in range(3)]
+    ref = enc.run_batch(xs, np.arange(3), noise=False, record_spikes=True).spikes
+    logging.getLogger().setLevel(logging.ERROR)
+    tools = {"snntorch": import_from_nir(copy.deepcopy(for_snntorch(graph))),
+             "norse": norse.from_nir(for_norse(graph), dt=graph.metadata["time_step_s"])}
+    for name, module in tools.items():
+        for x, r in zip(xs, ref):
+            for m in module.modules():
+                if hasattr(m, "reset_mem"):
+                    m.reset_mem()
+            state, got = None, []
+            with torch.no_grad():
+                for t in range(len(x)):
+                    s, state = module(torch.tensor(x[t : t + 1], dtype=torch.float32), state)
+                    got.append(s[0].numpy() > 0)
+            np.testing.assert_array_equal(np.array(got), np.asarray(r), err_msg=name)
+    assert sum(int(np.asarray(r).sum()) for r in ref) > 10
