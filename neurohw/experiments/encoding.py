@@ -188,6 +188,11 @@ class ModalityReservoir:
         res = self.encoder.run_batch([raster], self.noise_ids(split, np.array([index])), record_spikes=True)
         return SpikeSample(self.mod.name, raster, np.asarray(res.spikes[0]))
 
+    def close(self) -> None:
+        """Release the encoder's backend (a chip session over a link), if it was built."""
+        if self._encoder is not None:
+            self._encoder.close()
+
     def conductance_maps(self) -> list[ConductanceMap]:
         """Both crossbars' conductances (uS), for the run's histogram."""
         xin, xrec = self.encoder.crossbars()

@@ -38,7 +38,8 @@ def dataset_fingerprint(ds) -> dict:
 
 def cache_spec(res: ModalityReservoir, split: str) -> dict:
     """Everything that determines ``split``'s features: data, binning, device, reservoir, run
-    seed, the samples and calibration samples, the dataset's fingerprint."""
+    seed, the samples and calibration samples, the dataset's fingerprint, and for a chip over a
+    link its identity."""
     spec, ds, indices = res.mod.spec, res.mod.split(split), res.indices(split)
     cal = res.calibration_indices
     out = {
@@ -53,7 +54,18 @@ def cache_spec(res: ModalityReservoir, split: str) -> dict:
     source = res.source.spec()  # a NIR graph's or a chip map's file content (sha256), never mixed with forming
     if source:
         out["source"] = source
+    chip = backend_identity(res.lsm.backend)
+    if chip is not None:  # a chip over a link: its reads, not the config alone, make the features
+        out["backend"] = chip
     return out
+
+
+def backend_identity(name: str) -> dict | None:
+    """None for the local backends (bit-identical to each other, so not part of the key); for a
+    chip over a link, the link and the chip's INFO."""
+    from neurohw.reservoir.backends import is_url, select_backend
+
+    return select_backend(name).identity() if is_url(name) else None
 
 
 def encode_block(res: ModalityReservoir, split: str, indices: np.ndarray) -> dict[str, np.ndarray]:

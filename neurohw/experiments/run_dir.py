@@ -19,6 +19,8 @@ from neurohw.paths import staged_directory
 
 def write_run_dir(cfg: ExperimentConfig, parent: Path, metrics: dict, results: list[SeedResult]) -> Path:
     """Write the run directory of ``results`` (one per seed) under ``parent``; return its path."""
+    from safetensors.torch import save_file
+
     from neurohw.experiments import report
 
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -28,30 +30,15 @@ def write_run_dir(cfg: ExperimentConfig, parent: Path, metrics: dict, results: l
         (tmp / "config.yaml").write_text(config_text)
         heads = tmp / "heads"
         heads.mkdir()
-        for r in results:  # sorted tensors and metadata: identical runs give identical bytes
+        for r in results:  # one metadata key (safetensors writes several in a random order): identical bytes
             state = dict(sorted(head_state(r.output.heads).items()))
-            save_safetensors(state, heads / f"seed{r.seed}.safetensors", {"seed": str(r.seed), "task": cfg.task})
+            meta = {"neurohw": json.dumps({"seed": r.seed, "task": cfg.task}, sort_keys=True)}
+            save_file(state, str(heads / f"seed{r.seed}.safetensors"), metadata=meta)
         (tmp / "encoders.json").write_text(json.dumps(encoders_record(cfg, results), indent=1, default=_json_default))
         figures = report.draw_figures(tmp, cfg, metrics, results[0]) if cfg.plots else []
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json_default))
         report.write_report(tmp, metrics, figures, config_text)
     return staged.final
-
-
-def save_safetensors(state: dict, path: Path, metadata: dict[str, str]) -> Path:
-    """``safetensors.torch.save_file``, then its JSON header rewritten with sorted keys (the
-    library writes its metadata map in a random order, so identical heads gave different
-    bytes); same length, spaces pad it as the format allows, tensor offsets unchanged."""
-    from safetensors.torch import save_file
-
-    save_file(state, str(path), metadata=metadata)
-    with open(path, "r+b") as f:
-        n = int.from_bytes(f.read(8), "little")
-        text = json.dumps(json.loads(f.read(n)), sort_keys=True, separators=(",", ":")).encode()
-        if len(text) <= n:
-            f.seek(8)
-            f.write(text + b" " * (n - len(text)))
-    return path
 
 
 #: the layout of encoders.json; bump when it changes

@@ -55,7 +55,7 @@ class ReservoirSpec(LSMConfig):
     the reservoir is a NIR graph's (its weights programmed onto the device)."""
 
     seed: int | None = Field(None, ge=0, lt=2**63, description="reservoir seed; default 1000 * run seed + modality index (distinct per modality and run seed)")
-    backend: Literal["auto", "numpy", "cpu", "cupy"] | None = Field(None, description="default: the experiment's backend")
+    backend: str | None = Field(None, description="default: the experiment's backend")
     from_nir: str | None = Field(
         None, description="a NIR graph (one LIF/CubaLIF population, Linear/Affine weights; e.g. snnTorch's RLeaky export) "
         "that becomes this reservoir: its weights are programmed onto the device by write-verify (exact on 'ideal'); "
@@ -327,7 +327,14 @@ class ExperimentConfig(Section):
     seed: int = Field(0, ge=0, le=MAX_RUN_SEED, description="the seed when seeds is not given")
     seeds: list[int] | None = Field(None, description="run once per seed; metrics are mean and std over them")
     output: str = Field("runs", description="parent folder of run directories (--out overrides)")
-    backend: Literal["auto", "numpy", "cpu", "cupy"] = Field("auto", description="reservoir backend")
+    backend: str = Field("auto", description="reservoir backend: auto, numpy, cpu, cupy, or hil://HOST:PORT / hil+serial://PORT?baud=N (the crossbars on a chip)")
+
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, v: str) -> str:
+        from neurohw.reservoir.backends import check_backend_name
+
+        return check_backend_name(v)
     batch_size: int = Field(64, gt=0, description="samples per feature-extraction batch (one cache write each)")
     data: dict[str, DataSpec] = Field(description="one (classify) or two (zero_shot) named modalities")
     device: DeviceSpec = Field(default_factory=DeviceSpec)

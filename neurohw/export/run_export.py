@@ -125,6 +125,7 @@ def _encoders(path: Path, cfg, seed: int) -> list[ExportedEncoder]:
         chip = None
         for rec in records:
             lsm = LSMConfig(**rec["lsm"])
+            _local(lsm.backend, rec_file)
             source = EncoderSource()
             if rec.get("from_nir"):
                 from neurohw.export.nir_graph import read_reservoir
@@ -147,6 +148,16 @@ def _encoders(path: Path, cfg, seed: int) -> list[ExportedEncoder]:
     except (KeyError, TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
         raise DataError(f"{rec_file}: unreadable or incomplete ({type(exc).__name__}: {exc}); rerun the experiment") from None
     return out
+
+
+def _local(backend: str, where: Path) -> None:
+    """A run whose crossbars were formed on a chip over a link (``hil://``) read them back from
+    it; the run directory does not hold them, and forming again would give other cells."""
+    from neurohw.reservoir.backends import is_url
+
+    if is_url(backend):
+        raise DataError(f"{where}: this run's reservoir ran on a chip ({backend}); its crossbars were read back from it and "
+                        "are not in the run directory, so export cannot rebuild them; export a run of a local backend")
 
 
 def _same_file(entry: dict, rec_file: Path, key: str) -> str:
@@ -173,6 +184,7 @@ def _rebuilt(path: Path, cfg, seed: int) -> list[ExportedEncoder]:
                         f"rebuilding its encoders needs the run's data: {exc}") from None
     out = []
     for res in ModalityReservoir.for_seed(cfg, mods, seed):
+        _local(res.lsm.backend, path / "config.yaml")
         enc = res.encoder  # forms and, with target_rate, calibrates on the run's calibration samples
         out.append(ExportedEncoder(res.mod.name, enc, res.record()))
     return out
@@ -329,7 +341,6 @@ def write_head_onnx(art: RunArtifacts, folder: Path) -> list[Path]:
 
 
 def write_head_safetensors(art: RunArtifacts, path: Path) -> list[Path]:
-    from neurohw.experiments.run_dir import save_safetensors
     from neurohw.paths import atomic_path
 
     meta = {"format": "neurohw-heads", "format_version": "1", "neurohw_version": __version__, "task": str(art.cfg.task),
@@ -342,6 +353,22 @@ def write_head_safetensors(art: RunArtifacts, path: Path) -> list[Path]:
     with atomic_path(path, suffix=".safetensors") as tmp:
         save_safetensors(state, tmp, meta)
     return [path]
+
+
+def save_safetensors(state: dict, path: Path, metadata: dict[str, str]) -> Path:
+    """``safetensors.torch.save_file``, then its JSON header rewritten with sorted keys (the
+    library writes its metadata map in a random order, so identical heads gave different
+    bytes); same length, spaces pad it as the format allows, tensor offsets unchanged."""
+    from safetensors.torch import save_file
+
+    save_file(state, str(path), metadata=metadata)
+    with open(path, "r+b") as f:
+        n = int.from_bytes(f.read(8), "little")
+        text = json.dumps(json.loads(f.read(n)), sort_keys=True, separators=(",", ":")).encode()
+        if len(text) <= n:
+            f.seek(8)
+            f.write(text + b" " * (n - len(text)))
+    return path
 
 
 WRITERS = {
