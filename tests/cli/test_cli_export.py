@@ -236,6 +236,12 @@ def test_bad_run_directories_formats_and_paths(run_dir, config, tmp_path, capsys
     (broken / "encoders.json").write_text(json.dumps(rec))
     assert main(["export", str(broken), "--format", "conductance-csv", "--out", str(new)]) == 2
     _one_line_error(capsys, "stale.npy", "changed")
+    # a run whose crossbars were read back from a chip over a link: not in the run directory
+    rec = json.loads((run_dir / "encoders.json").read_text())
+    rec["seeds"]["3"][0]["lsm"]["backend"] = "hil://127.0.0.1:9"
+    (broken / "encoders.json").write_text(json.dumps(rec))
+    assert main(["export", str(broken), "--format", "conductance-csv", "--out", str(new)]) == 2
+    _one_line_error(capsys, "ran on a chip", "hil://127.0.0.1:9")
     assert not new.exists()
 
 
