@@ -57,6 +57,9 @@ def cache_spec(res: ModalityReservoir, split: str) -> dict:
     if t is not None or t_cal is not None:
         out["read"] = {"time_s": t, "calibration_time_s": t_cal,
                        "compensation": compensation if t is not None else res.reads["train"][1]}
+    source = res.source.spec()  # a NIR graph's or a chip map's file content (sha256), never mixed with forming
+    if source:
+        out["source"] = source
     chip = backend_identity(res.lsm.backend)
     if chip is not None:  # a chip over a link: its reads, not the config alone, make the features
         out["backend"] = chip
@@ -73,7 +76,8 @@ def backend_identity(name: str) -> dict | None:
 
 def encode_block(res: ModalityReservoir, split: str, indices: np.ndarray) -> dict[str, np.ndarray]:
     """Features of samples ``indices`` of ``split``, with each sample's encoding energy
-    (``_encoder_j``, ``_digital_j``: stored beside the features in the cache)."""
+    (``_encoder_j``, ``_digital_j``) and the encoder's weight scale (``_scale``: a calibrated
+    scale is then known to a run whose features are all cached), stored beside the features."""
     enc = res.encoder_at(split)
     rasters = res.rasters(split, indices)
     out = enc.run_batch(rasters, res.noise_ids(split, indices), record_spikes=True)
@@ -81,6 +85,7 @@ def encode_block(res: ModalityReservoir, split: str, indices: np.ndarray) -> dic
     energy = [enc.energy(r, s) for r, s in zip(rasters, out.spikes)]
     feats["_encoder_j"] = np.array([e.analog_j for e in energy])
     feats["_digital_j"] = np.array([e.digital_j for e in energy])
+    feats["_scale"] = np.full(len(indices), float(enc.scale))  # the (calibrated) scale, for encoders.json
     return feats
 
 
@@ -91,4 +96,7 @@ def extract(res: ModalityReservoir, split: str, batch_size: int, progress: bool)
     feats, attrs = compute_cached(cache, lambda block: encode_block(res, split, indices[block]), batch_size, progress,
                                   f"features {res.mod.name}/{split}")
     energy = ReadEnergy(float(np.mean(feats.pop("_encoder_j"))), float(np.mean(feats.pop("_digital_j"))))
+    scale = feats.pop("_scale", None)
+    if scale is not None and len(scale):
+        res.recorded_scale = float(scale[0])
     return SplitFeatures(feats, energy, float(attrs.get("encode_s", 0.0)), cache.path)

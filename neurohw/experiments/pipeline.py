@@ -84,6 +84,7 @@ def _run_seed(cfg: ExperimentConfig, reservoirs: list[ModalityReservoir], seed: 
         energy=EnergyPerSample(encoder_j=encoder_j, head_j=head_j, digital_baseline_j=digital_j + head_j, mac_j=mac_j,
                                head_macs=output.head_macs),
     )  # fmt: skip
+    result.encoders = [res.record() for res in reservoirs]
     if figures:
         for res, f in zip(reservoirs, feats):
             result.maps.extend(res.conductance_maps())
