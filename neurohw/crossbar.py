@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from neurohw.devices import drift as drift_mod
+from neurohw.devices import drift_compensation
 from neurohw.devices.adc import TileADC
 from neurohw.devices.conductance_map import interleave, load_conductance_map, save_conductance_map
 from neurohw.devices.energy import EnergyLedger
@@ -219,6 +220,17 @@ class Crossbar:
             return w
         gp, gn = self.conductances(t_s)
         return self.scale * (gp - gn)
+
+    def drift_gains(self, t_s: float | None, mode: str = "global") -> np.ndarray:
+        """Digital gains (n_out,) that undo the mean drift of a read ``t_s`` seconds after
+        programming, estimated from reference reads at programming and at ``t_s``
+        (:mod:`neurohw.devices.drift_compensation`; ``mode``: ``global`` one gain for the
+        crossbar, ``column`` one per output column, ``none`` ones). Ones when nothing drifts."""
+        if mode not in drift_compensation.MODES:
+            raise ValueError(f"drift compensation mode must be one of {drift_compensation.MODES}, got {mode!r}")
+        if mode == "none" or not drift_mod.drifts(self.device.drift, t_s):
+            return np.ones(self.n_out)
+        return drift_compensation.gains(self.weights(None), self.weights(t_s), mode)
 
     def integer_weights(self) -> tuple[np.ndarray, float] | None:
         """``(Wq int32, unit)`` with ``weights() == unit * Wq`` exactly, when every cell sits on

@@ -43,7 +43,9 @@ def test_wheel_carries_the_shipped_files(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for f in ("neurohw/device_models/taox_rram_40nm.yaml", "neurohw/device_models/ideal.yaml", "neurohw/device_models/pcm_like.yaml",
               "neurohw/kernels/lsm.cu", "neurohw/kernels/host_shim.h", "neurohw/experiment_files/quickstart.yaml",
-              "neurohw/benchmarks/bench_reservoir.py"):
+              "neurohw/benchmarks/bench_reservoir.py", "neurohw/experiment_files/digits_ridge.yaml",
+              "neurohw/experiment_files/sweeps/drift.yaml", "neurohw/experiment_files/sweeps/noise_robustness.yaml",
+              "neurohw/experiment_files/sweeps/stuck_cells.yaml", "neurohw/experiment_files/searches/digits_ridge.yaml"):
         assert f in names, f
 
 
@@ -76,6 +78,9 @@ def test_installed_wheel_works_outside_the_checkout(wheel, tmp_path):
         "cfg = load_config('quickstart'); print(cfg.name, cfg.task)\n"
         "m = host_shim.build(r.kernels_dir() / 'lsm.cu', {'WT': 'short', 'AT': 'int', 'QT': 'long long'})\n"
         "print(m.get_function('lsm_step').name)\n"
+        "from neurohw.sweeps.spec import load_sweep\n"
+        "s = load_sweep('drift'); print(s.name, len(s.points), s.source.startswith(" + repr(str(site)) + "))\n"
     )
     out = py("-c", code)
     assert "quickstart zero_shot" in out and "lsm_step" in out
+    assert "drift 21 True" in out  # a shipped sweep found by name, its base (a shipped experiment) too

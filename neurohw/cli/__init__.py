@@ -15,7 +15,7 @@ from neurohw import __version__
 from neurohw.errors import UserError
 
 #: command-group modules, in the order ``--help`` lists them
-GROUPS = ("run", "data", "devices", "bench", "export", "hil")
+GROUPS = ("run", "sweep", "data", "devices", "bench", "export", "hil")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -28,6 +28,12 @@ def drift_factor(nu: np.ndarray, t_s: float, t0_s: float) -> np.ndarray:
     return np.power(ratio, -np.asarray(nu, dtype=np.float64))
 
 
+def drifts(drift: Drift, t_s: float | None) -> bool:
+    """Whether conductances read ``t_s`` seconds after programming differ from those read at
+    programming: drift enabled and ``t_s > t0`` (at or before ``t0`` the factor is exactly 1)."""
+    return t_s is not None and drift.enabled and float(t_s) > drift.t0_s
+
+
 def drifted(g0_us: np.ndarray, nu: np.ndarray, t_s: float, t0_s: float) -> np.ndarray:
     """Conductances at time ``t_s`` after programming."""
     return np.asarray(g0_us, dtype=np.float64) * drift_factor(nu, t_s, t0_s)

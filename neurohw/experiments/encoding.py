@@ -92,6 +92,8 @@ class ModalityReservoir:
     source: EncoderSource = field(default_factory=EncoderSource)
     #: the weight scale found in the feature cache (set by extraction; saves a recalibration)
     recorded_scale: float | None = None
+    #: per split, ``(time after programming, drift compensation)`` of its reads (DeviceSpec.read)
+    reads: dict[str, tuple[float | None, str]] = field(default_factory=lambda: {"train": (None, "none"), "test": (None, "none")})
     _encoder: LSMEncoder | None = field(default=None, repr=False)
 
     @classmethod
@@ -121,20 +123,26 @@ class ModalityReservoir:
             spec = cfg.reservoir[mod.name]
             if spec.from_nir is not None:
                 sources[i] = EncoderSource(graph=spec.nir_graph, graph_path=spec.from_nir)
-        return [cls(mod, sel, lsm, device, run_seed, src)
+        reads = {split: cfg.device.read(split) for split in ("train", "test")}
+        return [cls(mod, sel, lsm, device, run_seed, src, reads=reads)
                 for mod, sel, lsm, src in zip(mods, select(mods, run_seed), lsms, sources)]
 
     @property
     def encoder(self) -> LSMEncoder:
         """The encoder, built on first use from its source (formed, programmed or a map's
         cells); with ``target_rate``, calibrated on the first ``calibration_samples`` of the
-        selection's calibration order."""
+        selection's calibration order, read as the training split is."""
         if self._encoder is None:
-            enc = build_encoder(self.lsm, self.device, self.source)
+            enc = build_encoder(self.lsm, self.device, self.source).read_at(*self.reads["train"])
             if self.lsm.target_rate is not None:
                 enc.calibrate(self.rasters("train", self.calibration_indices))
             self._encoder = enc
         return self._encoder
+
+    def encoder_at(self, split: str) -> LSMEncoder:
+        """The encoder reading its crossbars as ``split``'s samples are read (its time after
+        programming and drift compensation)."""
+        return self.encoder.read_at(*self.reads[split])
 
     @property
     def scale(self) -> float:
@@ -185,7 +193,7 @@ class ModalityReservoir:
         """Sample ``index`` of ``split``: its raster and the reservoir spikes behind its features
         (the same read-noise key as in the run)."""
         raster = self.rasters(split, np.array([index]))[0]
-        res = self.encoder.run_batch([raster], self.noise_ids(split, np.array([index])), record_spikes=True)
+        res = self.encoder_at(split).run_batch([raster], self.noise_ids(split, np.array([index])), record_spikes=True)
         return SpikeSample(self.mod.name, raster, np.asarray(res.spikes[0]))
 
     def close(self) -> None:

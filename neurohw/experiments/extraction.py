@@ -51,6 +51,12 @@ def cache_spec(res: ModalityReservoir, split: str) -> dict:
         "samples": {"n": int(len(ds)), "indices_sha": _sha(indices), "calibration_sha": None if cal is None else _sha(cal)},
         "dataset": dataset_fingerprint(ds),
     }
+    # reads after programming (drift) only where they change the features, so runs without drift keep their keys
+    t, compensation = res.reads[split]
+    t_cal = res.reads["train"][0] if cal is not None else None
+    if t is not None or t_cal is not None:
+        out["read"] = {"time_s": t, "calibration_time_s": t_cal,
+                       "compensation": compensation if t is not None else res.reads["train"][1]}
     source = res.source.spec()  # a NIR graph's or a chip map's file content (sha256), never mixed with forming
     if source:
         out["source"] = source
@@ -72,7 +78,7 @@ def encode_block(res: ModalityReservoir, split: str, indices: np.ndarray) -> dic
     """Features of samples ``indices`` of ``split``, with each sample's encoding energy
     (``_encoder_j``, ``_digital_j``) and the encoder's weight scale (``_scale``: a calibrated
     scale is then known to a run whose features are all cached), stored beside the features."""
-    enc = res.encoder
+    enc = res.encoder_at(split)
     rasters = res.rasters(split, indices)
     out = enc.run_batch(rasters, res.noise_ids(split, indices), record_spikes=True)
     feats = {f: np.asarray(getattr(out, f)) for f in res.lsm.features}

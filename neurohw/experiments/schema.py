@@ -181,6 +181,15 @@ class DeviceSpec(Section):
 
     model: str = Field(DEFAULT_DEVICE, description="a device preset name or a path to a device YAML")
     overrides: dict[str, Any] = Field(default_factory=dict, description="nested overrides, e.g. {read_noise: {relative: 0.05}}")
+    read_time_s: float | None = Field(
+        None, ge=0, description="seconds after programming at which the test split is read (inference); the device's drift "
+        "applies; null: at programming")
+    train_read_time_s: float | None = Field(
+        None, ge=0, description="seconds after programming at which the calibration and the training split are read; "
+        "null: at programming")
+    drift_compensation: Literal["none", "global", "column"] = Field(
+        "none", description="digital gain undoing the mean drift, from reference reads (neurohw.devices.drift_compensation): "
+        "none, global (one per crossbar), column (one per output column)")
     conductance_map: str | None = Field(
         None, description="a measured (or exported) chip map - HDF5, tile CSVs (a file or a folder), NPY - whose cells "
         "replace sampled forming: each modality's input then recurrent crossbar on tiles of its own (docs/export.md)"
@@ -211,6 +220,15 @@ class DeviceSpec(Section):
     def resolved(self) -> DeviceModel:
         """The validated device model (preset or file, overrides applied)."""
         return self._resolved
+
+    def read(self, split: str) -> tuple[float | None, str]:
+        """``(time_s, compensation)`` of the reads of ``split`` ("train" or "test"), reduced to
+        what changes them: ``(None, "none")`` when nothing drifts by then (drift off, or the time
+        at or before the drift's t0)."""
+        from neurohw.devices.drift import drifts
+
+        t = self.read_time_s if split == "test" else self.train_read_time_s
+        return (float(t), self.drift_compensation) if drifts(self.resolved.drift, t) else (None, "none")
 
     @property
     def chip(self):
@@ -372,6 +390,14 @@ class ExperimentConfig(Section):
             raise ValueError(f"task {self.task} needs exactly one modality under data, got {n}")
         if set(self.reservoir) != set(self.data):
             raise ValueError(f"reservoir must have one entry per data modality {sorted(self.data)}, got {sorted(self.reservoir)}")
+        d = self.device
+        if (d.read_time_s, d.train_read_time_s, d.drift_compensation) != (None, None, "none"):
+            from neurohw.reservoir.backends import is_url
+
+            chips = [b for b in [self.backend, *(r.backend for r in self.reservoir.values())] if b and is_url(b)]
+            if chips:
+                raise ValueError(f"device.read_time_s, train_read_time_s and drift_compensation simulate drift on the model's "
+                                 f"crossbars; the chip at {chips[0]} drifts in real time: remove them")
         nir = [m for m, r in self.reservoir.items() if r.from_nir is not None]
         if nir and self.device.conductance_map is not None:
             raise ValueError(f"reservoir.{nir[0]}.from_nir programs a graph's weights, device.conductance_map gives measured cells: "

@@ -151,6 +151,8 @@ class LSMEncoder:
         self.scale = self.config.scale  # set by calibrate() when target_rate is given
         self._formed = None  # (crossbar_in, crossbar_rec) at the base scale
         self._synapses: Synapses | None = None
+        self.read_time_s: float | None = None  # reads happen this long after programming (read_at)
+        self.drift_compensation = "none"
 
     @classmethod
     def from_crossbars(cls, crossbar_in, crossbar_rec, config: LSMConfig | None = None, **fields) -> LSMEncoder:
@@ -243,16 +245,34 @@ class LSMEncoder:
             raise ConfigError("the encoder has no weight scale yet: target_rate needs calibrate() (or encode()) first")
         return float(self.scale)
 
+    def read_at(self, t_s: float | None = None, compensation: str = "none") -> LSMEncoder:
+        """Read the crossbars ``t_s`` seconds after programming from now on: the drifted
+        conductances (:meth:`neurohw.crossbar.Crossbar.weights`) on a device with drift, the ADC
+        as calibrated at programming. ``compensation``: ``none``, ``global`` or ``column``, a
+        digital gain per crossbar or per column estimated from reference reads
+        (:mod:`neurohw.devices.drift_compensation`). ``None``: read at programming. Returns self."""
+        from neurohw.devices.drift_compensation import MODES
+
+        if t_s is not None and not (np.isfinite(t_s) and t_s >= 0):
+            raise ConfigError(f"read time must be a finite number of seconds >= 0 after programming, got {t_s}")
+        if compensation not in MODES:
+            raise ConfigError(f"drift compensation must be one of {', '.join(MODES)}, got {compensation!r}")
+        t_s = None if t_s is None else float(t_s)
+        if (t_s, compensation) != (self.read_time_s, self.drift_compensation):
+            self.read_time_s, self.drift_compensation = t_s, compensation
+            self._synapses = None
+        return self
+
     def synapses(self, scale: float | None = None) -> Synapses:
         """The backends' view of the two crossbars at ``scale`` (default: the encoder's scale).
 
         Integer weights (levels, ``W == unit * Wq``) when both crossbars sit on the device's
-        levels with one common unit; otherwise float64 weights.
+        levels with one common unit; otherwise float64 weights. Read at :meth:`read_at`'s time.
         """
         if scale is None and self._synapses is not None:
             return self._synapses
         xin, xrec = self.crossbars(scale)
-        syn = _synapses_of(xin, xrec, self.config, self.seeds["noise"])
+        syn = _synapses_of(xin, xrec, self.config, self.seeds["noise"], self.read_time_s, self.drift_compensation)
         if scale is None:
             self._synapses = syn
         return syn
@@ -418,14 +438,36 @@ def _batches(items: Iterable, size: int):
         yield batch
 
 
-def _synapses_of(xin, xrec, c: LSMConfig, noise_seed: int) -> Synapses:
-    """:class:`Synapses` of two crossbars: integer level weights when both sit on one unit."""
-    qi, qr = xin.integer_weights(), xrec.integer_weights()
+def _read_at(xb, t_s: float, compensation: str):
+    """A crossbar as read ``t_s`` after programming: ``(view, weights)``. The compensation's
+    gains ``alpha_j`` split into a common gain ``g`` (median), applied exactly as a digital gain
+    after the ADC (the crossbar rescaled by ``g``: weights, ADC steps and additive noise all
+    times ``g``), and the column residual ``alpha_j / g`` (1 for ``global``), which scales the
+    column's weights and so acts ahead of the ADC."""
+    alpha = xb.drift_gains(t_s, compensation)
+    g = float(np.median(alpha))
+    view = xb if g == 1.0 else xb.rescaled(xb.scale * g)
+    w = view.weights(t_s)
+    residual = alpha / g
+    return view, (w if np.all(residual == 1.0) else w * residual)
+
+
+def _synapses_of(xin, xrec, c: LSMConfig, noise_seed: int, t_s: float | None = None, compensation: str = "none") -> Synapses:
+    """:class:`Synapses` of two crossbars read ``t_s`` after programming (None: at programming):
+    integer level weights when both sit on one unit and nothing drifts."""
+    from neurohw.devices.drift import drifts
+
+    qi = qr = None
+    if drifts(xin.device.drift, t_s):
+        (xin, w_in), (xrec, w_rec) = _read_at(xin, t_s, compensation), _read_at(xrec, t_s, compensation)
+        unit = None
+    else:
+        qi, qr = xin.integer_weights(), xrec.integer_weights()
     if qi is not None and qr is not None and qi[1] == qr[1]:
         wmax = max(int(np.abs(qi[0]).max(initial=0)), int(np.abs(qr[0]).max(initial=0)))
         dtype = np.int8 if wmax <= 127 else np.int16 if wmax <= 32767 else np.int32
         w_in, w_rec, unit = qi[0].astype(dtype), qr[0].astype(dtype), qi[1]
-    else:
+    elif not drifts(xin.device.drift, t_s):
         w_in, w_rec, unit = np.array(xin.weights(), np.float64), np.array(xrec.weights(), np.float64), None
     adc = None
     if xin.adc is not None and xrec.adc is not None:

@@ -1,0 +1,78 @@
+"""The experiment a sweep or a search starts from, and the points written into it.
+
+``base:`` is a YAML path (relative to the sweep file's folder, else to the working folder), the
+name of a shipped experiment (``quickstart``, ``digits_ridge``, ...), or the experiment itself as
+an inline mapping. ``overrides:`` (nested or dotted keys) and the command line's ``--set`` are
+applied to it before any axis. A point's values are dotted config keys
+(``device.overrides.read_noise.relative``) merged into that mapping
+(:func:`neurohw.config.merge`); every point is then checked by the experiment schema
+(:func:`neurohw.experiments.schema.parse_config`), the same check ``neurohw run`` makes.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from neurohw.config import apply_overrides, merge, read_yaml
+from neurohw.errors import ConfigError, did_you_mean
+from neurohw.experiments.schema import EXAMPLE, NAME_PATTERN, ExperimentConfig, experiment_path, parse_config
+
+#: keys that a point may not set: seeds are the sweep's own axis; names and folders are the sweep's
+RESERVED = {"seed": "seeds", "seeds": "seeds", "name": "name", "output": "output"}
+
+
+def resolve_base(base: str | dict, folder: Path | None, source: str) -> dict:
+    """The base experiment as a raw mapping (not yet validated)."""
+    if isinstance(base, dict):
+        return copy.deepcopy(base)
+    text = str(base)
+    if folder is not None and (folder / text).is_file():
+        path = folder / text
+    else:
+        try:
+            path = experiment_path(text)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: base {text!r}: {str(exc).split(': ', 1)[-1]}") from None
+    return read_yaml(path, ConfigError, "config", EXAMPLE)
+
+
+def with_overrides(raw: dict, overrides: dict | None, cli: list[str] | None, source: str) -> dict:
+    """``raw`` with the file's ``overrides`` and the command line's ``--set`` applied."""
+    out = merge(raw, overrides or {}, f"{source}: overrides", ConfigError)
+    return apply_overrides(out, cli, ConfigError)
+
+
+def check_key(key: str, source: str, what: str = "axis") -> None:
+    """A point key must be a dotted path of plain parts, not one the sweep owns."""
+    parts = str(key).split(".")
+    if not all(parts):
+        raise ConfigError(f"{source}: {what} {key!r}: empty part in the key path; write it as section.key (e.g. head.epochs)")
+    if parts[0] in RESERVED and len(parts) == 1:
+        owner = RESERVED[parts[0]]
+        kind = "sweep" if what == "axis" else "search"
+        raise ConfigError(f"{source}: {what} {key!r}: {key} is set by the {kind} file itself; use its top-level '{owner}:' key")
+    if parts[0] not in ExperimentConfig.model_fields:
+        raise ConfigError(f"{source}: {what} {key!r}: unknown key '{parts[0]}' at the top level of the experiment"
+                          f"{did_you_mean(parts[0], ExperimentConfig.model_fields)}; allowed: {', '.join(ExperimentConfig.model_fields)}")
+
+
+def point_config(raw: dict, values: dict[str, Any], where: str) -> dict:
+    """A copy of ``raw`` with a point's ``values`` (dotted keys) written in."""
+    return merge(raw, values, where, ConfigError)
+
+
+def validate_point(raw: dict, values: dict[str, Any], prefix: str) -> ExperimentConfig:
+    """The point's config, checked by the experiment schema; a problem is one line that starts
+    with ``prefix`` (the file and what is checked) and the point's values."""
+    where = f"{prefix} {', '.join(f'{k}={v!r}' for k, v in values.items())}" if values else prefix
+    return parse_config(point_config(raw, values, where), where)
+
+
+def run_name(name: str, suffix: str) -> str:
+    """A run name ``<name>-<suffix>`` that is a plain file name of at most 100 characters."""
+    out = f"{name[: 99 - len(suffix)]}-{suffix}"
+    if not NAME_PATTERN.fullmatch(out):
+        raise ConfigError(f"name {name!r} cannot name runs; give a plain name (letters, digits, '.', '_', '-')")
+    return out
