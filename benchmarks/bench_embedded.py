@@ -1,7 +1,7 @@
 """Embedded datasets: generation and cached-load time against their budgets, the cochlea's
 filterbank against scipy, and event statistics against real N-MNIST, all measured in this run.
 
-Budgets (issue 2): generation of each full dataset under 60 s on 2 cores, cached load under 2 s.
+Budgets: generation of each full dataset under 60 s on 2 cores, cached load under 2 s.
 Baselines (same machine, same run):
 - cochlea: ``scipy.signal.sosfilt`` per channel + ``lfilter`` for the envelope, on the same
   waveforms, against the fused numba filterbank of ``channel_envelopes`` (same numbers);

@@ -75,7 +75,7 @@ def _time_neurohw(w, scale, backend, noise, quick):
     t0 = time.perf_counter()
     feats = enc.encode(rasters, batch_size=len(rasters), progress=False)
     dt = time.perf_counter() - t0
-    syn = enc._synapses
+    syn = enc.synapses()
     return len(rasters) / dt, float(feats["rate"].mean()), {"weights": str(syn.w_in.dtype), "adc": syn.adc is not None}
 
 
@@ -84,7 +84,7 @@ def _torch_weights(w, scale):
 
     from neurohw.reservoir.lsm import LSMEncoder
 
-    syn = LSMEncoder(_config(w, scale, "numpy", False), w["device"])._synapses
+    syn = LSMEncoder(_config(w, scale, "numpy", False), w["device"]).synapses()
     unit = syn.unit_value
     w_in = torch.tensor(syn.w_in.astype(np.float64) * unit, dtype=torch.float32)
     w_rec = torch.tensor(syn.w_rec.astype(np.float64) * unit, dtype=torch.float32)

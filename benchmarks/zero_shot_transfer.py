@@ -1,4 +1,4 @@
-"""Zero-shot transfer study (issue 5): pseudo-unseen validation of head configurations.
+"""Zero-shot transfer study: pseudo-unseen validation of head configurations.
 
 Nothing here looks at test data or at the real unseen classes (8, 9): the features of the
 quickstart's encoders are extracted (through the feature cache) for the training split only,
@@ -46,11 +46,9 @@ CONFIGS: dict[str, dict] = {
 
 def quickstart_config(overrides: dict | None = None):
     """The quickstart's config with nested ``overrides`` applied, validated."""
-    from pathlib import Path
+    from neurohw.experiments.schema import experiment_path, parse_config, read_yaml
 
-    from neurohw.experiments.schema import parse_config, read_yaml
-
-    raw = read_yaml(Path(__file__).resolve().parents[1] / "experiments" / "quickstart.yaml")
+    raw = read_yaml(experiment_path("quickstart"))
     for section, values in (overrides or {}).items():
         if section == "reservoir":
             for m in raw["reservoir"]:
@@ -63,25 +61,22 @@ def quickstart_config(overrides: dict | None = None):
 def training_features(cfg, seed: int):
     """Training-split FeatureSets of both modalities for ``seed`` (the runner's sample selection and
     encoders, through the feature cache). The test split is never encoded or read here."""
-    from neurohw.devices.model import load_device
-    from neurohw.experiments.runner import ModalityEncoder, extract, resolve_modalities, select_samples
+    from neurohw.experiments.encoding import ModalityReservoir
+    from neurohw.experiments.extraction import extract
+    from neurohw.experiments.modalities import resolve_modalities
 
-    device = load_device(cfg.device.model, cfg.device.overrides or None)
     out = []
-    for i, mod in enumerate(resolve_modalities(cfg)):
-        rng = np.random.default_rng([seed, 7, i])  # the runner's draws, in its order
-        train_idx = select_samples(mod.train.labels, mod.spec.max_train_per_class, rng)
-        select_samples(mod.test.labels, mod.spec.max_test_per_class, rng)  # keeps the rng in step; not encoded
-        cal = rng.permutation(train_idx)
-        menc = ModalityEncoder(cfg, mod, i, seed, device, calibration=(mod.train, cal))
-        feats, _, _, _ = extract(menc, "train", mod.train, train_idx, cfg.batch_size, False)
-        out.append({k: v for k, v in feats.items()} | {"_labels": mod.train.labels[train_idx], "_classes": list(mod.train.classes)})
+    for res in ModalityReservoir.for_seed(cfg, resolve_modalities(cfg), seed):  # the run's samples and encoders
+        feats = extract(res, "train", cfg.batch_size, False).features
+        train_idx = res.indices("train")
+        out.append({k: v for k, v in feats.items()} | {"_labels": res.mod.train.labels[train_idx], "_classes": list(res.mod.train.classes)})
     return out
 
 
 def main(argv=None) -> None:
-    from neurohw.experiments.features import FeatureSet, assemble
+    from neurohw.experiments.features import FeatureSet
     from neurohw.experiments.zero_shot import pseudo_unseen_validation
+    from neurohw.reservoir.lsm import feature_matrix
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -99,7 +94,7 @@ def main(argv=None) -> None:
         over = dict(CONFIGS[name])
         objective = over.pop("objective", "contrastive")
         cfg = quickstart_config(over)
-        res_key = json.dumps(cfg.reservoir, sort_keys=True)
+        res_key = json.dumps({k: v.model_dump(mode='json') for k, v in cfg.reservoir.items()}, sort_keys=True)
         t0 = time.perf_counter()
         ab, ba, vab, vba, per_seed = [], [], [], [], []
         for seed in args.seeds:
@@ -107,8 +102,8 @@ def main(argv=None) -> None:
             if key not in feats:
                 feats[key] = training_features(cfg, seed)
             fa, fb = feats[key]
-            a = FeatureSet(assemble(fa, cfg.head.features), fa["_labels"], fa["_classes"])
-            b = FeatureSet(assemble(fb, cfg.head.features), fb["_labels"], fb["_classes"])
+            a = FeatureSet(feature_matrix(fa, cfg.head.features), fa["_labels"], fa["_classes"])
+            b = FeatureSet(feature_matrix(fb, cfg.head.features), fb["_labels"], fb["_classes"])
             for r in pseudo_unseen_validation(a, b, cfg.head, cfg.zero_shot, seed, held, objective):
                 ab.append(r["pseudo_unseen"]["a_to_b"]), ba.append(r["pseudo_unseen"]["b_to_a"])
                 vab.append(r["val_seen"]["a_to_b"]), vba.append(r["val_seen"]["b_to_a"])

@@ -1,4 +1,4 @@
-"""Zero-shot transfer study, two head variants that were tried and NOT adopted (issue 5):
+"""Zero-shot transfer study, two head variants that were tried and NOT adopted:
 
 - ``zca``: ZCA whitening (eps 0.1 on standardised features, training rows) before the linear
   projection, in place of per-feature standardisation alone;
@@ -20,7 +20,8 @@ import neurohw.experiments.zero_shot as zsm
 from neurohw.heads.losses import symmetric_info_nce
 from neurohw.heads.training import TrainSettings, train
 from zero_shot_transfer import quickstart_config, training_features, PSEUDO_PAIRS
-from neurohw.experiments.features import FeatureSet, assemble
+from neurohw.experiments.features import FeatureSet
+from neurohw.reservoir.lsm import feature_matrix
 
 VAR = sys.argv[1]
 def zca(x, eps=1e-1):
@@ -60,7 +61,7 @@ cfg = quickstart_config()
 ab, ba, vab, vba = [], [], [], []
 for seed in [0, 1, 2]:
     fa, fb = training_features(cfg, seed)
-    a = FeatureSet(assemble(fa, cfg.head.features), fa["_labels"], fa["_classes"]); b = FeatureSet(assemble(fb, cfg.head.features), fb["_labels"], fb["_classes"])
+    a = FeatureSet(feature_matrix(fa, cfg.head.features), fa["_labels"], fa["_classes"]); b = FeatureSet(feature_matrix(fb, cfg.head.features), fb["_labels"], fb["_classes"])
     for r in zsm.pseudo_unseen_validation(a, b, cfg.head, cfg.zero_shot, seed, PSEUDO_PAIRS):
         ab.append(r["pseudo_unseen"]["a_to_b"]); ba.append(r["pseudo_unseen"]["b_to_a"]); vab.append(r["val_seen"]["a_to_b"]); vba.append(r["val_seen"]["b_to_a"])
 print(f"{VAR:<22} {np.mean(ab):.3f} ± {np.std(ab, ddof=1):.3f}  {np.mean(ba):.3f} ± {np.std(ba, ddof=1):.3f}  mean {np.mean(ab+ba):.3f}  val {np.mean(vab):.3f} {np.mean(vba):.3f}", flush=True)

@@ -182,8 +182,11 @@ class Crossbar:
         return cls(device, g_pos, g_neg, scale, seed)
 
     def rescaled(self, scale: float) -> "Crossbar":
-        """The same conductances with another ``scale`` (fresh ledger and read-noise stream)."""
-        return Crossbar(self.device, self.g_pos, self.g_neg, scale, self.seed, stuck_code=self.stuck_code, nu=self.nu)
+        """The same conductances with another ``scale`` (fresh ledger and read-noise stream);
+        what is known of the cells (``formed``, ``pulses``, ``converged``) is kept."""
+        xb = Crossbar(self.device, self.g_pos, self.g_neg, scale, self.seed, stuck_code=self.stuck_code, nu=self.nu)
+        xb.formed, xb.pulses, xb.converged = self.formed, self.pulses, self.converged
+        return xb
 
     # ------------------------------------------------------------------ weights
 
@@ -271,14 +274,10 @@ class Crossbar:
         sr, sa = self.read_noise_relative, self.read_noise_additive
         noisy = noise and (sr > 0 or sa > 0)
         B = x2.shape[0]
-        T, tr = self.n_tiles, self.tile_rows
-        pad = T * tr - self.n_in
         out = np.zeros((B, self.n_out))
-        planes = encode(x2, self.device.input)
         Wt, Wt2 = self._tiled(W, t_s, noisy)
-        for coef, P in planes:
-            Pt = (np.concatenate([P, np.zeros((B, pad))], axis=1) if pad else P).reshape(B, T, tr)
-            self._count(Pt)
+        for coef, P, Pt in self._planes(x2):
+            self._count_plane(Pt, self.ledger)
             if self.adc is None:
                 part = P @ W
                 if noisy:
@@ -293,6 +292,28 @@ class Crossbar:
                 out += coef * self.adc.quantize(part.transpose(1, 0, 2), tile=None).sum(axis=1)
         self.ledger.add(macs=B * self.n_in * self.n_out)
         return out[0] if single else out
+
+    def count_reads(self, x: np.ndarray) -> EnergyLedger:
+        """A fresh ledger holding what :meth:`mvm` counts for ``x`` (B, n_in), without reading:
+        the same input planes (one per bit on a bit-serial device), one read per (row of ``x``,
+        plane, row tile, column tile) with an active row, and ``B * n_in * n_out`` MACs for the
+        digital baseline. The energy of an encoding is counted by this, the crossbar's own rule."""
+        x2 = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        if x2.ndim != 2 or x2.shape[1] != self.n_in:
+            raise ValueError(f"x must have shape (B, {self.n_in}), got {np.shape(x)}")
+        ledger = EnergyLedger(self.device.energy, self.device.timing, self.device.digital_baseline)
+        for _, _, Pt in self._planes(x2):
+            self._count_plane(Pt, ledger)
+        ledger.add(macs=x2.shape[0] * self.n_in * self.n_out)
+        return ledger
+
+    def _planes(self, x2: np.ndarray):
+        """The input planes of ``x2`` (B, n_in) as ``(coefficient, P (B, n_in), P by row tile
+        (B, n_tiles, tile_rows), zero-padded)`` (:func:`neurohw.devices.input_encoding.encode`)."""
+        B, T, tr = x2.shape[0], self.n_tiles, self.tile_rows
+        pad = T * tr - self.n_in
+        for coef, P in encode(x2, self.device.input):
+            yield coef, P, (np.concatenate([P, np.zeros((B, pad))], axis=1) if pad else P).reshape(B, T, tr)
 
     def _tiled(self, W: np.ndarray, t_s: float | None, noisy: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """(W as (T, tile_rows, n_out) tiles when there is an ADC, else W; its square if noisy),
@@ -312,12 +333,12 @@ class Crossbar:
             self._tiled_cache = result
         return result
 
-    def _count(self, Pt: np.ndarray) -> None:
-        """Count one plane's reads: ``Pt`` (B, T, tile_rows)."""
+    def _count_plane(self, Pt: np.ndarray, ledger: EnergyLedger) -> None:
+        """Count one plane's reads into ``ledger``: ``Pt`` (B, T, tile_rows)."""
         active = np.count_nonzero(Pt, axis=-1)  # (B, T) active rows per tile read
         reads = int(np.count_nonzero(active))
         rows = int(active.sum())
-        self.ledger.add(
+        ledger.add(
             read_cycles=reads * self.n_col_tiles,
             active_rows=rows * self.n_col_tiles,
             cell_reads=rows * 2 * self.n_out,

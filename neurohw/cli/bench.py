@@ -1,30 +1,18 @@
 """``neurohw bench``: throughput benchmarks with their baselines measured in the same run.
 
 ``neurohw bench reservoir [--json] [--quick]``: benchmarks/bench_reservoir.py (every reservoir
-backend against snntorch and plain torch). The benchmark code lives in the repository's
-benchmarks/ folder, so this command runs from a checkout.
+backend against snntorch and plain torch). The benchmarks/ folder is installed with the package
+(``neurohw.benchmarks``), so the command runs wherever neurohw is installed.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
-from pathlib import Path
-
-import neurohw
-from neurohw.errors import UserError
-
-BENCHMARKS = Path(neurohw.__file__).resolve().parents[1] / "benchmarks"
 
 
 def _load(name: str):
-    path = BENCHMARKS / f"bench_{name}.py"
-    if not path.is_file():
-        raise UserError(f"benchmark file {path} not found; run 'neurohw bench' from a neurohw checkout (benchmarks/ is not installed)")
-    spec = importlib.util.spec_from_file_location(f"neurohw_bench_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"neurohw.benchmarks.bench_{name}")
 
 
 def _reservoir(args) -> int:

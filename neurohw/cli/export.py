@@ -14,9 +14,6 @@ The folder appears complete or not at all (built beside DIR, then renamed).
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from neurohw.errors import ConfigError
@@ -35,10 +32,11 @@ def register(subparsers) -> None:
 
 
 def _export(args) -> int:
-    from neurohw.devices.model import load_device
-    from neurohw.experiments.runner import modality_encoders, resolve_modalities
+    from neurohw.experiments.encoding import ModalityReservoir
+    from neurohw.experiments.modalities import resolve_modalities
     from neurohw.experiments.schema import load_config
     from neurohw.export.nir_graph import write_nir
+    from neurohw.paths import staged_directory
 
     cfg = load_config(args.config, args.overrides)
     seeds = list(cfg.run_seeds)
@@ -48,24 +46,15 @@ def _export(args) -> int:
     out = Path(args.out)
     if out.exists():
         raise ConfigError(f"--out {out} already exists; give a new folder")
-    device = load_device(cfg.device.model, cfg.device.overrides or None)
     mods = resolve_modalities(cfg)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    try:
-        written = []
-        for mod, menc, _, _ in modality_encoders(cfg, mods, device, seed):
-            enc = menc.encoder  # calibrates target_rate on the run's training samples
-            written.append(write_nir(enc, tmp / f"{mod.name}.nir"))
-            scale = enc.scale
-            xin = enc.crossbar_in if enc.crossbar_in.scale == scale else enc.crossbar_in.rescaled(scale)
-            written.append(xin.save_conductance_map(tmp / f"{mod.name}_input_conductances.h5"))
-            written.append(enc.crossbar_rec.save_conductance_map(tmp / f"{mod.name}_recurrent_conductances.h5"))
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    written = []
+    with staged_directory(out) as staged:
+        for res in ModalityReservoir.for_seed(cfg, mods, seed):
+            enc = res.encoder  # calibrates target_rate on the run's training samples
+            xin, xrec = enc.crossbars()
+            written.append(write_nir(enc, staged.path / f"{res.mod.name}.nir"))
+            written.append(xin.save_conductance_map(staged.path / f"{res.mod.name}_input_conductances.h5"))
+            written.append(xrec.save_conductance_map(staged.path / f"{res.mod.name}_recurrent_conductances.h5"))
     for path in written:
         print(out / path.name)
     return 0

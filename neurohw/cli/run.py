@@ -7,7 +7,7 @@ import sys
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", help="experiment YAML (see experiments/ and docs/experiments.md)")
+    p.add_argument("config", help="experiment YAML, or a shipped experiment's name (quickstart, nmnist_small, ...)")
     p.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
         help="override a config value; the value is parsed as YAML (repeatable), e.g. --set head.epochs=20",
@@ -37,7 +37,7 @@ def _run(args) -> int:
 
 
 def _validate(args) -> int:
-    from neurohw.experiments.runner import resolve_modalities
+    from neurohw.experiments.modalities import resolve_modalities
     from neurohw.experiments.schema import load_config
 
     cfg = load_config(args.config, args.overrides)

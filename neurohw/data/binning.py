@@ -29,22 +29,24 @@ events, saturating at 255 (uint8).
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from neurohw.config import Section
 from neurohw.errors import ConfigError
 
 #: largest value a count raster holds (uint8)
 COUNT_MAX = 255
 
 
-class Binning(BaseModel):
+class Binning(Section):
     """How events become a ``(T, C)`` raster. Exactly one of ``n_bins`` and ``bin_width_us``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     n_bins: int | None = Field(None, gt=0, description="number of equal chunks of the sample's duration")
     bin_width_us: int | None = Field(None, gt=0, description="bin width in microseconds")
@@ -109,6 +111,18 @@ def n_channels(sensor_size, binning: Binning, camera: bool | None = None) -> int
         camera = _sensor(sensor_size)[1] > 1
     *_, w_out, h_out, n_pol = _geometry(sensor_size, binning, camera)
     return n_pol * h_out * w_out
+
+
+def dataset_channels(dataset, binning: Binning) -> int:
+    """Raster channels ``C`` of the samples of ``dataset`` (an EventDataset) binned by ``binning``."""
+    return n_channels(dataset.sensor_size, binning, camera=dataset.is_camera)
+
+
+def dataset_rasters(dataset, binning: Binning, indices: Sequence[int] | None = None) -> Iterator[np.ndarray]:
+    """The ``(T, C)`` rasters of ``dataset``'s samples ``indices`` (default: all), binned one at a
+    time as they are consumed (only one sample's events are held)."""
+    for i in range(len(dataset)) if indices is None else indices:
+        yield to_raster(dataset.events(int(i)), dataset.sensor_size, binning)
 
 
 def event_channels(events: np.ndarray, sensor_size, binning: Binning) -> tuple[np.ndarray, np.ndarray]:

@@ -33,7 +33,7 @@ from neurohw.data.events import COCHLEA_DTYPE
 
 @dataclass(frozen=True)
 class CochleaModel:
-    """Parameters of the cochlea model (defaults: digits-cochlea's, ARCHITECTURE.md)."""
+    """Parameters of the cochlea model (defaults: digits-cochlea's, tuned on the embedded-data prototype)."""
 
     #: number of frequency channels
     n_channels: int = 64
@@ -46,13 +46,13 @@ class CochleaModel:
     #: 1 / (2 pi tau) = 32 Hz: keeps syllable-rate changes, damps the ripple of a rectified
     #: 100 Hz band to 30 %; the 50 ms LIF leak averages what is left)
     envelope_tau_ms: float = 5.0
-    #: level that gives zero drive, dB relative to a full-scale sine (ARCHITECTURE.md: -60 dBFS)
+    #: level that gives zero drive, dB relative to a full-scale sine (prototype: -60 dBFS)
     floor_dbfs: float = -60.0
-    #: leak time constant of the LIF encoder, milliseconds (ARCHITECTURE.md: 50 ms)
+    #: leak time constant of the LIF encoder, milliseconds (prototype: 50 ms)
     leak_tau_ms: float = 50.0
     #: LIF input gain, (threshold units) per (dB above floor) per second; with the 50 ms leak a
     #: channel fires once its drive exceeds 1 / (gain tau) = 3.3 dB. 6.0 gives digits-cochlea
-    #: ~2,000 events per utterance (p5-p95 0.9k-3.8k), the prototype's level (ARCHITECTURE.md)
+    #: ~2,000 events per utterance (p5-p95 0.9k-3.8k), the prototype's level
     gain: float = 6.0
     #: LIF step, in audio samples (11 samples at 22,050 Hz = 0.499 ms)
     hop: int = 11

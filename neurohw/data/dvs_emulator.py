@@ -34,15 +34,15 @@ class DVSPixelModel:
     """Parameters of the emulated pixel array (defaults: the digits-dvs sensor)."""
 
     #: mean contrast threshold, natural-log units (ON and OFF alike); 0.25 gave N-MNIST-like
-    #: event counts in the prototype (ARCHITECTURE.md, "Embedded data"); real DVS: 0.1-0.5
+    #: event counts in the prototype (the embedded-data prototype); real DVS: 0.1-0.5
     threshold: float = 0.25
-    #: pixel-to-pixel threshold mismatch, std in the same units (ARCHITECTURE.md: +-0.03)
+    #: pixel-to-pixel threshold mismatch, std in the same units (prototype: +-0.03)
     threshold_sigma: float = 0.03
     #: thresholds are clipped below at this value so that no pixel fires on rounding noise
     threshold_min: float = 0.05
-    #: refractory (reset) period after each event, microseconds (ARCHITECTURE.md: 1 ms)
+    #: refractory (reset) period after each event, microseconds (prototype: 1 ms)
     refractory_us: float = 1000.0
-    #: background activity per pixel, events per second (ARCHITECTURE.md: ~0.15 Hz)
+    #: background activity per pixel, events per second (prototype: ~0.15 Hz)
     noise_rate_hz: float = 0.15
     #: dark level added to the intensity before the log, in intensity units (I in [0, 1]); it
     #: sets the log contrast of ink on black, ln(1.15 / 0.15) = 2.0 = 8 thresholds. 0.15 gives

@@ -140,17 +140,14 @@ def generate_embedded(name: str, seed: int = 0, samples_per_class: int | None = 
     """Generate ``name`` from ``seed`` into its cache file (replacing any there) and return the path."""
     spec = _spec(name)
     path = cache_path(name, seed, samples_per_class)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from neurohw.progress import Progress, note
 
     module = importlib.import_module(spec.module)
     start = time.perf_counter()
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), disable=not progress
-    ) as bar:
-        task = bar.add_task(f"{name} (seed {seed}): generating", total=None)
+    with Progress(f"{name} (seed {seed}): generating", enabled=progress) as bar:
 
         def on_progress(done: int, total: int, stage: str = "generating") -> None:
-            bar.update(task, completed=done, total=total, description=f"{name} (seed {seed}): {stage}")
+            bar.update(completed=done, total=total, description=f"{name} (seed {seed}): {stage}")
 
         packed = module.generate(int(seed), samples_per_class, on_progress)
     elapsed = time.perf_counter() - start
@@ -158,10 +155,7 @@ def generate_embedded(name: str, seed: int = 0, samples_per_class: int | None = 
     meta = dict(packed.meta, name=name, version=spec.version, seed=int(seed), samples_per_class=samples_per_class)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, labels=packed.labels, offsets=packed.offsets, is_test=is_test, meta=np.array(json.dumps(meta)), **packed.columns)
-    if progress:
-        from rich.console import Console
-
-        Console(stderr=True).print(f"{name}: {len(packed.labels)} samples, {int(packed.counts.sum()):,} events in {elapsed:.1f} s -> {path}")
+    note(f"{name}: {len(packed.labels)} samples, {int(packed.counts.sum()):,} events in {elapsed:.1f} s -> {path}", progress)
     return path
 
 

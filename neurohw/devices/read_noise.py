@@ -5,8 +5,7 @@ Per differential-pair read of weight ``w`` at input ``x``:
 with ``r`` = ``read_noise.relative`` and ``a`` = ``scale * read_noise.additive_us`` (weight
 units per active row). A column's read is a sum of independent Gaussians, so exactly
     out_j ~ N( sum_i x_i w_ij,  r^2 sum_i x_i^2 w_ij^2 + a^2 sum_i x_i^2 )
-(noise-equivalent sampling: one extra matmul with W**2 instead of a noise matrix per read;
-ARCHITECTURE.md, section Devices). For binary inputs ``x^2 = x``. A bit-serial input is a sum
+(noise-equivalent sampling: one extra matmul with W**2 instead of a noise matrix per read). For binary inputs ``x^2 = x``. A bit-serial input is a sum
 of binary reads, each with fresh noise, and each plane is sampled this way on its own.
 """
 

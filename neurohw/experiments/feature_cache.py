@@ -26,7 +26,7 @@ import numpy as np
 from neurohw.paths import cache_dir
 
 #: bump when the encoder's outputs change for the same spec (invalidates every cached feature)
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2  # 2: test samples' read-noise keys no longer alias training samples' (32-bit counter word)
 
 
 def canonical_json(obj) -> str:
@@ -137,21 +137,17 @@ def compute_cached(
     blocks = [np.arange(s, min(s + batch_size, cache.n)) for s in range(0, cache.n, batch_size)]
     todo = [b for b in blocks if not done[b].all()]
     if todo:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from neurohw.progress import Progress
 
         prev = 0.0
         if cache.path.exists():
             with h5py.File(cache.path, "r") as f:
                 prev = float(f.attrs.get("encode_s", 0.0))
-        with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-            transient=True, disable=not progress,
-        ) as bar:
-            task = bar.add_task(description, total=cache.n, completed=int(done.sum()))
+        with Progress(description, total=cache.n, completed=int(done.sum()), enabled=progress) as bar:
             for block in todo:
                 t0 = time.perf_counter()
                 feats = encode(block)
                 prev += time.perf_counter() - t0
                 cache.write(block, feats, {"encode_s": prev})
-                bar.update(task, advance=len(block))
+                bar.update(advance=len(block))
     return cache.read()

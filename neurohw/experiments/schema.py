@@ -1,11 +1,13 @@
 """The experiment schema: what one YAML file may say, its defaults, and how it is checked.
 
-Loading is strict: malformed YAML names the line and column; an unknown key names its path and
-the closest allowed key; a wrong type or impossible value names the key path and the rule. Every
-problem is one line (a :class:`neurohw.errors.ConfigError`, exit code 2). The sections owned by
-other modules are validated by their own models: ``data.<m>.binning`` by
-:class:`neurohw.data.binning.Binning`, ``reservoir.<m>`` by
-:class:`neurohw.reservoir.lsm.LSMConfig`, ``device`` by :func:`neurohw.devices.model.load_device`.
+Loading is strict (the shared configuration layer, :mod:`neurohw.config`): malformed YAML names
+the line and column; an unknown key names its path and the closest allowed key; a wrong type or
+impossible value names the key path, the value and the allowed range. Every problem is one line
+(a :class:`neurohw.errors.ConfigError`, exit code 2). Each section is parsed once, into the typed
+model of the module that owns it: ``data.<m>.binning`` into
+:class:`neurohw.data.binning.Binning`, ``reservoir.<m>`` into :class:`ReservoirSpec` (an
+:class:`neurohw.reservoir.lsm.LSMConfig` whose input size, seed and backend the run fills in),
+``device`` into a :class:`neurohw.devices.model.DeviceModel` (``DeviceSpec.resolved``).
 
 Documented field by field in docs/experiments.md.
 """
@@ -14,25 +16,46 @@ from __future__ import annotations
 
 import os
 import re
-import typing
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from neurohw.errors import ConfigError, UserError, did_you_mean, unwrap_annotation
+from neurohw.config import Section, apply_overrides, read_yaml, validate
+from neurohw.data.binning import Binning
+from neurohw.devices.model import DeviceModel
+from neurohw.errors import ConfigError, UserError
+from neurohw.reservoir.lsm import DEFAULT_DEVICE, LSMConfig
 
-_STRICT = ConfigDict(extra="forbid")
-
-#: the reservoir keys the runner fills in itself (from the binning and the run's seed)
-RESERVOIR_DERIVED = ("n_inputs",)
+__all__ = ["ExperimentConfig", "DataSpec", "DeviceSpec", "ReservoirSpec", "HeadSpec", "ZeroShotSpec", "apply_overrides",
+           "read_yaml", "parse_config", "load_config", "dump_config"]
 
 
-class DataSpec(BaseModel):
+class ReservoirSpec(LSMConfig):
+    """``reservoir.<modality>``: an :class:`~neurohw.reservoir.lsm.LSMConfig` whose input size
+    comes from the binning, and whose seed and backend default to the run's."""
+
+    seed: int | None = Field(None, ge=0, lt=2**63, description="reservoir seed; default 1000 * run seed + modality index (distinct per modality and run seed)")
+    backend: Literal["auto", "numpy", "cpu", "cupy"] | None = Field(None, description="default: the experiment's backend")
+
+    @field_validator("n_inputs")
+    @classmethod
+    def _derived(cls, v):
+        if v is not None:
+            raise ValueError("n_inputs is derived from the binning (the raster's channels); remove it")
+        return v
+
+    def lsm_config(self, n_inputs: int, run_seed: int, index: int, backend: str) -> LSMConfig:
+        """The modality's LSMConfig for one run seed: ``n_inputs`` from the binning; seed and
+        backend from the run unless this section gives them."""
+        seed = self.seed if self.seed is not None else 1000 * run_seed + index
+        fields = self.model_dump(exclude={"n_inputs", "seed", "backend"})
+        return LSMConfig(**fields, n_inputs=n_inputs, seed=seed, backend=self.backend or backend)
+
+
+class DataSpec(Section):
     """One modality: which dataset, where, which samples, how its events are binned."""
-
-    model_config = _STRICT
 
     dataset: str = Field(description="dataset name (neurohw data list): digits-dvs, digits-cochlea, nmnist, ...")
     root: str | None = Field(None, description="folder of the dataset's files; ${ENV} variables are expanded")
@@ -41,7 +64,7 @@ class DataSpec(BaseModel):
     test_split: str = Field("test", description="split used only for the final test numbers")
     max_train_per_class: int | None = Field(None, gt=0, description="keep at most this many training samples per class")
     max_test_per_class: int | None = Field(None, gt=0, description="keep at most this many test samples per class")
-    binning: dict[str, Any] = Field(description="neurohw.data.binning.Binning: n_bins | bin_width_us, crop, polarity, ...")
+    binning: Binning = Field(description="neurohw.data.binning.Binning: n_bins | bin_width_us, crop, polarity, ...")
 
     @field_validator("root")
     @classmethod
@@ -55,19 +78,32 @@ class DataSpec(BaseModel):
         return out
 
 
-class DeviceSpec(BaseModel):
-    """The device model: a name from device_models/ or a YAML path, plus overrides of its fields."""
+class DeviceSpec(Section):
+    """The device model: a preset name (``neurohw devices list``) or a YAML path, plus overrides
+    of its fields; loaded and validated once, when the config is (``resolved``)."""
 
-    model_config = _STRICT
-
-    model: str = Field("taox_rram_40nm", description="device_models/<name>.yaml stem or a path to a device YAML")
+    model: str = Field(DEFAULT_DEVICE, description="a device preset name or a path to a device YAML")
     overrides: dict[str, Any] = Field(default_factory=dict, description="nested overrides, e.g. {read_noise: {relative: 0.05}}")
+    _resolved: DeviceModel | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _load(self) -> "DeviceSpec":
+        from neurohw.devices.model import load_device
+
+        try:
+            self._resolved = load_device(self.model, self.overrides or None)
+        except UserError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    @property
+    def resolved(self) -> DeviceModel:
+        """The validated device model (preset or file, overrides applied)."""
+        return self._resolved
 
 
-class HeadSpec(BaseModel):
+class HeadSpec(Section):
     """The trained head and its optimiser."""
-
-    model_config = _STRICT
 
     kind: Literal["linear", "mlp", "ridge", "projection"] | None = Field(
         None, description="linear | mlp | ridge (classify), projection (zero_shot); default from the task"
@@ -108,10 +144,8 @@ class HeadSpec(BaseModel):
         return v
 
 
-class ZeroShotSpec(BaseModel):
+class ZeroShotSpec(Section):
     """The zero-shot protocol: class split, test pairs, model selection."""
-
-    model_config = _STRICT
 
     seen: list[int | str] = Field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 7], description="classes trained on (paper: 1-7)")
     unseen: list[int | str] = Field(default_factory=lambda: [8, 9], description="held-out classes (paper: 8-9)")
@@ -147,10 +181,8 @@ class ZeroShotSpec(BaseModel):
         return self
 
 
-class SRNNSpec(BaseModel):
+class SRNNSpec(Section):
     """The trainable spiking-RNN baseline (snntorch, BPTT) of the paper."""
-
-    model_config = _STRICT
 
     enabled: bool = Field(False, description="train the baseline beside the LSM")
     hidden: int = Field(200, gt=0, description="recurrent LIF neurons (the LSM's size in the paper)")
@@ -161,16 +193,12 @@ class SRNNSpec(BaseModel):
     dim: int = Field(64, gt=0, description="projection dimension of the contrastive variant")
 
 
-class BaselinesSpec(BaseModel):
-    model_config = _STRICT
-
+class BaselinesSpec(Section):
     srnn: SRNNSpec = Field(default_factory=SRNNSpec)
 
 
-class ExperimentConfig(BaseModel):
+class ExperimentConfig(Section):
     """One experiment: data -> device -> reservoir -> head -> task, with seeds and an output folder."""
-
-    model_config = _STRICT
 
     name: str | None = Field(None, description="run name (default: the YAML file's stem)")
     task: Literal["classify", "linear_probe", "zero_shot"]
@@ -181,7 +209,7 @@ class ExperimentConfig(BaseModel):
     batch_size: int = Field(64, gt=0, description="samples per feature-extraction batch (one cache write each)")
     data: dict[str, DataSpec] = Field(description="one (classify) or two (zero_shot) named modalities")
     device: DeviceSpec = Field(default_factory=DeviceSpec)
-    reservoir: dict[str, dict[str, Any]] = Field(description="LSMConfig per modality (n_inputs is derived)")
+    reservoir: dict[str, ReservoirSpec] = Field(description="LSMConfig per modality (n_inputs is derived)")
     head: HeadSpec = Field(default_factory=HeadSpec)
     zero_shot: ZeroShotSpec = Field(default_factory=ZeroShotSpec)
     baselines: BaselinesSpec = Field(default_factory=BaselinesSpec)
@@ -237,135 +265,51 @@ class ExperimentConfig(BaseModel):
 
 # ----------------------------------------------------------------------------- loading
 
-
-def read_yaml(path: str | Path) -> dict:
-    """Parse a YAML file into a mapping; malformed YAML -> ConfigError with line and column."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such config file")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}: malformed YAML: {problem}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a text file (YAML expected)") from None
-    if raw is None:
-        raise ConfigError(f"{path}: empty config; see experiments/quickstart.yaml for an example")
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of keys, got {type(raw).__name__}")
-    return raw
-
-
-def apply_overrides(raw: dict, overrides: list[str] | None) -> dict:
-    """Apply ``key.path=value`` overrides (value parsed by yaml.safe_load) to a nested mapping."""
-    for item in overrides or []:
-        if "=" not in item:
-            raise ConfigError(f"--set {item!r}: expected key.path=value")
-        key, text = item.split("=", 1)
-        parts = key.strip().split(".")
-        if not all(parts):
-            raise ConfigError(f"--set {item!r}: empty part in key path {key!r}")
-        try:
-            value = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError:
-            raise ConfigError(f"--set {item!r}: the value is not valid YAML; quote it") from None
-        node = raw
-        for depth, part in enumerate(parts[:-1]):
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                raise ConfigError(f"--set {item!r}: {'.'.join(parts[: depth + 1])} is a value, not a section")
-            node = child
-        node[parts[-1]] = value
-    return raw
-
-
-def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
-    """The field names allowed at ``loc`` (the location of an unknown key, without the key)."""
-    node: Any = model
-    for part in loc:
-        if isinstance(node, type) and issubclass(node, BaseModel):
-            field = node.model_fields.get(str(part))
-            if field is None:
-                return []
-            node = unwrap_annotation(field.annotation)
-        elif typing.get_origin(node) in (dict, list, tuple):
-            args = typing.get_args(node)
-            node = unwrap_annotation(args[-1] if args else Any)
-        else:
-            return []
-    if isinstance(node, type) and issubclass(node, BaseModel):
-        return list(node.model_fields)
-    return []
-
-
-def format_validation_error(exc: ValidationError, model: type[BaseModel], source: str, prefix: tuple = ()) -> ConfigError:
-    """The first pydantic error as one line: ``source: key a.b.c: problem``."""
-    errors = exc.errors()
-    # an unknown key first: a misspelt key usually also makes a required key "missing"
-    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-    path = ".".join(str(p) for p in prefix + loc)
-    if err["type"] == "extra_forbidden":
-        parent = ".".join(str(p) for p in prefix + loc[:-1]) or "the top level"
-        hint = did_you_mean(loc[-1], _allowed_keys(model, loc[:-1]))
-        return ConfigError(f"{source}: unknown key '{loc[-1]}' in {parent}{hint}")
-    if err["type"] == "missing":
-        return ConfigError(f"{source}: missing required key '{path}'")
-    msg = err["msg"].removeprefix("Value error, ")
-    got = err.get("input")
-    shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
-    where = f"key '{path}'" if path else "the top level"
-    return ConfigError(f"{source}: {where}: {msg}{shown}")
-
-
-def validate_section(model: type[BaseModel], raw: Any, source: str, prefix: tuple) -> BaseModel:
-    """Validate one section with its owner's pydantic model; errors become one ConfigError line."""
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        raise format_validation_error(exc, model, source, prefix) from None
+EXAMPLE = "see the shipped experiments (neurohw run quickstart) for a complete example"
 
 
 def parse_config(raw: dict, source: str = "<config>") -> ExperimentConfig:
-    """Validate a raw mapping (after overrides) into an :class:`ExperimentConfig`, sections included."""
-    cfg = validate_section(ExperimentConfig, raw, source, ())
-    check_sections(cfg, source)
-    return cfg
-
-
-def check_sections(cfg: ExperimentConfig, source: str) -> None:
-    """Validate the sections that other modules own (binning, reservoir, device)."""
-    from neurohw.data.binning import Binning
-
-    for name, spec in cfg.data.items():
-        validate_section(Binning, spec.binning, source, ("data", name, "binning"))
-    from neurohw.reservoir.lsm import LSMConfig
-
-    for name, res in cfg.reservoir.items():
-        for key in RESERVOIR_DERIVED:
-            if key in res:
-                raise ConfigError(f"{source}: key 'reservoir.{name}.{key}' is derived from the binning; remove it")
-        validate_section(LSMConfig, {**res, "n_inputs": 1}, source, ("reservoir", name))
-    from neurohw.devices.model import load_device
-
-    try:
-        load_device(cfg.device.model, cfg.device.overrides or None)
-    except UserError as exc:
-        raise type(exc)(f"{source}: device: {exc}") from None
+    """Validate a raw mapping (after overrides) into an :class:`ExperimentConfig`, every section
+    parsed once into its typed model."""
+    return validate(ExperimentConfig, raw, source)
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Read, override, validate: the one entry point for ``neurohw run`` and ``neurohw validate``."""
-    raw = apply_overrides(read_yaml(path), overrides)
+    """Read, override, validate: the one entry point for ``neurohw run`` and ``neurohw validate``.
+
+    ``path``: a YAML file, or the name of a shipped experiment (``quickstart``, ``nmnist_small``,
+    ...; see :func:`experiment_path`)."""
+    path = experiment_path(path)
+    raw = apply_overrides(read_yaml(path, ConfigError, "config", EXAMPLE), overrides)
     cfg = parse_config(raw, str(path))
     if cfg.name is None:
         cfg = cfg.model_copy(update={"name": Path(path).stem})
     return cfg
+
+
+def shipped_experiments() -> list[str]:
+    """The names of the experiments that ship with neurohw."""
+    from neurohw.resources import experiments_dir
+
+    return sorted(p.stem for p in experiments_dir().glob("*.yaml"))
+
+
+def experiment_path(name_or_path: str | Path) -> Path:
+    """A YAML path as given, or a shipped experiment's file for a bare name such as
+    ``quickstart`` (no suffix, no folder, no such file here)."""
+    from neurohw.resources import experiments_dir
+
+    text = str(name_or_path)
+    path = Path(text)
+    if path.exists() or path.suffix in (".yaml", ".yml") or "/" in text or os.sep in text:
+        return path
+    shipped = experiments_dir() / f"{text}.yaml"
+    if shipped.is_file():
+        return shipped
+    from neurohw.errors import did_you_mean
+
+    names = shipped_experiments()
+    raise ConfigError(f"{text}: no such config file or shipped experiment{did_you_mean(text, names)}; shipped: {', '.join(names)}")
 
 
 def dump_config(cfg: ExperimentConfig) -> str:

@@ -1,7 +1,7 @@
 """Task ``zero_shot``: two modalities, a projection head each, trained contrastively on the
 seen classes only; top-1 cross-modal retrieval on seen and unseen classes.
 
-Protocol (Lin et al. 2025; ARCHITECTURE.md): samples of modality A and B are paired by class;
+Protocol (Lin et al., Nat. Comput. Sci. 5:37-47, 2025): samples of modality A and B are paired by class;
 the heads are trained on the seen classes with the symmetric InfoNCE loss (temperature 1.0,
 dimension 64, Adam lr 1e-3, 100 epochs); the test uses up to ``test_pairs_per_class`` samples
 of each modality per class; a query is correct when its top-1 (dot product) retrieval has its class.
@@ -20,13 +20,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from neurohw.experiments.features import FeatureSet, TaskOutput, stratified_split
+from neurohw.experiments.features import FeatureSet
+from neurohw.experiments.results import TaskOutput
 from neurohw.experiments.schema import HeadSpec, ZeroShotSpec
 from neurohw.heads.losses import symmetric_info_nce
 from neurohw.heads.projection import ProjectionPair
 from neurohw.heads.prototypical import cross_modal_prototypical_loss
 from neurohw.heads.retrieval import cross_modal_retrieval, relative_representation, retrieval_confusion
 from neurohw.heads.training import TrainSettings, train
+from neurohw.heads.validation import stratified_split
 
 
 @dataclass
@@ -160,24 +162,31 @@ def run_zero_shot(
     out = TaskOutput(metrics=metrics)
     for objective in objectives:
         pair, hist = train_pair(a_tr, b_tr, pool, seen, head, zs, objective, score, seed, progress)
-        rs, ru = evaluate(pair, test_seen), evaluate(pair, test_unseen)
-        vs = evaluate(pair, val)
-        key = "zero_shot" if objective == "contrastive" else "zero_shot_prototypical"
-        metrics[key] = {"seen": rs.as_dict(), "unseen": ru.as_dict(), "val_seen": vs.as_dict()}
-        metrics["chance"] = {"seen": rs.chance, "unseen": ru.chance}
-        out.curves[objective] = hist
-        out.heads[objective] = pair
-        if objective == "contrastive":
-            out.train_s = hist.train_s
-            out.head_macs = pair.a.macs_per_sample() + pair.b.macs_per_sample()
-            for name, p, cls in (("seen", test_seen, seen), ("unseen", test_unseen, unseen)):
-                za, zb = _embed(pair, p)
-                ks = [pool.index(c) for c in cls]
-                out.matrices[f"retrieval_{name}_a_to_b"] = (retrieval_confusion(za, p.y, zb, p.y, ks), cls)
-                out.matrices[f"retrieval_{name}_b_to_a"] = (retrieval_confusion(zb, p.y, za, p.y, ks), cls)
-        else:
-            metrics["prototypical_train_s"] = hist.train_s
+        _record(out, objective, pair, hist, val, test_seen, test_unseen, pool, seen, unseen)
     return out
+
+
+def _record(out: TaskOutput, objective: str, pair: ProjectionPair, hist, val: Pairs, test_seen: Pairs, test_unseen: Pairs,
+            pool: list[str], seen: list[str], unseen: list[str]) -> None:
+    """Evaluate a trained pair on validation and test pairs and put it into ``out`` (metrics
+    under ``zero_shot`` or ``zero_shot_prototypical``; curves, heads; for the contrastive pair
+    also its training time, MACs and the retrieval matrices)."""
+    rs, ru, vs = evaluate(pair, test_seen), evaluate(pair, test_unseen), evaluate(pair, val)
+    key = "zero_shot" if objective == "contrastive" else "zero_shot_prototypical"
+    out.metrics[key] = {"seen": rs.as_dict(), "unseen": ru.as_dict(), "val_seen": vs.as_dict()}
+    out.metrics["chance"] = {"seen": rs.chance, "unseen": ru.chance}
+    out.curves[objective] = hist
+    out.heads[objective] = pair
+    if objective != "contrastive":
+        out.metrics["prototypical_train_s"] = hist.train_s
+        return
+    out.train_s = hist.train_s
+    out.head_macs = pair.a.macs_per_sample() + pair.b.macs_per_sample()
+    for name, p, cls in (("seen", test_seen, seen), ("unseen", test_unseen, unseen)):
+        za, zb = _embed(pair, p)
+        ks = [pool.index(c) for c in cls]
+        out.matrices[f"retrieval_{name}_a_to_b"] = (retrieval_confusion(za, p.y, zb, p.y, ks), cls)
+        out.matrices[f"retrieval_{name}_b_to_a"] = (retrieval_confusion(zb, p.y, za, p.y, ks), cls)
 
 
 class RelativeEncoder:

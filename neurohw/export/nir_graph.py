@@ -84,9 +84,8 @@ def encoder_to_nir(encoder, dt_s: float = DEFAULT_DT_S):
         raise ValueError(f"dt_s must be > 0, got {dt_s}")
     cfg = encoder.config
     scale = float(encoder.scale)
-    xin = encoder.crossbar_in if encoder.crossbar_in.scale == scale else encoder.crossbar_in.rescaled(scale)
-    rec_scale = scale * cfg.rec_scale
-    xrec = encoder.crossbar_rec if encoder.crossbar_rec.scale == rec_scale else encoder.crossbar_rec.rescaled(rec_scale)
+    xin, xrec = encoder.crossbars()
+    rec_scale = xrec.scale
     n = cfg.n_neurons
     w_in = np.asarray(xin.weights(), dtype=np.float64)
     w_rec = np.asarray(xrec.weights(), dtype=np.float64)

@@ -1,6 +1,6 @@
 """Projection heads: one per modality, mapping frozen features into a shared embedding space.
 
-As in the reference zero-shot LSM (ARCHITECTURE.md): projection dim 64, trained with a paired
+As in the reference zero-shot LSM (Lin et al., Nat. Comput. Sci. 5:37-47, 2025): projection dim 64, trained with a paired
 contrastive loss; retrieval is by dot product of the projections.
 """
 

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from neurohw.progress import Progress
+
 
 @dataclass
 class TrainSettings:
@@ -80,8 +82,7 @@ def _train(module, batch_loss, n_train, val_score, settings, rng, progress, desc
     best_state = None
     since_best = 0
     t0 = time.perf_counter()
-    bar = _Progress(progress, description, settings.epochs)
-    with bar:
+    with Progress(description, total=settings.epochs, enabled=progress) as bar:
         for epoch in range(settings.epochs):
             module.train()
             order = rng.permutation(n_train)
@@ -109,7 +110,8 @@ def _train(module, batch_loss, n_train, val_score, settings, rng, progress, desc
                     since_best += 1
             else:
                 hist.best_epoch = epoch
-            bar.advance(hist.train_loss[-1], hist.val_score[-1] if hist.val_score else None)
+            info = f"loss {hist.train_loss[-1]:.4f}" + (f"  val {hist.val_score[-1]:.3f}" if hist.val_score else "")
+            bar.update(advance=1, info=info)
             if settings.patience is not None and since_best > settings.patience:
                 break
     if best_state is not None:
@@ -117,33 +119,3 @@ def _train(module, batch_loss, n_train, val_score, settings, rng, progress, desc
     module.eval()
     hist.train_s = time.perf_counter() - t0
     return hist
-
-
-class _Progress:
-    """A rich progress bar over epochs (a no-op when disabled)."""
-
-    def __init__(self, enabled: bool, description: str, total: int):
-        self.enabled, self.description, self.total = enabled, description, total
-        self._progress = None
-
-    def __enter__(self):
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                TimeElapsedColumn(), transient=True,
-            )
-            self._progress.__enter__()
-            self._task = self._progress.add_task(self.description, total=self.total, info="")
-        return self
-
-    def advance(self, loss: float, score: float | None):
-        if self._progress is not None:
-            info = f"loss {loss:.4f}" + ("" if score is None else f"  val {score:.3f}")
-            self._progress.update(self._task, advance=1, info=info)
-
-    def __exit__(self, *exc):
-        if self._progress is not None:
-            self._progress.__exit__(*exc)
-        return False

@@ -9,30 +9,50 @@ the per-tile ADC, exactly as :meth:`neurohw.crossbar.Crossbar.mvm` reads binary 
 
 Features per sample (``features``): ``rate`` = spike count / T (the paper's readout input),
 ``counts`` = spikes in ``count_bins`` equal time bins, ``membrane`` = the last membrane.
+
+In a few lines::
+
+    import neurohw as nh
+    train = nh.load_dataset("digits-dvs", "train")
+    binning = nh.Binning(n_bins=30, crop=(28, 28), downsample=2)
+    lsm = nh.LSM(n_neurons=256, target_rate=0.06)            # TaOx RRAM by default
+    X = lsm.transform(train, binning)                         # (N, 256) firing rates
+
+``n_inputs`` is inferred from the first raster (or from the dataset and binning in
+:meth:`LSMEncoder.transform`) when the config does not give it; the crossbars are formed then.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from itertools import chain
+from typing import Literal, NamedTuple
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from neurohw.config import Section
 from neurohw.data.binning import SparseRaster, to_sparse
 from neurohw.errors import ConfigError, DataError
 from neurohw.reservoir.backends import BatchResult, select_backend
 from neurohw.reservoir.synapses import Adc, Synapses
 
 FEATURES = ("rate", "counts", "membrane")
+#: the device an encoder is built on when none is named (the schema's default too)
+DEFAULT_DEVICE = "taox_rram_40nm"
+#: sample ids (read-noise keys) are one 32-bit word of the Philox counter (neurohw.reservoir.rng)
+MAX_SAMPLE_ID = 2**32 - 1
+#: added to the ids of samples outside the training split (evaluation samples get ids in
+#: [2**31, 2**32), training samples in [0, 2**31)), so they never reuse a training sample's draws
+EVAL_ID_OFFSET = 2**31
 
 
-class LSMConfig(BaseModel):
+class LSMConfig(Section):
     """Configuration of a reservoir; the reference values are the N-MNIST ones of Lin et al."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
-    n_inputs: int = Field(256, ge=1, description="input channels (raster columns); N-MNIST: 16x16 crop, polarity 0")
+    n_inputs: int | None = Field(None, ge=1, description="input channels (raster columns); None: inferred from the first raster or the dataset and binning")
     n_neurons: int = Field(200, ge=1, description="reservoir neurons")
     v_th: float = Field(5.0, gt=0, description="firing threshold, weight units")
     decay: float = Field(0.90, gt=0, le=1, description="membrane leak factor per time bin")
@@ -48,7 +68,7 @@ class LSMConfig(BaseModel):
     backend: Literal["auto", "numpy", "cpu", "cupy"] = Field("auto", description="auto: cupy when a GPU works, else cpu")
     noise: bool = Field(True, description="apply the device's read noise on every read")
     seed: int = Field(0, ge=0, lt=2**63, description="seeds forming, connectivity masks and read noise")
-    threads: int | None = Field(None, ge=1, description="cpu backend threads (None: numba's default)")
+    threads: int | None = Field(None, ge=1, description="CPU threads of backends that use them (None: all)")
 
     @model_validator(mode="after")
     def _scale_xor_target(self) -> "LSMConfig":
@@ -57,17 +77,27 @@ class LSMConfig(BaseModel):
         return self
 
 
-def _seeds(seed: int) -> dict[str, int]:
-    """Independent child seeds: input crossbar, recurrent crossbar, masks, read noise."""
+class ReadEnergy(NamedTuple):
+    """Energy of encoding one sample, joules: the crossbar reads (cells, word lines, ADC), and
+    the same products as dense digital MACs (the all-digital baseline)."""
+
+    analog_j: float
+    digital_j: float
+
+
+def derived_seeds(seed: int) -> dict[str, int]:
+    """Independent child seeds of a reservoir seed: input crossbar, recurrent crossbar,
+    connectivity masks, read noise."""
     state = np.random.SeedSequence(int(seed)).generate_state(4, dtype=np.uint64)
     return {"in": int(state[0] >> 1), "rec": int(state[1] >> 1), "mask": int(state[2] >> 1), "noise": int(state[3])}
 
 
-def _as_sparse(r, n_inputs: int, index: int) -> SparseRaster:
-    if isinstance(r, SparseRaster):
-        sr = r
+def as_sparse(raster, n_inputs: int, index: int = 0) -> SparseRaster:
+    """A dense ``(T, n_inputs)`` raster (values 0..255) or a SparseRaster, checked, as a SparseRaster."""
+    if isinstance(raster, SparseRaster):
+        sr = raster
     else:
-        a = np.asarray(r)
+        a = np.asarray(raster)
         if a.ndim != 2:
             raise DataError(f"raster {index} has shape {a.shape}; expected (T, {n_inputs}) - bin the events first (neurohw.data.binning.to_raster)")
         if a.size and (a.min() < 0 or a.max() > 255):
@@ -78,136 +108,199 @@ def _as_sparse(r, n_inputs: int, index: int) -> SparseRaster:
     return sr
 
 
+def _channels(raster) -> int:
+    if isinstance(raster, SparseRaster):
+        return raster.n_channels
+    shape = np.shape(raster)
+    if len(shape) != 2:
+        raise DataError(f"raster 0 has shape {shape}; expected (T, channels) - bin the events first (neurohw.data.binning.to_raster)")
+    return int(shape[1])
+
+
 class LSMEncoder:
     """The reservoir on two crossbars of ``device`` (a :class:`~neurohw.devices.model.DeviceModel`
-    or a device name); ``encode(rasters)`` returns the features."""
+    or a device name; default :data:`DEFAULT_DEVICE`).
 
-    def __init__(self, config: LSMConfig, device="ideal"):
-        from neurohw.crossbar import Crossbar
+    Give a :class:`LSMConfig`, or its fields as keywords (``LSMEncoder(n_neurons=256,
+    target_rate=0.06)``), or both (keywords override the config's fields).
+    """
+
+    def __init__(self, config: LSMConfig | None = None, device=DEFAULT_DEVICE, **params):
         from neurohw.devices.model import DeviceModel, load_device
 
-        self.config = config
+        if params:
+            base = config.model_dump(exclude_unset=True) if config is not None else {}
+            config = LSMConfig(**{**base, **params})
+        self.config = config if config is not None else LSMConfig(scale=0.07)
         self.device = device if isinstance(device, DeviceModel) else load_device(device)
-        self.seeds = _seeds(config.seed)
-        c = config
+        self.seeds = derived_seeds(self.config.seed)
+        self.backend = select_backend(self.config.backend, threads=self.config.threads)
+        self.scale = self.config.scale  # set by calibrate() when target_rate is given
+        self._formed = None  # (crossbar_in, crossbar_rec) at the base scale
+        self._synapses: Synapses | None = None
+        if self.config.n_inputs is not None:
+            self._form(self.config.n_inputs)
+
+    # ------------------------------------------------------------------ crossbars
+
+    @property
+    def n_inputs(self) -> int | None:
+        """Input channels (None until the first raster or dataset sets them)."""
+        return self.config.n_inputs
+
+    def _form(self, n_inputs: int) -> None:
+        """Form both crossbars (stochastic forming, then the connectivity masks)."""
+        from neurohw.crossbar import Crossbar
+
+        if self.config.n_inputs is None:
+            self.config = self.config.model_copy(update={"n_inputs": int(n_inputs)})
+        c, dev, seeds = self.config, self.device, self.seeds
         base = 1.0 if c.scale is None else c.scale
-        xin = Crossbar.from_forming(self.device, c.n_inputs, c.n_neurons, base, self.seeds["in"])
-        xrec = Crossbar.from_forming(self.device, c.n_neurons, c.n_neurons, base * c.rec_scale, self.seeds["rec"])
-        rng = np.random.default_rng(self.seeds["mask"])
+        xin = Crossbar.from_forming(dev, c.n_inputs, c.n_neurons, base, seeds["in"])
+        xrec = Crossbar.from_forming(dev, c.n_neurons, c.n_neurons, base * c.rec_scale, seeds["rec"])
+        rng = np.random.default_rng(seeds["mask"])
         if c.p_in < 1:
             m = rng.random((c.n_inputs, c.n_neurons)) < c.p_in
-            xin = Crossbar(self.device, xin.g_pos * m, xin.g_neg * m, base, self.seeds["in"])
+            xin = Crossbar(dev, xin.g_pos * m, xin.g_neg * m, base, seeds["in"])
         if c.p_rec < 1:
             m = rng.random((c.n_neurons, c.n_neurons)) < c.p_rec
-            xrec = Crossbar(self.device, xrec.g_pos * m, xrec.g_neg * m, base * c.rec_scale, self.seeds["rec"])
-        self.crossbar_in, self.crossbar_rec = xin, xrec
-        self.backend = select_backend(c.backend)
-        self.scale = c.scale  # set by calibrate() when target_rate is given
-        self._synapses: Synapses | None = None
-        if c.scale is not None:
-            self._synapses = self.synapses(c.scale)
+            xrec = Crossbar(dev, xrec.g_pos * m, xrec.g_neg * m, base * c.rec_scale, seeds["rec"])
+        self._formed = (xin, xrec)
 
-    # ------------------------------------------------------------------ weights
+    def _formed_for(self, rasters_or_channels) -> None:
+        """Form the crossbars on first use, with ``n_inputs`` from a channel count or raster."""
+        if self._formed is None:
+            n = rasters_or_channels if isinstance(rasters_or_channels, int) else _channels(rasters_or_channels)
+            self._form(n)
 
-    def synapses(self, scale: float) -> Synapses:
-        """The backends' view of the two crossbars at input scale ``scale`` (weight per uS).
+    def _require_formed(self) -> tuple:
+        if self._formed is None:
+            raise ConfigError("the reservoir's input size is not known yet: give n_inputs, or encode, calibrate or transform data first")
+        return self._formed
+
+    @property
+    def crossbar_in(self):
+        """The input crossbar as formed (weight scale 1 per uS until calibrated; see :meth:`crossbars`)."""
+        return self._require_formed()[0]
+
+    @property
+    def crossbar_rec(self):
+        """The recurrent crossbar as formed (see :meth:`crossbars`)."""
+        return self._require_formed()[1]
+
+    def crossbars(self, scale: float | None = None) -> tuple:
+        """``(input, recurrent)`` crossbars at input weight scale ``scale`` (weight per uS;
+        default: the encoder's scale, calibrated or given); the recurrent one at
+        ``scale * rec_scale``. The same conductances, only the scale differs."""
+        xin, xrec = self._require_formed()
+        scale = self._scale(scale)
+        rec = scale * self.config.rec_scale
+        return (xin if xin.scale == scale else xin.rescaled(scale)), (xrec if xrec.scale == rec else xrec.rescaled(rec))
+
+    def _scale(self, scale: float | None) -> float:
+        if scale is not None:
+            return float(scale)
+        if self.scale is None:
+            raise ConfigError("the encoder has no weight scale yet: target_rate needs calibrate() (or encode()) first")
+        return float(self.scale)
+
+    def synapses(self, scale: float | None = None) -> Synapses:
+        """The backends' view of the two crossbars at ``scale`` (default: the encoder's scale).
 
         Integer weights (levels, ``W == unit * Wq``) when both crossbars sit on the device's
         levels with one common unit; otherwise float64 weights.
         """
-        c = self.config
-        xin = self.crossbar_in if self.crossbar_in.scale == scale else self.crossbar_in.rescaled(scale)
-        xrec_scale = scale * c.rec_scale
-        xrec = self.crossbar_rec if self.crossbar_rec.scale == xrec_scale else self.crossbar_rec.rescaled(xrec_scale)
-        qi, qr = xin.integer_weights(), xrec.integer_weights()
-        if qi is not None and qr is not None and qi[1] == qr[1]:
-            wmax = max(int(np.abs(qi[0]).max(initial=0)), int(np.abs(qr[0]).max(initial=0)))
-            dtype = np.int8 if wmax <= 127 else np.int16 if wmax <= 32767 else np.int32
-            w_in, w_rec, unit = qi[0].astype(dtype), qr[0].astype(dtype), qi[1]
-        else:
-            w_in, w_rec, unit = np.array(xin.weights(), np.float64), np.array(xrec.weights(), np.float64), None
-        adc = None
-        if xin.adc is not None and xrec.adc is not None:
-            adc = Adc(xin.tile_rows, xin.adc.step, xrec.adc.step, xin.adc.max_code, xin.adc.gain, xrec.adc.gain)
-        return Synapses(
-            w_in=np.ascontiguousarray(w_in), w_rec=np.ascontiguousarray(w_rec), unit=unit,
-            v_th=c.v_th, decay=c.decay, reset=c.reset,
-            noise_relative=xin.read_noise_relative, noise_additive=xin.read_noise_additive,
-            adc=adc, seed=self.seeds["noise"],
-        )  # fmt: skip
+        if scale is None and self._synapses is not None:
+            return self._synapses
+        xin, xrec = self.crossbars(scale)
+        syn = _synapses_of(xin, xrec, self.config, self.seeds["noise"])
+        if scale is None:
+            self._synapses = syn
+        return syn
+
+    # ------------------------------------------------------------------ calibration and runs
 
     def calibrate(self, rasters: Sequence) -> float:
         """Set ``scale`` so that the mean firing rate on ``rasters`` is ``config.target_rate``
-        (bisection, :func:`neurohw.reservoir.target_rate.find_scale`); returns the scale."""
+        (bisection with read noise off, :func:`neurohw.reservoir.target_rate.find_scale`);
+        returns the scale."""
         from neurohw.reservoir.target_rate import find_scale
 
         if self.config.target_rate is None:
             raise ConfigError("calibrate() needs 'target_rate' in the reservoir config")
-        sparse = [_as_sparse(r, self.config.n_inputs, i) for i, r in enumerate(rasters)]
-        if not sparse:
+        rasters = list(rasters)
+        if not rasters:
             raise DataError("calibrate() got no rasters")
+        self._formed_for(rasters[0])
+        sparse = [as_sparse(r, self.n_inputs, i) for i, r in enumerate(rasters)]
+        ids = np.arange(len(sparse))
 
         def rate(scale: float) -> float:
-            res = self._run(self.synapses(scale), sparse, np.arange(len(sparse)), noise=False)
+            res = self.backend.run_batch(self.synapses(scale), sparse, ids, self.config.count_bins, False, False)
             return float(res.rate.mean())
 
         self.scale = find_scale(rate, self.config.target_rate)
-        self._synapses = self.synapses(self.scale)
+        self._synapses = None
         return self.scale
 
-    # ------------------------------------------------------------------ encoding
+    def run_batch(self, rasters: Sequence, sample_ids: Sequence[int], *, noise: bool | None = None,
+                  record_spikes: bool = False) -> BatchResult:
+        """One batch through the backend at the encoder's scale. ``sample_ids[b]`` keys sample
+        ``b``'s read noise (Philox counter), so a sample gives the same result in any batch, on
+        any backend. ``noise``: default ``config.noise``."""
+        rasters = list(rasters)
+        ids = np.asarray(sample_ids, dtype=np.int64)
+        if ids.shape != (len(rasters),):
+            raise DataError(f"{ids.size} sample ids for {len(rasters)} rasters; give one id per raster")
+        if ids.size and (ids.min() < 0 or ids.max() > MAX_SAMPLE_ID):
+            raise DataError(f"sample ids must be in [0, 2**32) (one word of the read-noise counter), got {ids.min()}..{ids.max()}")
+        if rasters:
+            self._formed_for(rasters[0])
+        sparse = [as_sparse(r, self.n_inputs, i) for i, r in enumerate(rasters)]
+        noise = self.config.noise if noise is None else noise
+        return self.backend.run_batch(self.synapses(), sparse, ids, self.config.count_bins, bool(noise), record_spikes)
 
-    def _run(self, syn: Synapses, batch, ids, noise: bool, record_spikes: bool = False) -> BatchResult:
-        kwargs = {"threads": self.config.threads} if self.backend.NAME == "cpu" else {}
-        return self.backend.run_batch(syn, batch, ids, self.config.count_bins, noise, record_spikes, **kwargs)
-
-    def encode(self, rasters: Iterable, batch_size: int = 64, progress: bool = True, record_spikes: bool = False) -> dict[str, np.ndarray]:
+    def encode(self, rasters: Iterable, sample_ids: Iterable[int] | None = None, *, batch_size: int = 64,
+               progress: bool = True, record_spikes: bool = False) -> dict[str, np.ndarray]:
         """Features of every raster: ``rate`` (N, n) float32, ``counts`` (N, K, n) int32,
         ``membrane`` (N, n) float32 (those named in ``config.features``).
 
         ``rasters``: dense ``(T_i, n_inputs)`` arrays or SparseRasters, lengths may differ; any
-        iterable, consumed one batch at a time (only one batch of rasters is held). With
-        ``target_rate`` and no :meth:`calibrate` yet, the first ``calibration_samples`` rasters
-        calibrate the scale. Sample ``i``'s read noise is keyed by ``i``, so results do not
-        depend on ``batch_size`` or the backend. ``record_spikes`` adds ``spikes``: a list of
-        (T_i, n) bool rasters (for tests and plots; memory grows with N).
+        iterable, consumed one batch at a time (only one batch of rasters is held).
+        ``sample_ids``: the read-noise key of each sample (default ``0, 1, 2, ...``); give ids
+        that differ between datasets or splits so that their noise draws differ (e.g. the test
+        split's indices offset by a constant). Results do not depend on ``batch_size`` or the
+        backend. With ``target_rate`` and no :meth:`calibrate` yet, the first
+        ``calibration_samples`` rasters calibrate the scale. ``record_spikes`` adds ``spikes``:
+        a list of (T_i, n) bool rasters (memory grows with N).
         """
+        from neurohw.progress import Progress
+
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         c = self.config
-        out: dict[str, list] = {f: [] for f in c.features}
-        spikes: list = []
         it = iter(rasters)
-        pending: list = []
-        if self._synapses is None:  # target_rate: calibrate on the first samples
+        ids = iter(sample_ids) if sample_ids is not None else iter(range(2**62))
+        pending = []
+        if self.scale is None:  # target_rate: calibrate on the first samples
             for r in it:
                 pending.append(r)
                 if len(pending) >= c.calibration_samples:
                     break
             self.calibrate(pending)
-        index = 0
-        bar = _Progress(progress)
-
-        def flush(batch):
-            nonlocal index
-            sparse = [_as_sparse(r, c.n_inputs, index + k) for k, r in enumerate(batch)]
-            res = self._run(self._synapses, sparse, np.arange(index, index + len(sparse)), c.noise, record_spikes)
-            for f in c.features:
-                out[f].append(getattr(res, f))
-            if record_spikes:
-                spikes.extend(res.spikes)
-            index += len(sparse)
-            bar.update(index)
-
-        batch = []
-        for r in _chain(pending, it):
-            batch.append(r)
-            if len(batch) == batch_size:
-                flush(batch)
-                batch = []
-        if batch:
-            flush(batch)
-        bar.close()
+        out: dict[str, list] = {f: [] for f in c.features}
+        spikes: list = []
+        with Progress("reservoir", enabled=progress) as bar:
+            for batch in _batches(chain(pending, it), batch_size):
+                batch_ids = [next(ids, None) for _ in batch]
+                if batch_ids[-1] is None:
+                    raise DataError(f"fewer sample_ids than rasters (ran out after {bar.completed + batch_ids.index(None)})")
+                res = self.run_batch(batch, batch_ids, record_spikes=record_spikes)
+                for f in c.features:
+                    out[f].append(getattr(res, f))
+                if record_spikes:
+                    spikes.extend(res.spikes)
+                bar.update(advance=len(batch))
         n = c.n_neurons
         empty = {"rate": (0, n), "counts": (0, c.count_bins, n), "membrane": (0, n)}
         dtypes = {"rate": np.float32, "counts": np.int32, "membrane": np.float32}
@@ -216,27 +309,82 @@ class LSMEncoder:
             result["spikes"] = spikes
         return result
 
+    def transform(self, dataset, binning, indices: Sequence[int] | None = None, sample_ids: Iterable[int] | None = None,
+                  *, batch_size: int = 64, progress: bool = True) -> np.ndarray:
+        """The features of ``dataset``'s samples (``indices``, default all) binned by
+        ``binning``, as one ``(N, d)`` float32 matrix: ``config.features`` side by side
+        (``counts`` flattened bin-major). ``n_inputs`` comes from the dataset and binning.
+        ``sample_ids``: read-noise keys; default: the dataset indices, plus
+        :data:`EVAL_ID_OFFSET` for a split other than ``train`` (so test samples never reuse
+        training samples' noise draws)."""
+        from neurohw.data.binning import dataset_channels, dataset_rasters
 
-def _chain(first, rest):
-    yield from first
-    yield from rest
+        n = dataset_channels(dataset, binning)
+        if self.n_inputs is not None and self.n_inputs != n:
+            raise DataError(f"{dataset.name} binned this way has {n} channels but the reservoir has n_inputs={self.n_inputs}; "
+                            "use the binning the encoder was built for")
+        self._formed_for(n)
+        idx = np.arange(len(dataset)) if indices is None else np.asarray(indices, dtype=np.int64)
+        if sample_ids is None:
+            sample_ids = idx + (0 if dataset.split == "train" else EVAL_ID_OFFSET)
+        feats = self.encode(dataset_rasters(dataset, binning, idx), sample_ids,
+                            batch_size=batch_size, progress=progress)
+        return feature_matrix(feats, self.config.features)
+
+    def energy(self, raster, spikes) -> ReadEnergy:
+        """The energy of encoding one sample, counted by the crossbars themselves
+        (:meth:`neurohw.crossbar.Crossbar.count_reads`): the input crossbar read with every
+        time bin's inputs, the recurrent one with the previous bin's spikes."""
+        xin, xrec = self.crossbars()
+        raster = raster.to_dense() if isinstance(raster, SparseRaster) else np.asarray(raster)
+        reads = [xin.count_reads(raster)]
+        prev = np.asarray(spikes)[:-1]
+        if len(prev):
+            reads.append(xrec.count_reads(prev))
+        return ReadEnergy(sum(r.joules(include_programming=False) for r in reads), sum(r.digital_baseline_joules() for r in reads))
 
 
-class _Progress:
-    """A one-line progress counter on stderr (rich, when asked for)."""
+def feature_matrix(features: dict[str, np.ndarray], names: Sequence[str]) -> np.ndarray:
+    """The named encoder features per sample side by side, one ``(N, d)`` float32 matrix."""
+    parts = []
+    for name in names:
+        if name not in features:
+            raise KeyError(f"the encoder produced no {name!r} features (got {sorted(features)})")
+        v = np.asarray(features[name], dtype=np.float32)
+        parts.append(v.reshape(len(v), -1))
+    return np.concatenate(parts, axis=1)
 
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self._console = None
-        if enabled:
-            from rich.console import Console
 
-            self._console = Console(stderr=True)
+def _batches(items: Iterable, size: int):
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
-    def update(self, n: int) -> None:
-        if self._console is not None and self._console.is_terminal:
-            self._console.print(f"reservoir: {n} samples", end="\r")
 
-    def close(self) -> None:
-        if self._console is not None and self._console.is_terminal:
-            self._console.print()
+def _synapses_of(xin, xrec, c: LSMConfig, noise_seed: int) -> Synapses:
+    """:class:`Synapses` of two crossbars: integer level weights when both sit on one unit."""
+    qi, qr = xin.integer_weights(), xrec.integer_weights()
+    if qi is not None and qr is not None and qi[1] == qr[1]:
+        wmax = max(int(np.abs(qi[0]).max(initial=0)), int(np.abs(qr[0]).max(initial=0)))
+        dtype = np.int8 if wmax <= 127 else np.int16 if wmax <= 32767 else np.int32
+        w_in, w_rec, unit = qi[0].astype(dtype), qr[0].astype(dtype), qi[1]
+    else:
+        w_in, w_rec, unit = np.array(xin.weights(), np.float64), np.array(xrec.weights(), np.float64), None
+    adc = None
+    if xin.adc is not None and xrec.adc is not None:
+        adc = Adc(xin.tile_rows, xin.adc.step, xrec.adc.step, xin.adc.max_code, xin.adc.gain, xrec.adc.gain)
+    return Synapses(
+        w_in=np.ascontiguousarray(w_in), w_rec=np.ascontiguousarray(w_rec), unit=unit,
+        v_th=c.v_th, decay=c.decay, reset=c.reset,
+        noise_relative=xin.read_noise_relative, noise_additive=xin.read_noise_additive,
+        adc=adc, seed=noise_seed,
+    )  # fmt: skip
+
+
+#: the short name of the front door (``nh.LSM(...)``)
+LSM = LSMEncoder

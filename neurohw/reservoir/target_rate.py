@@ -2,7 +2,7 @@
 
 A random reservoir's firing rate depends on how many inputs are active, so a fixed ``scale``
 does not carry over between datasets; finding the scale to a target mean rate (e.g. 6 %) does
-(ARCHITECTURE.md, "Embedded data"). The rate grows with the scale (more current per spike and
+(measured on the embedded datasets). The rate grows with the scale (more current per spike and
 per input) until it saturates; the search brackets the target on a log scale, then bisects.
 """
 

@@ -1,15 +1,19 @@
 """Where the reservoir's arithmetic runs: ``numpy`` (reference), ``cpu`` (numba), ``cupy``.
 
-Every backend module exposes ``NAME``, ``available() -> bool`` and
-``run_batch(synapses, rasters, sample_ids, count_bins, noise, record_spikes) -> BatchResult``
-and gives the same spikes as :mod:`.numpy_ref` (bit for bit with integer weights, noise off;
-see docs/internals.md, Reservoir). :func:`select_backend` resolves ``auto``: ``cupy`` when a
-CUDA device works, otherwise ``cpu``.
+Every backend module exposes ``NAME``, ``OPTIONS`` (the keyword options its ``run_batch``
+takes, e.g. ``threads``), ``available() -> bool``, ``why_unavailable() -> str`` and
+``run_batch(synapses, rasters, sample_ids, count_bins, noise, record_spikes, **options) ->
+BatchResult``, and gives the same spikes as :mod:`.numpy_ref` (bit for bit with integer
+weights; see docs/internals.md, Reservoir). :func:`select_backend` resolves ``auto`` (``cupy``
+when a CUDA device works, otherwise ``cpu``) and returns a :class:`Backend`: the module with
+the options it takes bound, so callers never ask which backend they have.
 """
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass, field
+from types import ModuleType
 from typing import NamedTuple
 
 import numpy as np
@@ -47,12 +51,33 @@ def load_backend(name: str):
     return module
 
 
-def select_backend(name: str = "auto"):
-    """Resolve ``auto`` (cupy when a CUDA device works, else cpu) and load the backend."""
+@dataclass(frozen=True)
+class Backend:
+    """A backend module with its options bound (those of ``module.OPTIONS`` that were given)."""
+
+    module: ModuleType
+    options: dict = field(default_factory=dict)
+
+    @property
+    def NAME(self) -> str:  # noqa: N802 - the modules' constant, read the same way
+        return self.module.NAME
+
+    def run_batch(self, syn, rasters, sample_ids, count_bins: int = 1, noise: bool = False, record_spikes: bool = False) -> BatchResult:
+        """The module's ``run_batch`` with the bound options."""
+        return self.module.run_batch(syn, rasters, sample_ids, count_bins, noise, record_spikes, **self.options)
+
+
+def select_backend(name: str = "auto", **options) -> Backend:
+    """Resolve ``auto`` (cupy when a CUDA device works, else cpu), load the backend and bind the
+    ``options`` it takes (a backend ignores options it has no use for, e.g. ``threads`` on a
+    GPU; None means "the backend's default")."""
     if name == "auto":
         cupy_module = importlib.import_module("neurohw.reservoir.backends.cupy_backend")
-        return cupy_module if cupy_module.available() else load_backend("cpu")
-    return load_backend(name)
+        module = cupy_module if cupy_module.available() else load_backend("cpu")
+    else:
+        module = load_backend(name)
+    taken = getattr(module, "OPTIONS", ())
+    return Backend(module, {k: v for k, v in options.items() if k in taken and v is not None})
 
 
 def available_backends() -> list[str]:

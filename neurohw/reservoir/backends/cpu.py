@@ -27,6 +27,7 @@ from neurohw.reservoir.rng import column_gaussians_nb, seed_key
 from neurohw.reservoir.synapses import Synapses
 
 NAME = "cpu"
+OPTIONS = ("threads",)  # keyword options of run_batch
 GROUP = 16  # rows gathered per pass over an accumulator (see _add_rows)
 
 

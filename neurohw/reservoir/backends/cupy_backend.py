@@ -16,6 +16,7 @@ from neurohw.reservoir.rng import seed_key
 from neurohw.reservoir.synapses import Synapses
 
 NAME = "cupy"
+OPTIONS = ()  # keyword options of run_batch
 KERNEL_FILE = KERNELS_DIR / "lsm.cu"
 NVCC_OPTIONS = ("--fmad=false", "-std=c++14")
 THREADS_PER_BLOCK = 128

@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from neurohw.paths import atomic_path, cache_dir
+from neurohw.resources import kernels_dir
 
-KERNELS_DIR = Path(__file__).resolve().parents[3] / "kernels"
+KERNELS_DIR = kernels_dir()
 GXX_FLAGS = ("-O2", "-std=c++17", "-ffp-contract=off", "-fno-fast-math", "-fPIC", "-shared")
 _KERNEL_RE = re.compile(r'extern\s+"C"\s+__global__\s+void\s+(\w+)\s*\(([^)]*)\)', re.S)
 _SCALARS = {

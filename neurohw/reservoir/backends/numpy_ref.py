@@ -17,6 +17,7 @@ from neurohw.reservoir.rng import column_gaussians, noise
 from neurohw.reservoir.synapses import Synapses
 
 NAME = "numpy"
+OPTIONS = ()  # keyword options of run_batch
 
 
 def available() -> bool:

@@ -19,7 +19,7 @@ import yaml
 from neurohw.cli import main
 from neurohw.experiments.schema import load_config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = REPO / "experiments" / "quickstart.yaml"
 
 # the quickstart, shrunk: few samples, tiny reservoirs, one seed, a few epochs
@@ -185,7 +185,7 @@ def test_event_count_features_are_the_per_pixel_counts(nmnist_small):
 
 def test_nmnist_small_shipped_config_beats_raw_counts_and_reaches_093(tmp_path, cache, nmnist_small):
     """The shipped nmnist_small configuration, full data, the config's first reservoir seed:
-    test accuracy >= 0.93 (issue 5's target), and its 5-fold CV accuracy on the training split
+    test accuracy >= 0.93 (the configuration's target), and its 5-fold CV accuracy on the training split
     beats the same ridge head, same folds and same alpha grid, on the raw per-pixel event counts
     (the dataset README's 0.92-on-test reference features). ~25 s on a cold feature cache."""
     from neurohw.data.binning import Binning

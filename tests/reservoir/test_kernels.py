@@ -114,7 +114,7 @@ def test_shim_kernel_on_nmnist_small_reference_macro(nmnist_small):
     binning = Binning(n_bins=50, crop=(16, 16), polarity=0, mode="binary")
     rasters = [to_sparse(to_raster(ds[i][0], ds.sensor_size, binning)) for i in range(4)]
     enc = LSMEncoder(LSMConfig(n_inputs=256, n_neurons=200, v_th=5.0, decay=0.9, scale=0.07, backend="numpy"), "taox_rram_40nm")
-    syn = enc._synapses
+    syn = enc.synapses()
     ids = np.arange(4)
     for noise in (False, True):
         a = numpy_ref.run_batch(syn, rasters, ids, 2, noise, True)

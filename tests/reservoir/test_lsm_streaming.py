@@ -1,4 +1,4 @@
-"""Issue 4, item 5: features of a 70,000-sample dataset are computed streaming.
+"""Features of a 70,000-sample dataset are computed streaming.
 
 The encoder must hold one batch of rasters at a time: the peak of traced allocations while
 encoding 70,000 rasters from a generator stays far below what the rasters occupy together.

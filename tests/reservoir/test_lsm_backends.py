@@ -11,7 +11,7 @@ from neurohw.errors import ConfigError, DataError
 from neurohw.reservoir.backends import cpu, load_backend, numpy_ref, select_backend
 from neurohw.reservoir.lsm import LSMConfig, LSMEncoder
 from neurohw.reservoir.synapses import Adc, Synapses
-from tests.test_lif import HAND_MEM, HAND_MEM_SUB, HAND_SPIKES, HAND_SPIKES_SUB, W_IN, W_REC, X
+from tests.reservoir.test_lif import HAND_MEM, HAND_MEM_SUB, HAND_SPIKES, HAND_SPIKES_SUB, W_IN, W_REC, X
 
 BACKENDS = [numpy_ref, cpu]
 
@@ -136,7 +136,7 @@ def test_nmnist_small_quantised_device_identical_spikes(nmnist_small):
     for backend in ("numpy", "cpu"):
         for noise in (False, True):
             enc = LSMEncoder(LSMConfig(backend=backend, noise=noise, **cfg), "taox_rram_40nm")
-            assert enc._synapses.integer and enc._synapses.adc is not None
+            assert enc.synapses().integer and enc.synapses().adc is not None
             out[backend, noise] = enc.encode(rasters, batch_size=4, progress=False, record_spikes=True)
     for noise in (False, True):
         a, b = out["numpy", noise], out["cpu", noise]
@@ -153,8 +153,8 @@ def test_ideal_device_float_weights_agreement_is_measured(nmnist_small):
     the agreement is measured and must stay near 100 %."""
     rasters = _nmnist_rasters(nmnist_small, 6)
     encs = [LSMEncoder(LSMConfig(scale=0.07, backend=b, noise=False), "ideal") for b in ("numpy", "cpu")]
-    assert not encs[0]._synapses.integer
     a, b = (e.encode(rasters, progress=False, record_spikes=True)["spikes"] for e in encs)
+    assert not encs[0].synapses().integer  # n_inputs is inferred from the rasters on first use
     agree = np.mean(np.concatenate([(x == y).ravel() for x, y in zip(a, b)]))
     assert agree > 0.999, f"float-weight spike agreement numpy vs cpu: {agree:.6f}"
 

@@ -214,7 +214,7 @@ def test_ridge_cv_accuracy_equals_an_explicit_fold_loop_with_sklearn():
     """Independent statement: per fold, standardise on the other folds, sklearn RidgeClassifier, score."""
     from sklearn.linear_model import RidgeClassifier
 
-    from neurohw.experiments.features import stratified_folds
+    from neurohw.heads.validation import stratified_folds
     from neurohw.heads.ridge import choose_alpha, ridge_cv_accuracy
 
     rng = np.random.default_rng(7)
@@ -248,7 +248,7 @@ def test_ridge_rejects_bad_input():
 
 
 def test_stratified_folds_balance_classes_and_sizes():
-    from neurohw.experiments.features import stratified_folds
+    from neurohw.heads.validation import stratified_folds
 
     labels = np.repeat(np.arange(4), [23, 17, 5, 31])
     folds = stratified_folds(labels, 5, np.random.default_rng(1))

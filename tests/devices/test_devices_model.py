@@ -61,7 +61,7 @@ def _one_line(exc: pytest.ExceptionInfo) -> str:
 @pytest.mark.parametrize(
     "override, needles",
     [
-        ({"read_noise": {"relativ": 0.1}}, ["unknown key 'read_noise.relativ'", "did you mean 'relative'"]),
+        ({"read_noise": {"relativ": 0.1}}, ["unknown key 'relativ' in read_noise", "did you mean 'relative'"]),
         ({"forming": {"formed": {"std_us": -1.0}}}, ["forming.formed.std_us", "-1.0", "[0.0, inf)"]),
         ({"forming": {"probability": 1.5}}, ["forming.probability", "1.5", "[0.0, 1.0]"]),
         ({"stuck": {"p_off": -0.1}}, ["stuck.p_off", "[0.0, 1.0]"]),

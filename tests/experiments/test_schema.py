@@ -10,7 +10,7 @@ import yaml
 from neurohw.errors import ConfigError, UserError
 from neurohw.experiments.schema import apply_overrides, dump_config, load_config, parse_config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _minimal(**extra) -> dict:

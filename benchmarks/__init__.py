@@ -1,0 +1,1 @@
+"""Benchmarks, installed as ``neurohw.benchmarks`` so that ``neurohw bench`` runs anywhere."""

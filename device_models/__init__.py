@@ -1,0 +1,1 @@
+"""Device presets (YAML), installed as ``neurohw.device_models``; see neurohw/resources.py."""

@@ -1,0 +1,1 @@
+"""CUDA sources, installed as ``neurohw.kernels``; see neurohw/resources.py."""

@@ -1,0 +1,83 @@
+"""One run seed: encode every modality (through the cache), run the task, the baselines, and
+count the energy per test sample. :func:`run_seed` returns a :class:`~.results.SeedResult`."""
+
+from __future__ import annotations
+
+import time
+
+from neurohw.experiments.encoding import ModalityReservoir
+from neurohw.experiments.extraction import extract
+from neurohw.experiments.modalities import Modality
+from neurohw.experiments.results import EnergyPerSample, ModalityFeatures, SeedResult, TaskOutput, Timing
+from neurohw.experiments.schema import ExperimentConfig
+from neurohw.reservoir.lsm import feature_matrix
+
+
+def encode_modalities(cfg: ExperimentConfig, reservoirs: list[ModalityReservoir], progress: bool) -> tuple[list[ModalityFeatures], float, float, float]:
+    """Every modality's head inputs; also the encoder and digital-baseline joules per test
+    sample (summed over modalities) and the wall time of it all."""
+    from neurohw.experiments.features import FeatureSet
+
+    t0 = time.perf_counter()
+    out, encoder_j, digital_j = [], 0.0, 0.0
+    for res in reservoirs:
+        sets = {}
+        for split in ("train", "test"):
+            sf = extract(res, split, cfg.batch_size, progress)
+            ds, idx = res.mod.split(split), res.indices(split)
+            sets[split] = FeatureSet(feature_matrix(sf.features, cfg.head.features), ds.labels[idx], list(ds.classes))
+            if split == "test":
+                encoder_j += sf.energy.analog_j
+                digital_j += sf.energy.digital_j
+        out.append(ModalityFeatures(res.mod.name, sets["train"], sets["test"], res.indices("train"), res.indices("test")))
+    return out, encoder_j, digital_j, time.perf_counter() - t0
+
+
+def run_task(cfg: ExperimentConfig, feats: list[ModalityFeatures], seed: int, progress: bool) -> TaskOutput:
+    """The configured task on the features of one run seed."""
+    if cfg.task in ("classify", "linear_probe"):
+        from neurohw.experiments.classify import run_classify
+
+        hidden = [] if cfg.task == "linear_probe" or cfg.head_kind == "linear" else (cfg.head.hidden or [128])
+        return run_classify(feats[0].train, feats[0].test, cfg.head, hidden, seed, progress)
+    from neurohw.experiments.zero_shot import run_zero_shot
+
+    a, b = feats
+    args = (a.train, b.train, a.test, b.test, cfg.head, cfg.zero_shot, seed)
+    objectives = ("contrastive", "prototypical") if cfg.zero_shot.prototypical_baseline else ("contrastive",)
+    out = run_zero_shot(*args, progress=progress, objectives=objectives)
+    if cfg.zero_shot.rotations:
+        rots = []
+        for rot in cfg.zero_shot.rotations:
+            r = run_zero_shot(*args, progress=progress, unseen=[str(c) for c in rot])
+            rots.append({k: r.metrics[k] for k in ("seen_classes", "unseen_classes", "zero_shot", "chance")})
+        out.metrics["rotations"] = rots
+    return out
+
+
+def run_seed(cfg: ExperimentConfig, mods: list[Modality], seed: int, progress: bool, figures: bool = False) -> SeedResult:
+    """Encode, train and evaluate run seed ``seed``; with ``figures``, also the conductance
+    maps and one test sample's spikes per modality (the run draws them for its first seed)."""
+    reservoirs = ModalityReservoir.for_seed(cfg, mods, seed)
+    feats, encoder_j, digital_j, features_s = encode_modalities(cfg, reservoirs, progress)
+    t0 = time.perf_counter()
+    output = run_task(cfg, feats, seed, progress)
+    task_s = time.perf_counter() - t0
+    baselines = None
+    if cfg.baselines.srnn.enabled:
+        from neurohw.experiments.baselines import run_srnn
+
+        baselines = run_srnn(cfg, reservoirs, feats, seed, progress, output.train_s)
+    mac_j = cfg.device.resolved.digital_baseline.mac_j
+    head_j = output.head_macs * mac_j
+    result = SeedResult(
+        seed=seed, output=output, baselines=baselines,
+        timing=Timing(features_s=features_s, train_s=output.train_s, task_s=task_s),
+        energy=EnergyPerSample(encoder_j=encoder_j, head_j=head_j, digital_baseline_j=digital_j + head_j, mac_j=mac_j,
+                               head_macs=output.head_macs),
+    )  # fmt: skip
+    if figures:
+        for res, f in zip(reservoirs, feats):
+            result.maps.extend(res.conductance_maps())
+            result.samples.append(res.spike_sample("test", int(f.test_indices[0])))
+    return result

@@ -1,0 +1,51 @@
+"""Files that ship with neurohw: device presets, CUDA kernels, shipped experiments, benchmarks.
+
+They live in the repository's top-level folders ``device_models/``, ``kernels/``,
+``experiments/`` and ``benchmarks/``, and are installed inside the package as
+``neurohw.device_models``, ``neurohw.kernels``, ``neurohw.experiment_files`` and
+``neurohw.benchmarks`` (``[tool.setuptools.package-dir]`` in pyproject.toml). So the same code
+finds them in a checkout (editable install) and in a wheel installed anywhere, without paths
+relative to the source tree.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+from pathlib import Path
+
+#: resource folder -> the package it is installed as
+PACKAGES = {
+    "device_models": "neurohw.device_models",
+    "kernels": "neurohw.kernels",
+    "experiments": "neurohw.experiment_files",
+    "benchmarks": "neurohw.benchmarks",
+}
+
+
+@functools.cache
+def folder(name: str) -> Path:
+    """The installed folder of resource ``name`` (a key of :data:`PACKAGES`)."""
+    if name not in PACKAGES:
+        raise KeyError(f"unknown resource folder {name!r}; one of {', '.join(PACKAGES)}")
+    return Path(str(resources.files(PACKAGES[name])))
+
+
+def device_models_dir() -> Path:
+    """The shipped device presets (``<name>.yaml``)."""
+    return folder("device_models")
+
+
+def kernels_dir() -> Path:
+    """The CUDA sources (``*.cu``) and the host shim header."""
+    return folder("kernels")
+
+
+def experiments_dir() -> Path:
+    """The shipped experiment YAML files (quickstart, nmnist_small, the paper's settings)."""
+    return folder("experiments")
+
+
+def benchmarks_dir() -> Path:
+    """The benchmark modules run by ``neurohw bench``."""
+    return folder("benchmarks")
