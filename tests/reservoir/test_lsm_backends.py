@@ -67,18 +67,26 @@ def test_backends_equal_an_independent_dense_loop(backend):
 
 
 ADC = Adc(64, np.full(4, 0.03), np.full(2, 0.025), 300, gain_in=np.array([1.0, 1.02, 0.97, 1.0]))
+# input encodings: raster values as analog amplitudes, 6-bit codes read bit-serially (the
+# reference macro), 3-bit codes read as one amplitude (counts above 7 clip), 4-bit codes of
+# full scale 30 (code value 2) read bit-serially
+INPUTS = {"amplitude": {}, "bit-serial": {"input_bits": 6, "input_bit_serial": True},
+          "3-bit-amplitude": {"input_bits": 3}, "full-scale": {"input_bits": 4, "input_full_scale": 30.0, "input_bit_serial": True}}  # fmt: skip
 
 
 @pytest.mark.parametrize("adc", [None, ADC], ids=["no-adc", "adc"])
 @pytest.mark.parametrize("noise", [False, True], ids=["exact", "noisy"])
 @pytest.mark.parametrize("reset", ["hard", "subtract"])
-def test_cpu_equals_numpy_bit_for_bit(adc, noise, reset):
+@pytest.mark.parametrize("inputs", INPUTS)
+def test_cpu_equals_numpy_bit_for_bit(adc, noise, reset, inputs):
     rng = np.random.default_rng(4)
     w_in, w_rec, rasters = _random_problem(rng)
     rasters[1] = to_sparse(np.minimum(rasters[1].to_dense() * 3, 255))  # one sample with counts
-    syn = Synapses(w_in, w_rec, 0.04, 1.0, 0.9, reset, noise_relative=0.05, noise_additive=0.01, adc=adc, seed=11)
-    a = numpy_ref.run_batch(syn, rasters, np.arange(10, 15), 3, noise, True)
-    b = cpu.run_batch(syn, rasters, np.arange(10, 15), 3, noise, True)
+    counts = (rng.random((20, 200)) < 0.06) * rng.integers(1, 14, (20, 200))  # counts 1..13: up to 4 bit planes
+    rasters.append(to_sparse(counts.astype(np.uint8)))
+    syn = Synapses(w_in, w_rec, 0.04, 1.0, 0.9, reset, noise_relative=0.05, noise_additive=0.01, adc=adc, seed=11, **INPUTS[inputs])
+    a = numpy_ref.run_batch(syn, rasters, np.arange(10, 16), 3, noise, True)
+    b = cpu.run_batch(syn, rasters, np.arange(10, 16), 3, noise, True)
     assert 0.02 < a.rate.mean() < 0.6
     for sa, sb in zip(a.spikes, b.spikes):
         np.testing.assert_array_equal(sa, sb)
