@@ -20,7 +20,8 @@ import math
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 from neurohw.reservoir.backends import BatchResult, pack_batch
 from neurohw.reservoir.rng import column_gaussians_nb, seed_key
@@ -29,6 +30,18 @@ from neurohw.reservoir.synapses import Synapses
 NAME = "cpu"
 OPTIONS = ("threads",)  # keyword options of run_batch
 GROUP = 16  # rows gathered per pass over an accumulator (see _add_rows)
+
+
+@intrinsic
+def _trailing_zeros(typingctx, x):
+    """Count of trailing zero bits of a non-zero uint64 (LLVM cttz)."""
+
+    def codegen(context, builder, signature, args):
+        from llvmlite import ir
+
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 1))
+
+    return types.uint64(types.uint64), codegen
 
 
 def available() -> bool:
@@ -248,7 +261,8 @@ def _run(indptr, indptr_off, indices, codes, nnz_off, lengths, sample_ids,
         words = np.zeros(nw, np.uint32)
         buf = np.zeros(GROUP, np.int64)
         zero = np.zeros(n, w_rec.dtype)
-        s_prev = np.zeros(n, np.bool_)
+        s_prev = np.zeros(8 * ((n + 7) // 8), np.bool_)  # padded to whole 64-bit words
+        s_words = s_prev.view(np.uint64)
         spk = np.zeros(n, np.int64)
         total = np.zeros(n, np.int64)
         nspk = 0
@@ -294,7 +308,11 @@ def _run(indptr, indptr_off, indices, codes, nnz_off, lengths, sample_ids,
                         if noisy:
                             _noisy_adc_read(a, q[slot], nr, cur, r2, g, words, k0, k1, t, sid, slot,
                                             rel2[tile], add2[tile], ua[tile], step[tile], coef, fmax)  # fmt: skip
-                        elif identity_adc[tile]:  # ua == 1 and step == unit: code = clip(a)
+                        elif identity_adc[tile] and coef == 1.0:  # ua == 1, step == unit: code = clip(a)
+                            for j in range(n):
+                                cur[j] += np.float64(min(max(a[j], -imax), imax)) * unit
+                                a[j] = 0
+                        elif identity_adc[tile]:
                             for j in range(n):
                                 cur[j] += coef * (np.float64(min(max(a[j], -imax), imax)) * unit)
                                 a[j] = 0
@@ -325,11 +343,14 @@ def _run(indptr, indptr_off, indices, codes, nnz_off, lengths, sample_ids,
                 s_prev[j] = fired
                 total[j] += np.int64(fired)
                 cnt[j] += np.int32(fired)
-            # --- the spike list (branch-free compaction) ---
+            # --- the spike list, ascending: eight flags per 64-bit word, skipping empty words ---
             nspk = 0
-            for j in range(n):
-                spk[nspk] = j
-                nspk += np.int64(s_prev[j])
+            for wi in range(s_words.shape[0]):
+                x = s_words[wi]
+                while x != 0:
+                    spk[nspk] = 8 * wi + (_trailing_zeros(x) >> 3)  # a flag is byte 0x01
+                    nspk += 1
+                    x &= x - np.uint64(1)
             if record:
                 for k in range(nspk):
                     spikes[b, t, spk[k]] = True
