@@ -132,37 +132,55 @@ def test_shim_kernel_on_nmnist_small_reference_macro(nmnist_small):
         assert np.isclose(a.membrane.mean(), b.membrane.mean()) and np.isclose(a.membrane.var(), b.membrane.var())
 
 
+def _nmnist_cases(root):
+    """Four real N-MNIST samples, binary (16 x 16 crop, one polarity) and counts (34 x 34 / 2, both
+    polarities), each with the reference macro's synapses (bit-serial 6-bit inputs)."""
+    from neurohw.data.nmnist import read_nmnist_folder
+
+    ds = read_nmnist_folder(root, "train")
+    binnings = {"binary": Binning(n_bins=40, crop=(16, 16), polarity=0, mode="binary"),
+                "count": Binning(n_bins=40, downsample=2, polarity="both", mode="count")}  # fmt: skip
+    for kind, binning in binnings.items():
+        rasters = [to_sparse(to_raster(ds[i][0], ds.sensor_size, binning)) for i in range(4)]
+        cfg = LSMConfig(n_inputs=rasters[0].n_channels, n_neurons=200, v_th=5.0, decay=0.9, scale=0.07, backend="numpy")
+        syn = LSMEncoder(cfg, "taox_rram_40nm").synapses()
+        assert syn.bit_serial and syn.adc is not None and syn.integer
+        top = max(int(r.values[: r.nnz].max()) for r in rasters)
+        assert (top == 1) if kind == "binary" else (syn.n_planes(top) >= 3)
+        yield kind, syn, rasters
+
+
+def _assert_same_run(a, b):
+    for sa, sb in zip(a.spikes, b.spikes):
+        np.testing.assert_array_equal(sa, sb)
+    np.testing.assert_array_equal(a.membrane, b.membrane)
+    np.testing.assert_array_equal(a.counts, b.counts)
+
+
 @needs_gxx
 def test_every_backend_identical_on_nmnist_small_binary_and_count_inputs(nmnist_small):
     """Real N-MNIST on the reference macro with read noise on: numpy, cpu and the CUDA kernel
     (host shim) give identical spikes, counts and membranes, for binary rasters and for count
     rasters read bit-serially (several bit planes per step)."""
-    from neurohw.data.nmnist import read_nmnist_folder
     from neurohw.reservoir.backends import cpu
 
-    ds = read_nmnist_folder(nmnist_small, "train")
-    binnings = {"binary": Binning(n_bins=40, crop=(16, 16), polarity=0, mode="binary"),
-                "count": Binning(n_bins=40, downsample=2, polarity="both", mode="count")}  # fmt: skip
-    for kind, binning in binnings.items():
-        rasters = [to_sparse(to_raster(ds[i][0], ds.sensor_size, binning)) for i in range(4)]
-        n_inputs = rasters[0].n_channels
-        enc = LSMEncoder(LSMConfig(n_inputs=n_inputs, n_neurons=200, v_th=5.0, decay=0.9, scale=0.07, backend="numpy"), "taox_rram_40nm")
-        syn = enc.synapses()
-        assert syn.bit_serial and syn.adc is not None and syn.integer
-        top = max(int(r.values[: r.nnz].max()) for r in rasters)
-        assert (top == 1) if kind == "binary" else (syn.n_planes(top) >= 3)
+    for kind, syn, rasters in _nmnist_cases(nmnist_small):
         ids = np.arange(100, 104)
         a = numpy_ref.run_batch(syn, rasters, ids, 2, True, True)
-        b = cpu.run_batch(syn, rasters, ids, 2, True, True)
-        c = _shim_run(syn, rasters, ids, True, K=2)
         assert 0.01 < a.rate.mean() < 0.5, kind
-        for other in (b, c):
-            for sa, so in zip(a.spikes, other.spikes):
-                np.testing.assert_array_equal(sa, so)
-            np.testing.assert_array_equal(a.membrane, other.membrane)
-            np.testing.assert_array_equal(a.counts, other.counts)
+        _assert_same_run(a, cpu.run_batch(syn, rasters, ids, 2, True, True))
+        _assert_same_run(a, _shim_run(syn, rasters, ids, True, K=2))
         quiet = numpy_ref.run_batch(syn, rasters, ids, 2, False, False)
         assert not np.array_equal(quiet.membrane, a.membrane)  # the noise acts
+
+
+@pytest.mark.gpu
+def test_cupy_on_a_real_gpu_equals_numpy_on_nmnist_small(nmnist_small):
+    """The same real samples on the GPU itself (benchmarks/gpu_check.sh runs this)."""
+    for _, syn, rasters in _nmnist_cases(nmnist_small):
+        for noise in (False, True):
+            ids = np.arange(100, 104)
+            _assert_same_run(numpy_ref.run_batch(syn, rasters, ids, 2, noise, True), cupy_backend.run_batch(syn, rasters, ids, 2, noise, True))
 
 
 def test_kernel_rng_constants_are_the_modules_float32_values():
