@@ -228,6 +228,29 @@ def test_cpu_row_sums_in_int16_lanes_are_exact_at_the_limit(wmax, narrow):
     assert a.membrane[0, :20].min() > 0.9 * 25 * wmax * 1e-3  # the all-positive columns add up
 
 
+def test_cpu_every_row_group_size_equals_numpy():
+    """1..34 active rows in one tile (groups of 16 and a remainder taking the 4-, 8-, 12- or
+    16-row pass, zero rows padding the rest), weights at the int16-lane limit: cpu equals numpy,
+    noise off and on."""
+    rng = np.random.default_rng(14)
+    n_in, n = 40, 33
+    w_in = rng.integers(-2047, 2048, (n_in, n)).astype(np.int16)
+    w_in[:, :5] = 2047  # all-positive columns: the int16 lanes at their limit
+    w_rec = rng.integers(-2047, 2048, (n, n)).astype(np.int16)
+    rasters = []
+    for k in range(1, 35):
+        x = np.zeros((2, n_in), np.uint8)
+        x[0, rng.choice(n_in, min(k, n_in), replace=False)] = 1
+        x[1, : min(k, n_in)] = 1
+        rasters.append(to_sparse(x))
+    syn = Synapses(w_in, w_rec, 1e-3, 1e9, 0.5, noise_relative=0.01, seed=3)
+    assert cpu.narrow_sums(syn) == 16
+    for noise in (False, True):
+        a = numpy_ref.run_batch(syn, rasters, np.arange(len(rasters)), 1, noise)
+        b = cpu.run_batch(syn, rasters, np.arange(len(rasters)), 1, noise)
+        np.testing.assert_array_equal(a.membrane, b.membrane)
+
+
 def test_cpu_identity_adc_shortcut_equals_numpy_with_clipping():
     """ADC tiles with one level per code (step == unit, gain 1) take cpu's integer clip; a tile
     with gain != 1 or another step does not. Small max_code: many partial sums clip."""

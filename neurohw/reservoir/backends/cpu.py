@@ -159,15 +159,68 @@ def _add16_narrow(w, buf, nbuf, zero, a, qq, noisy):
                 ((r8[j] + r9[j]) + (r10[j] + r11[j])) + ((r12[j] + r13[j]) + (r14[j] + r15[j])))))
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _sq4_32(r0, r1, r2, r3, j):
+    """``sum_k r_k[j]**2`` of four rows in int32."""
+    s0, s1, s2, s3 = np.int32(r0[j]), np.int32(r1[j]), np.int32(r2[j]), np.int32(r3[j])
+    return (s0 * s0 + s1 * s1) + (s2 * s2 + s3 * s3)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _add12_narrow(w, buf, nbuf, zero, a, qq, noisy):
+    """Twelve int8/int16 rows (9..12 given, the rest the zero row) summed in 16-bit lanes
+    (exact when ``16 max|w| <= 32767``), widened once; with noise their int32 squares too. A
+    group of 9..12 rows pads fewer zero rows than the sixteen-row pass."""
+    n = a.shape[0]
+    r0, r1, r2, r3 = w[buf[0]], w[buf[1]], w[buf[2]], w[buf[3]]
+    r4, r5, r6, r7 = w[buf[4]], w[buf[5]], w[buf[6]], w[buf[7]]
+    r8 = w[buf[8]]
+    r9 = w[buf[9]] if nbuf > 9 else zero
+    r10 = w[buf[10]] if nbuf > 10 else zero
+    r11 = w[buf[11]] if nbuf > 11 else zero
+    if noisy:
+        for j in range(n):
+            a[j] += np.int32(np.int16((((r0[j] + r1[j]) + (r2[j] + r3[j])) + ((r4[j] + r5[j]) + (r6[j] + r7[j]))) + (
+                (r8[j] + r9[j]) + (r10[j] + r11[j]))))
+            qq[j] += _sq8_32(r0, r1, r2, r3, r4, r5, r6, r7, j) + _sq4_32(r8, r9, r10, r11, j)
+    else:
+        for j in range(n):
+            a[j] += np.int32(np.int16((((r0[j] + r1[j]) + (r2[j] + r3[j])) + ((r4[j] + r5[j]) + (r6[j] + r7[j]))) + (
+                (r8[j] + r9[j]) + (r10[j] + r11[j]))))
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _add4_narrow(w, buf, nbuf, zero, a, qq, noisy):
+    """Four int8/int16 rows (2..4 given, the rest the zero row) in 16-bit lanes, widened once;
+    with noise their int32 squares too."""
+    n = a.shape[0]
+    r0, r1 = w[buf[0]], w[buf[1]]
+    r2 = w[buf[2]] if nbuf > 2 else zero
+    r3 = w[buf[3]] if nbuf > 3 else zero
+    if noisy:
+        for j in range(n):
+            a[j] += np.int32(np.int16((r0[j] + r1[j]) + (r2[j] + r3[j])))
+            qq[j] += _sq4_32(r0, r1, r2, r3, j)
+    else:
+        for j in range(n):
+            a[j] += np.int32(np.int16((r0[j] + r1[j]) + (r2[j] + r3[j])))
+
+
 @njit(cache=True, error_model="numpy")
 def _add_rows(w, buf, nbuf, zero, a, qq, noisy, integer, sq32, narrow):
     """``a += sum of rows w[buf[:nbuf]]`` (and ``qq += their squares`` when noisy), nbuf <= 16.
 
     Up to sixteen rows in one pass over the accumulator when their int16 sums are exact
-    (``narrow == 16``; with noise only with int32 squares), otherwise in passes of eight.
+    (``narrow == 16``; with noise only with int32 squares): passes of 4, 8, 12 or 16 rows, the
+    smallest that holds the group (padding rows cost their adds and squares), otherwise passes
+    of eight.
     """
-    if nbuf > 8:
-        if narrow >= 16 and (sq32 or not noisy):
+    if narrow >= 16 and (sq32 or not noisy) and 2 <= nbuf <= 4:
+        _add4_narrow(w, buf, nbuf, zero, a, qq, noisy)
+    elif nbuf > 8:
+        if narrow >= 16 and (sq32 or not noisy) and nbuf <= 12:
+            _add12_narrow(w, buf, nbuf, zero, a, qq, noisy)
+        elif narrow >= 16 and (sq32 or not noisy):
             _add16_narrow(w, buf, nbuf, zero, a, qq, noisy)
         else:
             _add_upto8(w, buf[:8], 8, zero, a, qq, noisy, integer, sq32, narrow)
