@@ -1,17 +1,19 @@
 """The fast CPU backend: numba, event-driven, parallel over the samples of a batch.
 
-Per sample and step only the rows of active inputs (``w_in[i]``) and of neurons that spiked
-at the previous step (``w_rec[k]``) are read; each row is contiguous (row = presynaptic
-input/neuron), so a step is a handful of streaming vector adds into a per-tile accumulator.
-Integer weights (conductance levels) accumulate in int32: exact, so the spikes equal the numpy
-reference bit for bit. The arithmetic after the sums (unit, noise, ADC, leak) is per neuron and
-in the order of :mod:`.numpy_ref`. ``cache=True``: the JIT cost is paid once per machine.
+Per sample and step only the rows of active inputs (``w_in[i]``, per input plane) and of
+neurons that spiked at the previous step (``w_rec[k]``) are read; each row is contiguous (row =
+presynaptic input/neuron), so a step is a handful of streaming vector adds into per-read
+accumulators. Integer weights (conductance levels) accumulate in int32: exact, so the spikes
+equal the numpy reference bit for bit. The arithmetic after the sums (noise, ADC, leak) is per
+neuron and in the order of :mod:`.numpy_ref`. ``cache=True``: the JIT cost is paid once per
+machine.
 
 Speed without leaving the reference's bits (docs/internals.md, Reservoir): rows in groups of
-up to 16 per accumulator pass, summed in int16 lanes when :func:`narrow_sums` proves it exact;
-sums and squares in one pass; normals by :func:`neurohw.reservoir.rng.column_normals_into_nb`
-(central branch vectorised, tail words only through the full formula); noise-free ADC tiles
-with one level per code as an integer clip (:func:`identity_adc_tiles`).
+4, 8, 12 or 16 per accumulator pass, summed in int16 lanes when :func:`narrow_sums` proves it
+exact; sums and squares in one pass; draws by :func:`neurohw.reservoir.rng.column_gaussians_nb`
+(Philox words, radii and angles in vectorised passes) and the noisy read in one vectorised loop;
+noise-free ADC tiles with one level per code as an integer clip (:func:`identity_adc_tiles`);
+the spike list from 64-bit words of spike flags.
 """
 
 from __future__ import annotations
