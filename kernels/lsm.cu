@@ -155,9 +155,12 @@ extern "C" __global__ void lsm_step(
 
     double cur = 0.0;
     if (use_adc) {
-        // ---- one read per (row tile, plane) with an active row, each through the ADC ----
+        // ---- one read per (row tile, plane) with an active row, each through the ADC; per tile
+        // the planes' codes shifted and added, times the step, times v (coefs[0]; 1 for spikes) ----
         for (int tile = 0; tile < n_tiles; ++tile) {
             const int planes = tile < n_tin ? n_planes : 1;
+            double csum = 0.0;  // the planes' codes shifted and added (integers, exact)
+            int nread = 0;
             for (int plane = 0; plane < planes; ++plane) {
                 AT a = 0;
                 QT q = 0;
@@ -191,9 +194,10 @@ extern "C" __global__ void lsm_step(
                 }
                 double c = rint(x);
                 c = fmin(fmax(c, -max_code), max_code);
-                const double coef = tile < n_tin ? coefs[plane] : 1.0;
-                cur += coef * (c * step_tab[tile]);
+                csum += (double)(1 << plane) * c;
+                ++nread;
             }
+            if (nread > 0) cur += (csum * step_tab[tile]) * (tile < n_tin ? coefs[0] : 1.0);
         }
     } else {
         // ---- no ADC: every read of the step as one Gaussian read per column (stream 0) ----

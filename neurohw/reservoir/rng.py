@@ -72,10 +72,12 @@ def seed_key(seed: int) -> tuple[int, int]:
     return seed & MASK32, (seed >> 32) & MASK32
 
 
-def philox4x32(c0, c1, c2, c3, k0, k1, rounds: int = ROUNDS):
+def philox4x32(c0, c1, c2, c3, k0, k1, rounds: int = 10):
     """Philox4x32-``rounds`` on arrays (numpy, vectorised): four uint32 output words.
 
-    All arguments broadcast; values are taken modulo 2**32.
+    All arguments broadcast; values are taken modulo 2**32. ``rounds`` defaults to Random123's
+    10 (what other users of these words, e.g. the HIL chip emulator, draw with); the reservoir's
+    read noise passes ``rounds=ROUNDS`` (7).
     """
     u = np.uint64
     m = u(MASK32)
@@ -142,7 +144,7 @@ def column_gaussians(seed: int, n_columns: int, step, sample, stream) -> tuple[n
     step, sample, stream = np.broadcast_arrays(np.asarray(step), np.asarray(sample), np.asarray(stream))
     nb = (n_columns + 3) // 4
     blocks = np.arange(nb)
-    w0, w1, w2, w3 = philox4x32(blocks, step[..., None], sample[..., None], stream[..., None], k0, k1)
+    w0, w1, w2, w3 = philox4x32(blocks, step[..., None], sample[..., None], stream[..., None], k0, k1, rounds=ROUNDS)
     ra, rb = radius2(w0), radius2(w2)
     ca, sa = angle(w1)
     cb, sb = angle(w3)

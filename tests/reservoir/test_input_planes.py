@@ -56,8 +56,9 @@ def _count_inputs(rng, n_inputs, density=0.04, high=12):
 
 
 def test_bit_serial_adc_codes_equal_crossbar_mvm_noise_off():
-    """Noise off: every (tile, plane) read's ADC output equals Crossbar's quantised plane read
-    (the same codes), and the step's current equals Crossbar.mvm(x, noise=False)."""
+    """Noise off: every (tile, plane) read's ADC codes equal Crossbar's quantised plane read,
+    and the step's current (per tile the planes' codes shifted and added) equals
+    Crossbar.mvm(x, noise=False) (which adds the planes' outputs in float)."""
     rng = np.random.default_rng(0)
     enc = _encoder()
     syn = enc.synapses()
@@ -73,11 +74,12 @@ def test_bit_serial_adc_codes_equal_crossbar_mvm_noise_off():
     assert len(reads) == sum(int(np.count_nonzero(Pt[0].any(axis=-1))) for _, _, Pt in planes)  # one read per active (plane, tile)
     W = xin.weights()
     tr = xin.tile_rows
+    step = syn.read_tables()[0]
     for r in reads:
         coef, P, _ = planes[r.plane]
         part = P[0, r.k * tr : (r.k + 1) * tr] @ W[r.k * tr : (r.k + 1) * tr]
-        out, _ = numpy_ref.read_output(syn, r, 0, 0, noisy=False)
-        np.testing.assert_array_equal(out, xin.adc.quantize(part, tile=r.k))
+        _, code = numpy_ref.read_output(syn, r, 0, 0, noisy=False)
+        np.testing.assert_array_equal(code * step[r.k], xin.adc.quantize(part, tile=r.k))  # the same codes
         assert r.coef == coef
     current = numpy_ref.step_current(syn, idx, codes, np.zeros(syn.n_neurons, bool), 0, 0, False, n_planes)
     np.testing.assert_allclose(current, xin.mvm(x.astype(np.float64), noise=False), rtol=1e-12, atol=1e-12)

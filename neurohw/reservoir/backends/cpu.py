@@ -276,19 +276,36 @@ def _gather_inputs(w_in, lo, hi, indices, codes, nz0, plane, bit_serial, tile_ro
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _noisy_adc_read(a, qq, nr, cur, r2, g, words, k0, k1, t, sid, stream, rel2, add2, ua, step, coef, fmax):
-    """One noisy tile read with the ADC (numpy_ref.read_output's rule), added to ``cur``:
-    ``code = clip(rint(f64(a) ua + f64(sqrt((rel2 f32(q) + add2 f32(rows)) r2) g)))``,
-    ``cur += coef * (code * step)``; zeroes the accumulators."""
-    column_gaussians_nb(r2, g, words, k0, k1, t, sid, stream)
-    fr = add2 * np.float32(nr)
-    for j in range(cur.shape[0]):
-        nc = math.sqrt((rel2 * np.float32(qq[j]) + fr) * r2[j]) * g[j]
-        c = np.rint(np.float64(a[j]) * ua + np.float64(nc))
-        c = min(max(c, -fmax), fmax)
-        cur[j] += coef * (c * step)
-        a[j] = 0
-        qq[j] = 0
+def _adc_read(a, qq, nr, dst, scale, add_to_cur, noisy, identity, r2, g, words, k0, k1, t, sid, stream,
+              rel2, add2, ua, fmax, imax):  # fmt: skip
+    """One tile read through the ADC (numpy_ref.read_output's rule): ``code = clip(rint(f64(a)
+    ua + f64(n)), -max_code, max_code)`` with the noise ``n = sqrt((rel2 f32(q) + add2 f32(rows))
+    r2) g`` when noisy; ``identity`` (ua == 1, noise off): ``code = clip(a)``. Then, with
+    ``add_to_cur`` (a tile read in one plane), ``dst += (code * scale[0]) * scale[1]`` (the
+    current; ``scale = (step, v)``), else ``dst += scale[0] * code`` (the tile's code sum;
+    ``scale[0] = 2^plane``). Zeroes the accumulators."""
+    n = dst.shape[0]
+    if noisy:
+        column_gaussians_nb(r2, g, words, k0, k1, t, sid, stream)
+        fr = add2 * np.float32(nr)
+        for j in range(n):
+            nc = math.sqrt((rel2 * np.float32(qq[j]) + fr) * r2[j]) * g[j]
+            c = np.rint(np.float64(a[j]) * ua + np.float64(nc))
+            c = min(max(c, -fmax), fmax)
+            dst[j] += (c * scale[0]) * scale[1] if add_to_cur else scale[0] * c
+            a[j] = 0
+            qq[j] = 0
+    elif identity:
+        for j in range(n):
+            c = np.float64(min(max(a[j], -imax), imax))
+            dst[j] += (c * scale[0]) * scale[1] if add_to_cur else scale[0] * c
+            a[j] = 0
+    else:
+        for j in range(n):
+            c = np.rint(np.float64(a[j]) * ua)
+            c = min(max(c, -fmax), fmax)
+            dst[j] += (c * scale[0]) * scale[1] if add_to_cur else scale[0] * c
+            a[j] = 0
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -304,6 +321,7 @@ def _run(indptr, indptr_off, indices, codes, nnz_off, lengths, sample_ids,
     nw = 4 * ((n + 3) // 4)
     fmax = np.float64(max_code)
     imax = acc_proto.dtype.type(max_code)
+    v_in = coefs[0]  # v, the input value of one code step (plane 0's coefficient)
     for b in prange(B):
         T = lengths[b]
         acc = np.zeros_like(acc_proto)
@@ -313,6 +331,9 @@ def _run(indptr, indptr_off, indices, codes, nnz_off, lengths, sample_ids,
         cur = np.zeros(n, np.float64)
         r2 = np.zeros(nw, np.float32)
         g = np.zeros(nw, np.float32)
+        csum = np.zeros(n, np.float64)
+        scale = np.zeros(2, np.float64)
+        shift = np.zeros(2, np.float64)
         words = np.zeros(nw, np.uint32)
         buf = np.zeros(GROUP, np.int64)
         zero = np.zeros(n, w_rec.dtype)
@@ -353,33 +374,34 @@ def _run(indptr, indptr_off, indices, codes, nnz_off, lengths, sample_ids,
                 cur[j] = 0.0
             if use_adc:
                 for tile in range(n_tiles):
-                    for plane in range(n_planes if tile < n_tin else 1):
+                    vt = v_in if tile < n_tin else 1.0
+                    scale[0] = step[tile]
+                    scale[1] = vt
+                    if tile >= n_tin or n_planes == 1:  # one read: cur += (code * step) * v
+                        if rows[tile] > 0:
+                            _adc_read(acc[tile], q[tile], rows[tile], cur, scale, True, noisy, identity_adc[tile], r2, g, words,
+                                      k0, k1, t, sid, tile, rel2[tile], add2[tile], ua[tile], fmax, imax)  # fmt: skip
+                            rows[tile] = 0
+                        continue
+                    # bit planes: codes shifted and added as integers (exact in float64), then
+                    # cur += (sum_b 2^b code_b * step) * v
+                    nread = 0
+                    for plane in range(n_planes):
                         slot = tile + plane * n_tiles
-                        nr = rows[slot]
-                        if nr == 0:
+                        if rows[slot] == 0:
                             continue
-                        coef = coefs[plane] if tile < n_tin else 1.0
-                        a = acc[slot]
-                        if noisy:
-                            _noisy_adc_read(a, q[slot], nr, cur, r2, g, words, k0, k1, t, sid, slot,
-                                            rel2[tile], add2[tile], ua[tile], step[tile], coef, fmax)  # fmt: skip
-                        elif identity_adc[tile] and coef == 1.0:  # ua == 1, step == unit: code = clip(a)
+                        if nread == 0:
                             for j in range(n):
-                                cur[j] += np.float64(min(max(a[j], -imax), imax)) * unit
-                                a[j] = 0
-                        elif identity_adc[tile]:
-                            for j in range(n):
-                                cur[j] += coef * (np.float64(min(max(a[j], -imax), imax)) * unit)
-                                a[j] = 0
-                        else:
-                            u = ua[tile]
-                            st = step[tile]
-                            for j in range(n):
-                                c = np.rint(np.float64(a[j]) * u)
-                                c = min(max(c, -fmax), fmax)
-                                cur[j] += coef * (c * st)
-                                a[j] = 0
+                                csum[j] = 0.0
+                        shift[0] = 2.0**plane
+                        _adc_read(acc[slot], q[slot], rows[slot], csum, shift, False, noisy, identity_adc[tile], r2, g, words,
+                                  k0, k1, t, sid, slot, rel2[tile], add2[tile], ua[tile], fmax, imax)  # fmt: skip
                         rows[slot] = 0
+                        nread += 1
+                    if nread > 0:
+                        st = step[tile]
+                        for j in range(n):
+                            cur[j] += (csum[j] * st) * vt
             else:
                 _merged_read(acc, q, rows, n_planes, coefs, cur, r2, g, words, k0, k1, t, sid, unit, rel2[0], add2[0], noisy)
             # --- LIF step (neurohw.reservoir.lif), branch-free so that it vectorises ---

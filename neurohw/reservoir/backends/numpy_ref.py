@@ -31,7 +31,8 @@ def why_unavailable() -> str:
 class Read(NamedTuple):
     """One array read of one step: ``a = sum P w`` (int64 for integer weights, else float64),
     ``q = sum P^2 w^2``, ``rows = sum P^2`` (float64), the noise ``stream``, the row tile ``k``
-    whose tables convert it (:meth:`Synapses.read_tables`), its plane and coefficient."""
+    whose tables convert it (:meth:`Synapses.read_tables`), its input plane and the plane's
+    coefficient (``v 2^b``; 1 for spikes)."""
 
     stream: int
     k: int
@@ -98,16 +99,16 @@ def reads(syn: Synapses, x_idx, x_code, spiking, n_planes: int) -> list[Read]:
 
 
 def read_output(syn: Synapses, r: Read, t: int, sample: int, noisy: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """One read's output in weight units (before its coefficient) and its ADC codes (None
-    without an ADC).
+    """One read's output: its ADC codes (float64, integer-valued) with an ADC, else its value
+    in weight units; and the codes again (None without an ADC).
 
     Noise (float32, :func:`neurohw.reservoir.rng.noise`): ``n = sqrt((rel2 f32(q) + add2
     f32(rows)) r2) g`` with ``(r2, g)`` the Box-Muller parts of the read's columns at counter
     ``(t, sample, stream)``, in the read's output units. With an ADC: ``code = clip(rint(f64(a)
-    ua + f64(n)), -max_code, max_code)``, output ``code * step``; without: ``f64(a) unit +
-    f64(n)`` (``ua = unit`` in the tables).
+    ua + f64(n)), -max_code, max_code)``; without: ``f64(a) unit + f64(n)`` (``ua = unit`` in
+    the tables).
     """
-    step, ua, rel2, add2 = syn.read_tables()
+    _, ua, rel2, add2 = syn.read_tables()
     x = np.asarray(r.a, np.float64) * ua[r.k]
     if noisy:
         var = rel2[r.k] * np.asarray(r.q, np.float64).astype(np.float32) + add2[r.k] * np.float32(r.rows)
@@ -117,17 +118,30 @@ def read_output(syn: Synapses, r: Read, t: int, sample: int, noisy: bool) -> tup
         return x, None
     m = float(syn.adc.max_code)
     code = np.clip(np.rint(x), -m, m)
-    return code * step[r.k], code
+    return code, code
 
 
 def step_current(syn: Synapses, x_idx, x_code, spiking, t: int, sample: int, noise: bool, n_planes: int = 1) -> np.ndarray:
-    """The synaptic current ``I[t]`` (float64, weight units) of one sample at step ``t``:
-    ``sum coef * output`` over :func:`reads`, in order, from 0.0."""
+    """The synaptic current ``I[t]`` (float64, weight units) of one sample at step ``t``.
+
+    With an ADC, per row tile in :func:`reads`' order, its planes' codes shifted and added as
+    integers (``sum_b 2^b code_b``, exact in float64), times the tile's step, times ``v`` (the
+    input value of one code step; 1 for spikes), summed from 0.0; a tile without a read adds
+    nothing. Without an ADC the one merged read's value.
+    """
     noisy = noise and syn.noisy
     current = np.zeros(syn.n_neurons, dtype=np.float64)
+    step = syn.read_tables()[0]
+    _, n_tin, _ = syn.tiles()
+    tiles: dict[int, np.ndarray] = {}  # tile -> sum_b 2^b code_b, in read order
     for r in reads(syn, x_idx, x_code, spiking, n_planes):
-        out, _ = read_output(syn, r, t, sample, noisy)
-        current = current + r.coef * out
+        out, code = read_output(syn, r, t, sample, noisy)
+        if code is None:
+            current = current + out
+        else:
+            tiles[r.k] = tiles.get(r.k, 0.0) + (2.0**r.plane) * code
+    for k, codes in tiles.items():
+        current = current + (codes * step[k]) * (syn.input_value if k < n_tin else 1.0)
     return current
 
 
