@@ -5,12 +5,15 @@
 - :func:`atomic_path`: a file written under a temporary name and renamed into place.
 - :func:`staged_directory`: a folder (a run directory, an export) assembled under a hidden name
   and renamed into place in one step.
+- :func:`file_lock`: one writer at a time on a cache entry shared by several processes.
+- :func:`check_writable_folder`: fail before any compute when an output cannot be written.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -19,11 +22,18 @@ from pathlib import Path
 import platformdirs
 
 
-def cache_dir() -> Path:
-    """The root cache directory (created on demand)."""
+def cache_dir(create: bool = True) -> Path:
+    """The root cache directory (``NEUROHW_CACHE`` or the user cache folder), created on demand
+    (``create``); a folder that cannot be created is one ConfigError line."""
     root = os.environ.get("NEUROHW_CACHE")
     path = Path(root) if root else Path(platformdirs.user_cache_dir("neurohw"))
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            from neurohw.errors import ConfigError
+
+            raise ConfigError(f"cache folder {path}: cannot be created ({exc.strerror or exc}); set NEUROHW_CACHE to a writable folder") from None
     return path
 
 
@@ -31,23 +41,94 @@ def cache_dir() -> Path:
 def atomic_path(final: Path | str, suffix: str = ""):
     """Yield a temporary path beside ``final``; rename it onto ``final`` only on success.
 
-    A killed or failing writer never leaves a half-written ``final``.
+    A killed or failing writer never leaves a half-written ``final``. The temporary name
+    ``.<final>.tmp-<pid>-<random><suffix>`` names its process, so leftovers of writers that died
+    are removed by the next writer in that folder (:func:`remove_stale_temporaries`).
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix or ".tmp", dir=final.parent)
+    remove_stale_temporaries(final.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.tmp-{os.getpid()}-", suffix=suffix or ".tmp", dir=final.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         if tmp_path.exists():  # mkstemp makes 0600 files; give the final file the usual mode
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp_path, 0o666 & ~umask)
+            os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, final)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _dead(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another user's live process
+        return False
+    return False
+
+
+_TEMP_PID = re.compile(r"\.tmp-(\d+)-")
+
+
+def remove_stale_temporaries(folder: Path | str) -> None:
+    """Remove the temporary files of :func:`atomic_path` in ``folder`` whose process is dead."""
+    for p in Path(folder).glob(".*.tmp-*"):
+        m = _TEMP_PID.search(p.name)
+        if m and _dead(int(m.group(1))):
+            try:
+                p.unlink()
+            except OSError:
+                pass
+
+
+@contextmanager
+def file_lock(path: Path | str, shared: bool = False):
+    """Hold an advisory lock (``flock``) on ``<path>.lock`` while the block runs: exclusive for a
+    writer, ``shared`` for readers. A process that dies releases its lock (the kernel does)."""
+    import fcntl
+
+    lock = Path(f"{path}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield lock
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def check_writable_folder(folder: Path | str, what: str) -> Path:
+    """Raise a one-line ConfigError unless files can be created in ``folder`` (or, when it does
+    not exist yet, in its nearest existing ancestor, where it would be created). Creates
+    nothing: a probe file is made and removed in the folder that exists."""
+    from neurohw.errors import ConfigError
+
+    folder = Path(folder)
+    probe_in = folder
+    while not probe_in.exists():
+        if probe_in.parent == probe_in:
+            break
+        probe_in = probe_in.parent
+    if not probe_in.is_dir():
+        raise ConfigError(f"{what} {folder}: {probe_in} is a file, not a folder; choose another folder")
+    try:
+        fd, name = tempfile.mkstemp(prefix=".neurohw-write-probe-", dir=probe_in)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"{what} {folder}: cannot create files in {probe_in} ({reason}); choose a writable folder") from None
+    return folder
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 class StagedDirectory:
@@ -81,12 +162,6 @@ class StagedDirectory:
             k += 1
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 @contextmanager
 def staged_directory(final: Path | str, unique: bool = False):
     """Yield a :class:`StagedDirectory` (write into its ``path``); on success it is published
@@ -109,8 +184,7 @@ def remove_stale_partials(folder: Path) -> None:
     for p in Path(folder).glob(".*.partial-*"):
         try:
             pid = int(p.name.rsplit("-", 1)[1])
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            shutil.rmtree(p, ignore_errors=True)
-        except (ValueError, PermissionError, IndexError):
+        except (ValueError, IndexError):
             continue
+        if _dead(pid):
+            shutil.rmtree(p, ignore_errors=True)

@@ -5,7 +5,7 @@ is a rich bar that disappears when the job ends. In a log file or CI it writes p
 only: at each quarter reached at least :data:`QUIET_S` seconds after the previous line (or
 the start), and one line when it ends, so a log stays short and readable. ``enabled=False``
 writes nothing (``--quiet``). :func:`note` writes one line (a stage, a result) under the same
-rules.
+rules; :func:`warn` writes a warning line whatever the settings.
 """
 
 from __future__ import annotations
@@ -34,6 +34,14 @@ def note(message: str, enabled: bool = True) -> None:
         from rich.text import Text
 
         console.print(Text.from_markup(message).plain)
+
+
+def warn(message: str) -> None:
+    """A one-line warning on stderr, shown even with ``--quiet`` (something was wrong and was
+    handled, e.g. a damaged cache block encoded again)."""
+    import sys
+
+    print(f"neurohw: warning: {message}", file=sys.stderr, flush=True)
 
 
 class Progress:

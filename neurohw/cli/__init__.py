@@ -15,7 +15,7 @@ from neurohw import __version__
 from neurohw.errors import UserError
 
 #: command-group modules, in the order ``--help`` lists them
-GROUPS = ("run", "data", "devices", "bench", "export")
+GROUPS = ("run", "data", "devices", "bench", "export", "hil")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,7 +26,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="neurohw", description="neurohw: a liquid state machine on a simulated resistive-memory crossbar")
     parser.add_argument("--version", action="version", version=f"neurohw {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors (also accepted after the command)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in GROUPS:
         try:
@@ -41,7 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # before or after the command: neurohw run X --debug works too
+    args = parser.parse_args([a for a in argv if a != "--debug"])
+    args.debug = debug
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2

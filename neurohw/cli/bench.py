@@ -1,7 +1,9 @@
 """``neurohw bench``: throughput benchmarks with their baselines measured in the same run.
 
 ``neurohw bench reservoir [--json] [--quick]``: benchmarks/bench_reservoir.py (every reservoir
-backend against snntorch and plain torch). The benchmarks/ folder is installed with the package
+backend against snntorch and plain torch).
+``neurohw bench hil [--json] [--quick]``: benchmarks/bench_hil.py (MVM frames/s and rows/s over
+loopback TCP beside the in-process macro). The benchmarks/ folder is installed with the package
 (``neurohw.benchmarks``), so the command runs wherever neurohw is installed.
 """
 
@@ -22,6 +24,13 @@ def _reservoir(args) -> int:
     return 0
 
 
+def _hil(args) -> int:
+    bench = _load("hil")
+    report = bench.run(quick=args.quick)
+    print(json.dumps(report) if args.json else bench.format_table(report))
+    return 0
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("bench", help="throughput benchmarks against baselines measured in the same run")
     sub = p.add_subparsers(dest="bench_command", metavar="BENCH")
@@ -30,3 +39,7 @@ def register(subparsers) -> None:
     r.add_argument("--json", action="store_true", help="print one JSON object: {workload, results}")
     r.add_argument("--quick", action="store_true", help="a tiny workload (checks the pipeline, not speed)")
     r.set_defaults(handler=_reservoir)
+    h = sub.add_parser("hil", help="HIL link: MVM frames/s and rows/s over loopback TCP vs the in-process macro")
+    h.add_argument("--json", action="store_true", help="print one JSON object: {workload, results}")
+    h.add_argument("--quick", action="store_true", help="short timings (checks the pipeline, not speed)")
+    h.set_defaults(handler=_hil)

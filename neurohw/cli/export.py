@@ -36,7 +36,7 @@ def _export(args) -> int:
     from neurohw.experiments.modalities import resolve_modalities
     from neurohw.experiments.schema import load_config
     from neurohw.export.nir_graph import write_nir
-    from neurohw.paths import staged_directory
+    from neurohw.paths import check_writable_folder, staged_directory
 
     cfg = load_config(args.config, args.overrides)
     seeds = list(cfg.run_seeds)
@@ -46,6 +46,7 @@ def _export(args) -> int:
     out = Path(args.out)
     if out.exists():
         raise ConfigError(f"--out {out} already exists; give a new folder")
+    check_writable_folder(out.parent, "--out: folder")
     mods = resolve_modalities(cfg)
     written = []
     with staged_directory(out) as staged:

@@ -21,8 +21,9 @@ def register(subparsers) -> None:
     p.add_argument("--out", default=None, metavar="DIR", help="parent folder of the run directory (default: the config's output)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=_run)
-    v = subparsers.add_parser("validate", help="check a YAML experiment (schema, datasets, device) without running it")
+    v = subparsers.add_parser("validate", help="check a YAML experiment (schema, datasets, device, memory, folders) without running it")
     _add_common(v)
+    v.add_argument("--out", default=None, metavar="DIR", help="the output folder to check (default: the config's output)")
     v.set_defaults(handler=_validate)
 
 
@@ -40,8 +41,11 @@ def _validate(args) -> int:
     from neurohw.experiments.modalities import resolve_modalities
     from neurohw.experiments.schema import load_config
 
+    from neurohw.experiments.preflight import preflight
+
     cfg = load_config(args.config, args.overrides)
     mods = resolve_modalities(cfg)
+    preflight(cfg, mods, args.out if args.out is not None else cfg.output)
     parts = [f"{m.name}: {m.spec.dataset} ({len(m.train)} train / {len(m.test)} test, {m.n_inputs} inputs)" for m in mods]
     print(f"{args.config}: valid ({cfg.task}; seeds {cfg.run_seeds}; " + "; ".join(parts) + ")", file=sys.stdout)
     return 0

@@ -34,7 +34,7 @@ class DVSPixelModel:
     """Parameters of the emulated pixel array (defaults: the digits-dvs sensor)."""
 
     #: mean contrast threshold, natural-log units (ON and OFF alike); 0.25 gave N-MNIST-like
-    #: event counts in the prototype (the embedded-data prototype); real DVS: 0.1-0.5
+    #: event counts in the embedded-data prototype; real DVS: 0.1-0.5
     threshold: float = 0.25
     #: pixel-to-pixel threshold mismatch, std in the same units (prototype: +-0.03)
     threshold_sigma: float = 0.03

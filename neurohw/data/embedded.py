@@ -8,8 +8,11 @@ classes ``"0"`` .. ``"9"`` (paired by digit class for the zero-shot task) and on
 stratified train/test split (20 % test per class) drawn from the same seed.
 
 A cache file is written under a temporary name and renamed when complete
-(:func:`neurohw.paths.atomic_path`), so a killed generation never leaves a half-written entry.
-The version in the file name changes whenever the generated events would change.
+(:func:`neurohw.paths.atomic_path`), so a killed generation never leaves a half-written entry;
+concurrent processes generate it once (an exclusive :func:`neurohw.paths.file_lock` per file).
+The file carries the CRC-32 of every array (``meta["crc32"]``), checked on every load: a file
+that fails its check, or cannot be read, is reported in one warning and generated again. The
+version in the file name changes whenever the generated events would change.
 
 Determinism: the same seed gives byte-identical events on the same platform (numpy Generators
 seeded from ``[seed, stream, ...]``; espeak-ng run in a fresh child process per generation, see
@@ -23,6 +26,7 @@ import importlib
 import json
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +35,7 @@ import numpy as np
 from neurohw.data.dataset import EventDataset
 from neurohw.data.events import CAMERA_DTYPE, COCHLEA_DTYPE
 from neurohw.errors import DataError, did_you_mean
-from neurohw.paths import atomic_path, cache_dir
+from neurohw.paths import atomic_path, cache_dir, file_lock
 
 EMBEDDED_NAMES = ("digits-dvs", "digits-cochlea")
 SPLITS = ("train", "test")
@@ -152,11 +156,21 @@ def generate_embedded(name: str, seed: int = 0, samples_per_class: int | None = 
         packed = module.generate(int(seed), samples_per_class, on_progress)
     elapsed = time.perf_counter() - start
     is_test = stratified_split(packed.labels, TEST_FRACTION, np.random.default_rng([int(seed), _SPLIT_STREAM]))
-    meta = dict(packed.meta, name=name, version=spec.version, seed=int(seed), samples_per_class=samples_per_class)
+    arrays = {"labels": packed.labels, "offsets": packed.offsets, "is_test": is_test, **packed.columns}
+    meta = dict(packed.meta, name=name, version=spec.version, seed=int(seed), samples_per_class=samples_per_class,
+                crc32={k: _crc(v) for k, v in arrays.items()})
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, labels=packed.labels, offsets=packed.offsets, is_test=is_test, meta=np.array(json.dumps(meta)), **packed.columns)
+        np.savez(fh, meta=np.array(json.dumps(meta)), **arrays)
     note(f"{name}: {len(packed.labels)} samples, {int(packed.counts.sum()):,} events in {elapsed:.1f} s -> {path}", progress)
     return path
+
+
+def _crc(a: np.ndarray) -> int:
+    return zlib.crc32(np.ascontiguousarray(a).tobytes())
+
+
+class _Damaged(Exception):
+    """A cache file that cannot be used as it is (it is generated again)."""
 
 
 def _read_cache(path: Path, spec: _Spec) -> dict[str, np.ndarray]:
@@ -166,7 +180,13 @@ def _read_cache(path: Path, spec: _Spec) -> dict[str, np.ndarray]:
             arrays = {k: npz[k] for k in ("labels", "offsets", "is_test", "meta", *fields)}
         meta = json.loads(str(arrays["meta"]))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"embedded cache file {path} is unreadable ({exc}); delete it and it will be generated again") from exc
+        raise _Damaged(f"unreadable ({type(exc).__name__})") from exc
+    crc = meta.get("crc32") if isinstance(meta, dict) else None
+    if not isinstance(crc, dict):
+        raise _Damaged("written without checksums")
+    bad = [k for k in ("labels", "offsets", "is_test", *fields) if crc.get(k) != _crc(arrays[k])]
+    if bad:
+        raise _Damaged(f"arrays {bad} fail their checksum")
     n = len(arrays["labels"])
     ok = (
         meta.get("version") == spec.version
@@ -176,9 +196,29 @@ def _read_cache(path: Path, spec: _Spec) -> dict[str, np.ndarray]:
         and np.all(np.diff(arrays["offsets"]) >= 0)
     )
     if not ok:
-        raise DataError(f"embedded cache file {path} is inconsistent (wrong version or lengths); delete it and it will be generated again")
+        raise _Damaged("inconsistent (wrong version or lengths)")
     arrays["meta"] = meta
     return arrays
+
+
+def _load_or_generate(name: str, seed: int, samples_per_class: int | None, progress: bool) -> tuple[Path, dict]:
+    """The checked arrays of a cache file, generating it (once, under its lock) when it is
+    missing or damaged."""
+    from neurohw.progress import warn
+
+    spec = _spec(name)
+    path = cache_path(name, seed, samples_per_class)
+    with file_lock(path):
+        if path.is_file():
+            try:
+                return path, _read_cache(path, spec)
+            except _Damaged as exc:
+                warn(f"embedded dataset cache {path.name} is {exc}; generating it again")
+        generate_embedded(name, seed, samples_per_class, progress)
+        try:
+            return path, _read_cache(path, spec)
+        except _Damaged as exc:  # just written: the disk or the generator is at fault
+            raise DataError(f"embedded cache file {path} is {exc} right after it was written; check the disk under {path.parent}") from None
 
 
 def load_embedded(
@@ -192,10 +232,7 @@ def load_embedded(
     spec = _spec(name)
     if split not in SPLITS:
         raise DataError(f"unknown split '{split}' for {name}{did_you_mean(split, SPLITS)}; choose 'train' or 'test'")
-    path = cache_path(name, seed, samples_per_class)
-    if not path.is_file():
-        generate_embedded(name, seed, samples_per_class, progress)
-    arrays = _read_cache(path, spec)
+    path, arrays = _load_or_generate(name, seed, samples_per_class, progress)
     index = np.flatnonzero(arrays["is_test"] == (split == "test"))
     offsets = arrays["offsets"]
     columns = {f: arrays[f] for f in spec.dtype.names}

@@ -117,14 +117,15 @@ def check_name(name: str) -> str:
     return name
 
 
-def load_dataset(name: str, split: str, root: str | os.PathLike | None = None, **options) -> EventDataset:
+def load_dataset(name: str, split: str, root: str | os.PathLike | None = None, progress: bool = True, **options) -> EventDataset:
     """Load one split of a dataset by name (see the module doc for the names).
 
     ``root``: for file datasets, the folder that holds them (tonic's ``save_to``; for
     ``nmnist`` also a folder with ``labels.csv``; for ``nmnist-small`` the folder itself).
     ``options`` go to the reader (e.g. ``single_digits`` for ntidigits, ``seed`` for the embedded
-    generators). Nothing downloads: a missing dataset is a :class:`DataError` that says where
-    its files should be and how to fetch them.
+    generators). ``progress``: show the generation of an embedded dataset on first use. Nothing
+    downloads: a missing dataset is a :class:`DataError` that says where its files should be and
+    how to fetch them.
     """
     check_name(name)
     if name in EMBEDDED:
@@ -137,7 +138,7 @@ def load_dataset(name: str, split: str, root: str | os.PathLike | None = None, *
             inspect.signature(module.load_embedded).bind(name, split, **options)
         except TypeError as exc:
             raise ConfigError(f"bad options for dataset '{name}': {exc}") from None
-        return module.load_embedded(name, split, **options)
+        return module.load_embedded(name, split, progress=progress, **options)
     if split not in SPLITS:
         raise DataError(f"dataset '{name}' has no split '{split}'{did_you_mean(split, SPLITS)}; splits: {', '.join(SPLITS)}")
     if name == NMNIST_SMALL or (name == "nmnist" and root is not None and (Path(root) / nmnist_files.LABELS_FILE).is_file()):

@@ -28,8 +28,9 @@ class Modality:
         return {"train": self.train, "test": self.test}[which]
 
 
-def resolve_modalities(cfg: ExperimentConfig) -> list[Modality]:
-    """Open every dataset split (missing files raise DataError) and compute input sizes."""
+def resolve_modalities(cfg: ExperimentConfig, progress: bool = True) -> list[Modality]:
+    """Open every dataset split (missing files raise DataError) and compute input sizes;
+    ``progress``: show the generation of an embedded dataset on first use."""
     from neurohw.data.registry import load_dataset
 
     out = []
@@ -37,7 +38,7 @@ def resolve_modalities(cfg: ExperimentConfig) -> list[Modality]:
         splits = []
         for split in (spec.train_split, spec.test_split):
             try:
-                splits.append(load_dataset(spec.dataset, split, root=spec.root, **spec.options))
+                splits.append(load_dataset(spec.dataset, split, root=spec.root, progress=progress, **spec.options))
             except (ConfigError, DataError) as exc:
                 raise type(exc)(f"data.{name}: {exc}") from None
         try:

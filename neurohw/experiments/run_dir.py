@@ -29,8 +29,9 @@ def write_run_dir(cfg: ExperimentConfig, parent: Path, metrics: dict, results: l
         (tmp / "config.yaml").write_text(config_text)
         heads = tmp / "heads"
         heads.mkdir()
-        for r in results:
-            save_file(head_state(r.output.heads), str(heads / f"seed{r.seed}.safetensors"), metadata={"task": cfg.task, "seed": str(r.seed)})
+        for r in results:  # sorted tensors and metadata: identical runs give identical bytes
+            state = dict(sorted(head_state(r.output.heads).items()))
+            save_file(state, str(heads / f"seed{r.seed}.safetensors"), metadata={"seed": str(r.seed), "task": cfg.task})
         figures = report.draw_figures(tmp, cfg, metrics, results[0]) if cfg.plots else []
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json_default))
         report.write_report(tmp, metrics, figures, config_text)

@@ -1,7 +1,8 @@
 """The run: data -> binning -> features (cached) -> task -> run directory, once per seed.
 
 Everything a user can get wrong is checked before anything is computed or written: the config
-(schema), the datasets (their files must exist), the device model, the output folder. The
+(schema), the datasets (their files must exist), the device model, then what the run needs from
+the machine (:mod:`.preflight`: memory, writable output and cache folders). The
 stages live in their own modules: :mod:`.modalities` (datasets), :mod:`.selection` (samples),
 :mod:`.encoding` and :mod:`.extraction` (reservoirs and cached features), :mod:`.pipeline`
 (one seed), :mod:`.aggregate` (over seeds), :mod:`.run_dir` (the directory).
@@ -11,10 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from neurohw.errors import ConfigError
 from neurohw.experiments.aggregate import aggregate
 from neurohw.experiments.modalities import resolve_modalities
 from neurohw.experiments.pipeline import run_seed
+from neurohw.experiments.preflight import preflight
 from neurohw.experiments.results import RunResult
 from neurohw.experiments.run_dir import write_run_dir
 from neurohw.experiments.schema import ExperimentConfig, apply_overrides, load_config, parse_config
@@ -23,10 +24,9 @@ from neurohw.progress import note
 
 def run_experiment(cfg: ExperimentConfig, out: str | Path | None = None, progress: bool = True) -> Path:
     """Run ``cfg`` for every seed; write the run directory atomically; return its path."""
-    mods = resolve_modalities(cfg)
+    mods = resolve_modalities(cfg, progress)
     parent = Path(out if out is not None else cfg.output)
-    if parent.exists() and not parent.is_dir():
-        raise ConfigError(f"output {parent} exists and is not a folder; choose another with --out")
+    preflight(cfg, mods, parent)
     results = []
     for k, seed in enumerate(cfg.run_seeds):
         note(f"[bold]seed {seed}[/bold] ({k + 1} of {len(cfg.run_seeds)})", progress)

@@ -197,12 +197,18 @@ class BaselinesSpec(Section):
     srnn: SRNNSpec = Field(default_factory=SRNNSpec)
 
 
+#: the largest run seed: the derived reservoir seeds ``1000 * seed + modality index`` stay below 2**63
+MAX_RUN_SEED = (2**63 - 1 - 1) // 1000
+#: what a run name may be: a plain file name (it names the run directory)
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
 class ExperimentConfig(Section):
     """One experiment: data -> device -> reservoir -> head -> task, with seeds and an output folder."""
 
-    name: str | None = Field(None, description="run name (default: the YAML file's stem)")
+    name: str | None = Field(None, description="run name (default: the YAML file's stem); a plain file name")
     task: Literal["classify", "linear_probe", "zero_shot"]
-    seed: int = Field(0, ge=0, description="the seed when seeds is not given")
+    seed: int = Field(0, ge=0, le=MAX_RUN_SEED, description="the seed when seeds is not given")
     seeds: list[int] | None = Field(None, description="run once per seed; metrics are mean and std over them")
     output: str = Field("runs", description="parent folder of run directories (--out overrides)")
     backend: Literal["auto", "numpy", "cpu", "cupy"] = Field("auto", description="reservoir backend")
@@ -215,6 +221,13 @@ class ExperimentConfig(Section):
     baselines: BaselinesSpec = Field(default_factory=BaselinesSpec)
     plots: bool = Field(True, description="draw the report's figures")
 
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, v: str | None) -> str | None:
+        if v is not None and not NAME_PATTERN.fullmatch(v):
+            raise ValueError("name must be a plain file name: 1-100 letters, digits, '.', '_' or '-', not starting with '.' or '-'")
+        return v
+
     @field_validator("seeds")
     @classmethod
     def _seeds(cls, v: list[int] | None) -> list[int] | None:
@@ -223,6 +236,8 @@ class ExperimentConfig(Section):
                 raise ValueError("seeds must list at least one seed")
             if len(set(v)) != len(v) or min(v) < 0:
                 raise ValueError(f"seeds must be distinct non-negative integers, got {v}")
+            if max(v) > MAX_RUN_SEED:
+                raise ValueError(f"seeds must be <= {MAX_RUN_SEED:,} (the reservoir seed 1000 * seed + modality index must stay below 2**63)")
         return v
 
     @model_validator(mode="after")
@@ -283,7 +298,10 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
     raw = apply_overrides(read_yaml(path, ConfigError, "config", EXAMPLE), overrides)
     cfg = parse_config(raw, str(path))
     if cfg.name is None:
-        cfg = cfg.model_copy(update={"name": Path(path).stem})
+        stem = Path(path).stem
+        if not NAME_PATTERN.fullmatch(stem):
+            raise ConfigError(f"{path}: the file name {stem!r} cannot name a run; give 'name:' (letters, digits, '.', '_', '-')")
+        cfg = cfg.model_copy(update={"name": stem})
     return cfg
 
 

@@ -62,7 +62,8 @@ class _Classifier:
 
     def predict(self, X) -> np.ndarray:
         """The class (a value of ``classes_``) with the highest score, per row of ``X``."""
-        return self.classes_[self.decision_function(X).argmax(1)]
+        scores = self.decision_function(X)
+        return self.classes_[scores.argmax(1)]
 
     def score(self, X, y) -> float:
         """Accuracy of :meth:`predict` on ``(X, y)``."""

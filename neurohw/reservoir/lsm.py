@@ -126,20 +126,47 @@ class LSMEncoder:
     """
 
     def __init__(self, config: LSMConfig | None = None, device=DEFAULT_DEVICE, **params):
-        from neurohw.devices.model import DeviceModel, load_device
-
         if params:
             base = config.model_dump(exclude_unset=True) if config is not None else {}
             config = LSMConfig(**{**base, **params})
-        self.config = config if config is not None else LSMConfig(scale=0.07)
+        self._setup(config if config is not None else LSMConfig(scale=0.07), device)
+        if self.config.n_inputs is not None:
+            self._form(self.config.n_inputs)
+
+    def _setup(self, config: LSMConfig, device) -> None:
+        """Everything but the crossbars."""
+        from neurohw.devices.model import DeviceModel, load_device
+
+        self.config = config
         self.device = device if isinstance(device, DeviceModel) else load_device(device)
         self.seeds = derived_seeds(self.config.seed)
         self.backend = select_backend(self.config.backend, threads=self.config.threads)
         self.scale = self.config.scale  # set by calibrate() when target_rate is given
         self._formed = None  # (crossbar_in, crossbar_rec) at the base scale
         self._synapses: Synapses | None = None
-        if self.config.n_inputs is not None:
-            self._form(self.config.n_inputs)
+
+    @classmethod
+    def from_crossbars(cls, crossbar_in, crossbar_rec, config: LSMConfig | None = None, **fields) -> LSMEncoder:
+        """An encoder on crossbars made elsewhere (a measured conductance map, weights programmed
+        from another tool's network, a chip's read-back) instead of sampled forming.
+
+        ``n_inputs`` and ``n_neurons`` come from their shapes and the device from
+        ``crossbar_in``; the weight scale is the config's ``scale`` (or found by ``target_rate``
+        calibration): the crossbars' conductances are used as they are, rescaled like formed
+        ones (``W = scale (G+ - G-)``, the recurrent one at ``scale * rec_scale``).
+        """
+        n_in, n = crossbar_in.n_in, crossbar_in.n_out
+        if crossbar_rec.n_in != n or crossbar_rec.n_out != n:
+            raise DataError(f"the recurrent crossbar is {crossbar_rec.n_in} x {crossbar_rec.n_out}; the input crossbar's "
+                            f"{n} outputs need a {n} x {n} one")
+        base = config.model_dump(exclude_unset=True) if config is not None else {}
+        merged = {**base, **fields}
+        if "scale" not in merged and "target_rate" not in merged:
+            merged["scale"] = float(crossbar_in.scale)
+        enc = cls.__new__(cls)
+        enc._setup(LSMConfig(**{**merged, "n_inputs": n_in, "n_neurons": n}), crossbar_in.device)
+        enc._formed = (crossbar_in, crossbar_rec)
+        return enc
 
     # ------------------------------------------------------------------ crossbars
 

@@ -52,7 +52,8 @@ def test_small_generation_is_cached_split_and_well_formed(name, dtype, sensor, c
     path = cache_path(name, 0, per_class)
     assert path == cache / "embedded" / f"{name}-v{embedded._SPECS[name].version}-seed0-n5.npz" and not path.exists()
     train = load_embedded(name, "train", samples_per_class=per_class, progress=False)
-    assert path.is_file() and [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary left
+    # no temporary left (the lock file that serialises concurrent generations stays, empty)
+    assert path.is_file() and [p.name for p in path.parent.iterdir() if p.suffix != ".lock"] == [path.name]
     test = load_embedded(name, "test", samples_per_class=per_class, progress=False)
     assert (train.sensor_size, train.dtype, train.classes) == (sensor, dtype, [str(d) for d in range(10)])
     # stratified 80/20: 1 of 5 per class in test, disjoint, together all
@@ -98,20 +99,42 @@ def test_bad_names_splits_and_options_are_user_errors(cache):
     assert not (cache / "embedded").exists() or not any((cache / "embedded").iterdir())
 
 
-def test_a_corrupt_cache_file_is_a_clear_error(cache):
+def test_a_damaged_cache_file_is_reported_and_generated_again(cache, capsys):
+    """Unreadable, inconsistent, or with bytes flipped inside its data: one warning line, the
+    file is generated again, and the events equal a clean generation's (never a silent use)."""
     path = cache_path("digits-dvs", 0, 1)
-    path.parent.mkdir(parents=True)
-    path.write_bytes(b"not a zip file")
-    with pytest.raises(DataError, match="unreadable.*delete it"):
-        load_embedded("digits-dvs", "train", samples_per_class=1, progress=False)
-    generate_embedded("digits-dvs", 0, 1, progress=False)  # regenerating replaces it
+    clean = load_embedded("digits-dvs", "train", samples_per_class=1, progress=False)
+    reference = [clean.events(i).copy() for i in range(len(clean))]
+    good = path.read_bytes()
+
+    def damaged_then_loaded(damage) -> str:
+        damage()
+        capsys.readouterr()
+        ds = load_embedded("digits-dvs", "train", samples_per_class=1, progress=False)
+        assert all(np.array_equal(ds.events(i), ref) for i, ref in enumerate(reference))
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("neurohw: warning:"), err
+        return err[0]
+
+    assert "unreadable" in damaged_then_loaded(lambda: path.write_bytes(b"not a zip file"))
     with np.load(path) as npz:
         arrays = dict(npz)
-    arrays["offsets"] = arrays["offsets"][:-1]
-    with open(path, "wb") as fh:
-        np.savez(fh, **arrays)
-    with pytest.raises(DataError, match="inconsistent"):
-        load_embedded("digits-dvs", "train", samples_per_class=1, progress=False)
+
+    def cut():
+        with open(path, "wb") as fh:
+            np.savez(fh, **{**arrays, "offsets": arrays["offsets"][:-1]})
+
+    assert "checksum" in damaged_then_loaded(cut)
+
+    def flip():  # one byte inside the event data (the npz is stored uncompressed)
+        raw = bytearray(good)
+        i = raw.index(np.ascontiguousarray(arrays["x"][100:108]).tobytes())
+        raw[i] ^= 0x01
+        path.write_bytes(bytes(raw))
+
+    msg = damaged_then_loaded(flip)  # the zip member's own CRC-32 or ours finds it
+    assert "checksum" in msg or "BadZipFile" in msg
+    assert path.read_bytes() == good  # generated again, byte for byte
 
 
 def test_espeak_keeps_state_in_process_but_a_fresh_process_per_list_is_deterministic():

@@ -96,3 +96,64 @@ def test_corrupt_or_mismatched_file_is_rebuilt(tmp_path):
     calls.clear()
     compute_cached(FeatureCache({"k": 4}, 6, root=tmp_path), _encode_fn(calls), batch_size=5)
     assert calls == [[0, 1, 2, 3, 4], [5]]
+
+
+def _flip_byte_in_rows(path, name: str, row: int):
+    """Flip one byte of dataset ``name`` at ``row`` directly in the file (as a failing disk would)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        ds = f[name]
+        if ds.chunks is None:
+            offset = ds.id.get_offset() + row * ds.dtype.itemsize * int(np.prod(ds.shape[1:]))
+        else:
+            info = next(ds.id.get_chunk_info(i) for i in range(ds.id.get_num_chunks())
+                        if ds.id.get_chunk_info(i).chunk_offset[0] <= row < ds.id.get_chunk_info(i).chunk_offset[0] + ds.chunks[0])
+            local = row - info.chunk_offset[0]
+            offset = info.byte_offset + local * ds.dtype.itemsize * int(np.prod(ds.chunks[1:]))
+    with open(path, "r+b") as fh:
+        fh.seek(offset + 1)
+        b = fh.read(1)
+        fh.seek(offset + 1)
+        fh.write(bytes([b[0] ^ 0x5A]))
+
+
+def test_flipped_bytes_in_the_data_are_found_and_only_that_block_is_encoded_again(tmp_path, capsys):
+    calls = []
+    feats, _ = compute_cached(FeatureCache({"k": 5}, 12, root=tmp_path), _encode_fn(calls), batch_size=4)
+    cache = FeatureCache({"k": 5}, 12, root=tmp_path)
+    _flip_byte_in_rows(cache.path, "rate", 6)  # inside block 1 (samples 4..7)
+    with __import__("h5py").File(cache.path, "r") as f:
+        assert not np.array_equal(f["rate"][...], feats["rate"])  # the damage is really there
+    calls.clear()
+    again, _ = compute_cached(cache, _encode_fn(calls), batch_size=4)
+    assert calls == [[4, 5, 6, 7]]  # exactly the damaged block
+    np.testing.assert_array_equal(again["rate"], feats["rate"])
+    np.testing.assert_array_equal(again["counts"], feats["counts"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "warning" in err[0] and "checksum" in err[0] and "[1]" in err[0]
+
+
+def test_concurrent_processes_on_one_key_compute_once_and_agree(tmp_path):
+    """Three processes start on the same cold entry at once: none fails, the features are
+    encoded once (the others wait on the lock, then read), all read the same numbers."""
+    log = tmp_path / "calls.txt"
+    script = textwrap.dedent(
+        f"""
+        import sys, time, numpy as np
+        from neurohw.experiments.feature_cache import FeatureCache, compute_cached
+        def enc(idx):
+            with open(r"{log}", "a") as fh:
+                fh.write(" ".join(map(str, idx)) + "\\n")
+            time.sleep(0.2)
+            return {{"rate": (idx[:, None] * np.ones((1, 3))).astype(np.float32)}}
+        feats, _ = compute_cached(FeatureCache({{"k": 6}}, 10, root=r"{tmp_path}"), enc, batch_size=5)
+        print(float(feats["rate"].sum()))
+        """
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
+    assert {o[0].strip() for o in outs} == {str(float(3 * sum(range(10))))}
+    assert sorted(log.read_text().split("\n")[:-1]) == ["0 1 2 3 4", "5 6 7 8 9"]

@@ -1,0 +1,176 @@
+"""``neurohw hil``: hardware in the loop (docs/hil-protocol.md).
+
+- ``neurohw hil serve --device NAME_OR_YAML [--host 127.0.0.1] [--port 7341] [--tiles 8]
+  [--latency-us N] [--faults SPEC] [--serial URL [--baud N]] [--exit-after S]``: the emulator;
+  prints ``serving ... on hil://HOST:PORT`` and serves until Ctrl-C (or ``--exit-after``).
+- ``neurohw hil info URL``: what the chip behind URL reports (INFO).
+- ``neurohw hil calibrate URL --out DIR [--tiles 0,1] [--reads 32] [--seed 0]``: measure the
+  chip and write a device model (device.yaml, conductance maps, calibration.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from neurohw.errors import UserError
+
+
+def register(subparsers) -> None:
+    """Add the ``hil`` group and its commands."""
+    parser = subparsers.add_parser("hil", help="hardware in the loop: emulator server, chip info, calibration", description="hardware in the loop: an emulated macro behind a link, and chip calibration (docs/hil-protocol.md)")
+    sub = parser.add_subparsers(dest="hil_command", metavar="COMMAND", parser_class=type(parser))
+    parser.set_defaults(handler=lambda args: (parser.print_help(), 2)[1])
+
+    p = sub.add_parser("serve", help="serve emulated chips of a device model over TCP (and a serial port)")
+    p.add_argument("--device", required=True, help="device model name (neurohw devices list) or YAML path")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a device value, e.g. --set read_noise.relative=0 (repeatable)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; the protocol has no authentication)")
+    p.add_argument("--port", type=int, default=7341, help="TCP port (default 7341; 0: a free one, printed)")
+    p.add_argument("--tiles", type=int, default=8, help="tiles per emulated chip (default 8)")
+    p.add_argument("--latency-us", type=float, default=0.0, help="extra latency per reply, microseconds (a slow board)")
+    p.add_argument("--faults", default="", metavar="SPEC", help="fault injection, e.g. drop=0.05,corrupt=0.01,delay=0.01:50,disconnect=0.001,stuck=0.01,slowop=20,seed=1")
+    p.add_argument("--max-sessions", type=int, default=8, help="sessions held at once (default 8)")
+    p.add_argument("--max-connections", type=int, default=16, help="connections at once (default 16)")
+    p.add_argument("--max-payload", type=int, default=None, help="largest payload announced, bytes (default 4 MiB)")
+    p.add_argument("--frame-timeout-s", type=float, default=5.0, help="a frame must complete within this time of its first byte (default 5)")
+    p.add_argument("--idle-timeout-s", type=float, default=600.0, help="close connections idle this long (default 600)")
+    p.add_argument("--session-ttl-s", type=float, default=600.0, help="keep a session this long after its connection went away, for resume (default 600)")
+    p.add_argument("--serial", default=None, metavar="PORT", help="also serve this serial port (a device path or a pyserial URL)")
+    p.add_argument("--baud", type=int, default=115200, help="baud rate of --serial (default 115200)")
+    p.add_argument("--exit-after", type=float, default=None, metavar="S", help="stop after S seconds (for scripts and tests)")
+    p.add_argument("--verbose", action="store_true", help="log connections and errors to stderr")
+    p.set_defaults(handler=cmd_serve)
+
+    p = sub.add_parser("info", help="print what the chip behind URL reports")
+    p.add_argument("url", help="hil://HOST:PORT or hil+serial://PORT?baud=N")
+    p.set_defaults(handler=cmd_info)
+
+    p = sub.add_parser("calibrate", help="measure a chip over the link and write a device model of it")
+    p.add_argument("url", help="hil://HOST:PORT or hil+serial://PORT?baud=N")
+    p.add_argument("--out", required=True, help="output folder (device.yaml, conductance maps, calibration.json)")
+    p.add_argument("--tiles", default=None, help="comma-separated tiles to measure (default all)")
+    p.add_argument("--reads", type=int, default=32, help="repeated reads per read-noise pattern (default 32)")
+    p.add_argument("--seed", type=int, default=0, help="seed of FORM, PROGRAM and the row sets (default 0)")
+    p.add_argument("--formed", default="gaussian", choices=("gaussian", "lognormal", "histogram"), help="formed-conductance distribution to write (default gaussian)")
+    p.add_argument("--no-drift", action="store_true", help="do not advance the chip's clock to measure drift")
+    p.set_defaults(handler=cmd_calibrate)
+
+
+def _overrides(items: list[str]) -> dict:
+    import yaml
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set {item!r}: give KEY=VALUE, e.g. --set read_noise.relative=0")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise UserError(f"--set {item!r}: the value is not valid YAML") from None
+    return out
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from neurohw.devices.model import load_device
+    from neurohw.hil.faults import parse_faults
+    from neurohw.hil.protocol import DEFAULT_MAX_PAYLOAD, MIN_MAX_PAYLOAD
+    from neurohw.hil.server import HilServer, ServerConfig
+
+    device = load_device(args.device, _overrides(args.set) or None)
+    faults = parse_faults(args.faults)
+    checks = [
+        (1 <= args.tiles <= 65535, f"--tiles {args.tiles}: give 1..65535"),
+        (0 <= args.port <= 65535, f"--port {args.port}: give 0..65535"),
+        (args.latency_us >= 0, f"--latency-us {args.latency_us}: must be >= 0"),
+        (args.max_sessions >= 1 and args.max_connections >= 1, "--max-sessions and --max-connections must be >= 1"),
+        (args.frame_timeout_s > 0 and args.idle_timeout_s > 0 and args.session_ttl_s > 0, "timeouts must be > 0 seconds"),
+        (args.max_payload is None or MIN_MAX_PAYLOAD <= args.max_payload <= 0xFFFFFFFF, f"--max-payload {args.max_payload}: give {MIN_MAX_PAYLOAD}..4294967295 bytes"),
+        (args.baud >= 1, f"--baud {args.baud}: must be a positive integer"),
+    ]
+    for ok, text in checks:
+        if not ok:
+            raise UserError(text)
+    if args.verbose:
+        import logging
+
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
+    config = ServerConfig(
+        tiles=args.tiles, latency_us=args.latency_us, faults=faults, max_payload=args.max_payload or DEFAULT_MAX_PAYLOAD,
+        max_sessions=args.max_sessions, max_connections=args.max_connections, frame_timeout_s=args.frame_timeout_s,
+        idle_timeout_s=args.idle_timeout_s, session_ttl_s=args.session_ttl_s,
+    )  # fmt: skip
+    server = HilServer(device, args.host, args.port, config)
+    try:
+        server.start()
+    except OSError as exc:
+        raise UserError(f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc}); pick another --port or --host") from None
+    try:
+        if args.serial:
+            from neurohw.hil.transport import LinkClosed
+
+            try:
+                server.serve_serial(args.serial, args.baud)
+            except LinkClosed as exc:
+                raise UserError(f"--serial {args.serial}: {exc}") from None
+        where = server.url + (f" and serial {args.serial}" if args.serial else "")
+        if args.host not in ("127.0.0.1", "localhost", "::1"):
+            print(f"neurohw hil: warning: listening on {args.host}; the HIL protocol has no authentication", file=sys.stderr)
+        print(f"neurohw hil: serving {device.name} ({args.tiles} tiles per chip) on {where}", flush=True)
+        deadline = None if args.exit_after is None else time.monotonic() + args.exit_after
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic())))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from neurohw.hil.remote import RemoteMacro
+
+    with RemoteMacro(args.url) as macro:
+        info = macro.info()
+    adc = f"{info.adc_bits}-bit, LSB {info.lsb_us:g} uS" + (" (per-tile gain)" if info.per_tile_gain else "") if info.adc_bits else "none (analog sums)"
+    rows = [
+        ("chip", f"0x{info.chip_id:016x} ({info.name or 'unnamed'})"),
+        ("tiles", f"{info.tiles} x {info.rows} rows x {info.cols} columns ({info.pairs} differential pairs)"),
+        ("adc", adc),
+        ("inputs", f"{info.input_bits or 'analog'} bits, {'bit-serial' if info.bit_serial else 'amplitude'}, up to {info.max_planes} planes per read"),
+        ("levels", f"{info.level_step_us:g} uS" if info.level_step_us else "continuous"),
+        ("program window", f"{info.g_min_us:g}..{info.g_max_us:g} uS"),
+        ("clock", f"{info.clock_s:g} s" + (" (drifts)" if info.drift else "")),
+        ("exact reads", "yes (emulator)" if info.exact_reads else "no"),
+        ("max payload", f"{info.max_payload} bytes"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from neurohw.hil.calibration import calibrate
+    from neurohw.hil.remote import RemoteMacro
+
+    tiles = None
+    if args.tiles:
+        try:
+            tiles = [int(t) for t in args.tiles.split(",") if t.strip()]
+        except ValueError:
+            raise UserError(f"--tiles {args.tiles!r}: give comma-separated tile numbers, e.g. 0,1") from None
+    console = Console(stderr=True)
+    say = (lambda text: console.print(f"calibrate: {text}")) if console.is_terminal else None
+    with RemoteMacro(args.url, chip_seed=args.seed) as macro:
+        s = calibrate(macro, args.out, tiles=tiles, reads=args.reads, seed=args.seed, drift=not args.no_drift, formed_kind=args.formed, say=say)
+    f, rn, st = s["forming"], s["read_noise"], s["stuck"]
+    print(f"chip {s['chip_id']}: formed {f['formed_fraction']:.4f}, formed G {f['formed_mean_us']:.3f} +- {f['formed_std_us']:.3f} uS, "
+          f"read noise {100 * rn['relative']:.3f} % + {rn['additive_us']:.4g} uS, stuck on {st['p_on']:.4g} off {st['p_off']:.4g}, "
+          f"drift nu {s['drift']['nu_mean']:.4g}")  # fmt: skip
+    print(f"wrote {args.out}/device.yaml, conductance_map.h5 and calibration.json")
+    return 0

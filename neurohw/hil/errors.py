@@ -1,0 +1,37 @@
+"""Errors of the hardware-in-the-loop link.
+
+Everything a user can cause over the link (a bad URL, a server that is gone, a peer that speaks
+another protocol version, a request the chip refuses) raises :class:`HilError`, a
+:class:`neurohw.errors.UserError`: one line that says what is wrong and what to do; the CLI
+prints it and exits 2.
+"""
+
+from __future__ import annotations
+
+from neurohw.errors import UserError
+
+
+class HilError(UserError):
+    """The HIL link, the server or the chip refused or failed; the message is one line."""
+
+
+class HilStatusError(HilError):
+    """The chip answered a request with a status other than OK (``status``: its code)."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = int(status)
+
+
+class ChipRangeError(ValueError):
+    """A request names a tile, a row or column range, or a value the chip does not have
+    (raised by the chip model; the server answers OUT_OF_RANGE, LocalMacro raises
+    :class:`HilStatusError` with the same message)."""
+
+
+class ChipBusyError(RuntimeError):
+    """A long operation is running on the chip (status BUSY)."""
+
+
+class ChipAborted(RuntimeError):
+    """A long operation was aborted; nothing of it was applied (status ABORTED)."""

@@ -1,0 +1,436 @@
+"""The emulator server: emulated chips behind the HIL protocol, over TCP or a serial port.
+
+:class:`HilServer` listens on ``host:port`` (127.0.0.1 by default), one thread per connection
+and one :class:`neurohw.hil.session.Session` (own :class:`neurohw.hil.chip.ChipEmulator`) per
+HELLO. What it guarantees against any client (docs/hil-protocol.md, "Robustness"):
+
+- a frame with a bad header check is skipped byte by byte until the next sync byte (a reply
+  BAD_CRC is sent when the header names this connection's session); a payload CRC failure gets
+  BAD_CRC; a length above ``max_payload`` gets BAD_LENGTH and resynchronisation; an unknown
+  opcode UNKNOWN_OPCODE; a frame before HELLO BAD_SESSION; out-of-range blocks and values
+  OUT_OF_RANGE (the chip is untouched);
+- a frame not completed within ``frame_timeout_s`` of its first byte (a client that sends half
+  a frame and stalls) closes that connection (on a serial port: the partial frame is dropped);
+  a connection idle for ``idle_timeout_s`` is closed;
+- memory is bounded: at most ``max_connections`` connections, each buffering at most one frame;
+  at most ``max_sessions`` sessions (ended by BYE, or ``session_ttl_s`` after their connection
+  went away), each with a bounded reply cache; a new client beyond the limits gets BUSY;
+- an exception while handling a request becomes an INTERNAL reply; the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from neurohw.devices.model import DeviceModel
+from neurohw.hil import messages as msg
+from neurohw.hil.chip import ChipEmulator
+from neurohw.hil.faults import FaultInjector, FaultSpec
+from neurohw.hil.protocol import (
+    DEFAULT_MAX_PAYLOAD,
+    MIN_MAX_PAYLOAD,
+    VERSIONS,
+    BadHeader,
+    BadPayload,
+    Flag,
+    Frame,
+    FrameReader,
+    Garbage,
+    Opcode,
+    Oversized,
+    Status,
+    encode_frame,
+    reply_frame,
+)
+from neurohw.hil.session import ReplyCache, Session
+from neurohw.hil.transport import LinkClosed, SerialTransport, TcpTransport, Transport
+
+log = logging.getLogger("neurohw.hil.server")
+
+CAPABILITIES = msg.CAP_EXACT | msg.CAP_TIME | msg.CAP_ABORT | msg.CAP_STATS
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Limits and behaviour of a :class:`HilServer` (see the module doc)."""
+
+    tiles: int = 8
+    latency_us: float = 0.0
+    faults: FaultSpec = field(default_factory=FaultSpec)
+    max_payload: int = DEFAULT_MAX_PAYLOAD
+    max_sessions: int = 8
+    max_connections: int = 16
+    frame_timeout_s: float = 5.0
+    idle_timeout_s: float = 600.0
+    session_ttl_s: float = 600.0
+    tick_s: float = 0.1
+    versions: tuple[int, int] = VERSIONS
+    cache_entries: int = 64
+    cache_bytes: int = 8 * 1024 * 1024
+
+    def __post_init__(self):
+        if not MIN_MAX_PAYLOAD <= self.max_payload <= 0xFFFFFFFF:
+            raise ValueError(f"max_payload must be in [{MIN_MAX_PAYLOAD}, 2^32-1], got {self.max_payload}")
+        if self.max_sessions < 1 or self.max_connections < 1:
+            raise ValueError("max_sessions and max_connections must be >= 1")
+
+
+class Connection:
+    """One client link (a TCP connection or a serial port): reads frames, answers them."""
+
+    def __init__(self, server: "HilServer", transport: Transport, *, serial: bool = False):
+        self.server = server
+        self.transport = transport
+        self.serial = serial
+        self.reader = FrameReader(server.config.max_payload)
+        self.session: Session | None = None
+        self.closed = False
+        self._send_lock = threading.Lock()
+        self.last_hello: tuple[int, bytes] | None = None  # (seq, reply) of the last HELLO
+        self.thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ output
+
+    def send(self, data: bytes) -> None:
+        """Send one frame (faults and latency applied); a failed send closes the connection."""
+        if self.closed:
+            return
+        faults = self.server.faults
+        delay = self.server.config.latency_us * 1e-6
+        if faults is not None:
+            if faults.drop_out():
+                return
+            data = faults.corrupt(data, "corrupted_out")
+            delay += faults.delay_s()
+        with self._send_lock:
+            if delay > 0:
+                time.sleep(delay)
+            try:
+                self.transport.send(data)
+            except LinkClosed:
+                self.close()
+
+    def _error(self, header, status: int, message: str) -> None:
+        self.send(reply_frame(header, status, msg.pack_error(message)))
+
+    # ------------------------------------------------------------------ input
+
+    def run(self) -> None:
+        cfg = self.server.config
+        last = time.monotonic()
+        partial_since: float | None = None
+        try:
+            while not self.closed and not self.server.stopping:
+                try:
+                    data = self.transport.recv(None)
+                except LinkClosed:
+                    break
+                now = time.monotonic()
+                if data:
+                    last = now
+                    self.server.count("bytes_in", len(data))
+                    for event in self.reader.feed(data):
+                        self._event(event, inject=True)
+                        if self.closed:
+                            break
+                if self.reader.pending:
+                    partial_since = partial_since or now
+                else:
+                    partial_since = None
+                if partial_since is not None and now - partial_since > cfg.frame_timeout_s:
+                    self.server.count("stalled")
+                    log.info("%s: partial frame stalled for %.1f s; %s", self.transport.name, now - partial_since, "dropped it" if self.serial else "closing")
+                    if not self.serial:
+                        break
+                    self.reader.clear()
+                    partial_since = None
+                if not self.serial and not self.reader.pending and now - last > cfg.idle_timeout_s:
+                    self.server.count("idle_closed")
+                    break
+        except Exception:  # noqa: BLE001 - a connection's failure must not reach the server
+            self.server.count("internal_errors")
+            log.exception("%s: connection failed", self.transport.name)
+        finally:
+            self.close()
+
+    def _event(self, event, inject: bool) -> None:
+        srv = self.server
+        if isinstance(event, Garbage):
+            srv.count("garbage_bytes", event.count)
+        elif isinstance(event, BadHeader):
+            srv.count("bad_header")
+            s = self.session
+            if s is not None and int.from_bytes(event.raw[8:12], "little") == s.id:
+                self.send(encode_frame(event.raw[2], msg.pack_error("header check failed; resend"), seq=event.seq, session=s.id, flags=Flag.REPLY, status=Status.BAD_CRC))
+        elif isinstance(event, Oversized):
+            srv.count("oversized")
+            self._error(event.header, Status.BAD_LENGTH, f"payload of {event.header.length} bytes exceeds max_payload {srv.config.max_payload}")
+        elif isinstance(event, BadPayload):
+            srv.count("bad_crc")
+            self._error(event.header, Status.BAD_CRC, "payload CRC-32 mismatch; resend")
+        elif isinstance(event, Frame):
+            srv.count("frames_in")
+            faults = srv.faults
+            if inject and faults is not None:
+                if faults.drop_in():
+                    return
+                if faults.disconnect():
+                    self.close()
+                    return
+                h = event.header
+                raw = encode_frame(h.opcode, event.payload, seq=h.seq, session=h.session, flags=h.flags, status=h.status, version=h.version)
+                bent = faults.corrupt(raw, "corrupted_in")
+                if bent is not raw:
+                    scratch = FrameReader(srv.config.max_payload)
+                    for e in scratch.feed(bent):
+                        self._event(e, inject=False)
+                    return
+            try:
+                self._frame(event)
+            except Exception as exc:  # noqa: BLE001 - answer INTERNAL, keep serving
+                srv.count("internal_errors")
+                log.exception("%s: request failed", self.transport.name)
+                self._error(event.header, Status.INTERNAL, f"the server failed on this request: {type(exc).__name__}")
+
+    def _frame(self, frame: Frame) -> None:
+        h = frame.header
+        if h.is_reply:
+            self.server.count("unexpected_replies")
+            return
+        if h.opcode == Opcode.HELLO:
+            self.send(self.server.hello(self, frame))
+            return
+        s = self.session
+        if s is None:
+            self._error(h, Status.BAD_SESSION, "no session on this connection; send HELLO first")
+            return
+        if h.session != s.id:
+            self._error(h, Status.BAD_SESSION, f"frame for session {h.session} on a connection bound to session {s.id}")
+            return
+        if h.version != s.version:
+            self.send(reply_frame(h, Status.BAD_VERSION, msg.pack_version_error(*self.server.config.versions, f"frame of version {h.version}; this session speaks {s.version}")))
+            return
+        if h.opcode == Opcode.BYE:
+            self.server.end_session(s)
+            self.session = None
+            self.send(reply_frame(h, Status.OK))
+            return
+        for out in s.handle(frame):
+            self.send(out)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        s = self.session
+        if s is not None and s.conn is self:
+            s.conn = None
+            s.last_seen = time.monotonic()
+        self.transport.close()
+        self.server.forget(self)
+
+
+class HilServer:
+    """Emulated chips of ``device`` served on ``host:port`` (port 0: a free one). Use
+    :meth:`start` (background threads) and :meth:`stop`, or the context manager."""
+
+    def __init__(self, device: DeviceModel, host: str = "127.0.0.1", port: int = 0, config: ServerConfig | None = None):
+        self.device = device
+        self.host = host
+        self.port = int(port)
+        self.config = config or ServerConfig()
+        spec = self.config.faults
+        self.faults = FaultInjector(spec) if spec.link_faults else None
+        self.stopping = False
+        self._lock = threading.Lock()
+        self._sessions: dict[int, Session] = {}
+        self._conns: set[Connection] = set()
+        self._counts: Counter = Counter()
+        self._listener: socket.socket | None = None
+        self._threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------------ counters
+
+    def count(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self._counts[name] += n
+
+    def stats(self) -> dict:
+        with self._lock:
+            out = dict(self._counts)
+            out["connections"] = len(self._conns)
+            out["sessions"] = len(self._sessions)
+        if self.faults is not None:
+            out["faults"] = dict(self.faults.counts)
+        return out
+
+    # ------------------------------------------------------------------ sessions
+
+    def hello(self, conn: Connection, frame: Frame) -> bytes:
+        """Answer a HELLO: version negotiation, a new or resumed session bound to ``conn``."""
+        h = frame.header
+        if conn.last_hello is not None and conn.last_hello[0] == h.seq:
+            return conn.last_hello[1]
+        try:
+            hello = msg.Hello.unpack(frame.payload)
+        except msg.PayloadError as exc:
+            return reply_frame(h, exc.status, msg.pack_error(str(exc)))
+        vmin, vmax = self.config.versions
+        lo, hi = max(hello.min_version, vmin), min(hello.max_version, vmax)
+        if lo > hi:
+            return reply_frame(h, Status.BAD_VERSION, msg.pack_version_error(vmin, vmax, f"this server speaks protocol versions {vmin}..{vmax}"))
+        with self._lock:
+            if hello.resume:
+                s = self._sessions.get(hello.resume)
+                if s is None:
+                    return reply_frame(h, Status.BAD_SESSION, msg.pack_error(f"session {hello.resume} is not known here (ended, expired or the server restarted)"))
+                old = s.conn
+                resumed = True
+            else:
+                self._reap_locked()
+                if len(self._sessions) >= self.config.max_sessions:
+                    self._counts["refused_sessions"] += 1
+                    return reply_frame(h, Status.BUSY, msg.pack_error(f"the server holds {len(self._sessions)} sessions, its limit; retry later or end one with BYE"))
+                sid = 0
+                while sid == 0 or sid in self._sessions:
+                    sid = secrets.randbits(32)
+                fs = self.config.faults
+                chip = ChipEmulator(self.device, self.config.tiles, hello.chip_seed, extra_stuck=fs.stuck, extra_stuck_kind=fs.stuck_kind, max_payload=self.config.max_payload)
+                s = Session(sid, chip, cache=ReplyCache(self.config.cache_entries, self.config.cache_bytes), slowop_s=fs.slowop_ms / 1000.0, capabilities=CAPABILITIES)
+                s.server_stats = self.stats
+                self._sessions[sid] = s
+                self._counts["sessions_created"] += 1
+                old = None
+                resumed = False
+        if old is not None and old is not conn:
+            old.session = None
+            old.close()
+        if conn.session is not None and conn.session is not s and conn.session.conn is conn:
+            conn.session.conn = None
+        s.version = hi
+        s.conn = conn
+        s.last_seen = time.monotonic()
+        conn.session = s
+        body = msg.HelloReply(hi, resumed, s.id, self.config.max_payload, CAPABILITIES, s.last_seq).pack()
+        out = encode_frame(Opcode.HELLO, body, seq=h.seq, session=s.id, flags=Flag.REPLY, status=Status.OK, version=hi)
+        conn.last_hello = (h.seq, out)
+        return out
+
+    def end_session(self, s: Session) -> None:
+        with self._lock:
+            self._sessions.pop(s.id, None)
+        s.stop()
+        s.conn = None
+
+    def _reap_locked(self) -> None:
+        now = time.monotonic()
+        for sid, s in list(self._sessions.items()):
+            if s.conn is None and s.long_op is None and now - s.last_seen > self.config.session_ttl_s:
+                del self._sessions[sid]
+                s.stop()
+                self._counts["sessions_expired"] += 1
+
+    def forget(self, conn: Connection) -> None:
+        with self._lock:
+            self._conns.discard(conn)
+
+    # ------------------------------------------------------------------ serving
+
+    @property
+    def url(self) -> str:
+        return f"hil://{self.host}:{self.port}"
+
+    def start(self) -> "HilServer":
+        """Bind, listen and serve in background threads; returns self (``port`` is set)."""
+        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        sock.listen(16)
+        sock.settimeout(self.config.tick_s)
+        self._listener = sock
+        self.port = sock.getsockname()[1]
+        t = threading.Thread(target=self._accept_loop, name="hil-accept", daemon=True)
+        t.start()
+        self._threads.append(t)
+        return self
+
+    def serve_serial(self, url: str, baud: int = 115200) -> "HilServer":
+        """Also serve one serial port (a pyserial URL or device) in a background thread."""
+        transport = SerialTransport.open(url, baud, tick=self.config.tick_s)
+        conn = Connection(self, transport, serial=True)
+        with self._lock:
+            self._conns.add(conn)
+        conn.thread = threading.Thread(target=conn.run, name=f"hil-serial-{url}", daemon=True)
+        conn.thread.start()
+        self._threads.append(conn.thread)
+        return self
+
+    def _accept_loop(self) -> None:
+        last_reap = time.monotonic()
+        while not self.stopping:
+            try:
+                sock, addr = self._listener.accept()
+            except TimeoutError:
+                sock = None
+            except OSError:
+                if self.stopping:
+                    break
+                time.sleep(self.config.tick_s)
+                continue
+            now = time.monotonic()
+            if now - last_reap > 1.0:
+                with self._lock:
+                    self._reap_locked()
+                last_reap = now
+            if sock is None:
+                continue
+            self.count("accepted")
+            transport = TcpTransport(sock, f"{addr[0]}:{addr[1]}", tick=self.config.tick_s, send_timeout=max(self.config.frame_timeout_s, 1.0))
+            with self._lock:
+                full = len(self._conns) >= self.config.max_connections
+                if full:
+                    self._counts["refused_connections"] += 1
+            if full:
+                try:
+                    transport.send(encode_frame(Opcode.HELLO, msg.pack_error(f"the server has {self.config.max_connections} connections, its limit; retry later"), seq=0, flags=Flag.REPLY, status=Status.BUSY))
+                except LinkClosed:
+                    pass
+                transport.close()
+                continue
+            conn = Connection(self, transport)
+            with self._lock:
+                self._conns.add(conn)
+            conn.thread = threading.Thread(target=conn.run, name=f"hil-conn-{addr[1]}", daemon=True)
+            conn.thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop serving: close the listener and every connection, end every session."""
+        self.stopping = True
+        if self._listener is not None:
+            try:
+                self._listener.close()
+            except OSError:
+                pass
+        with self._lock:
+            conns = list(self._conns)
+            sessions = list(self._sessions.values())
+            self._sessions.clear()
+        for c in conns:
+            c.close()
+        for s in sessions:
+            s.stop()
+        deadline = time.monotonic() + timeout
+        for t in self._threads + [c.thread for c in conns if c.thread is not None]:
+            t.join(max(0.0, deadline - time.monotonic()))
+
+    def __enter__(self) -> "HilServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

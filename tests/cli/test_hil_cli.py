@@ -1,0 +1,99 @@
+"""``neurohw hil serve`` as a process (address line, faults, stops by itself), its bad flags as
+one line and exit 2, and ``neurohw bench hil --quick --json``'s report."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from _hil import serve_process
+
+from neurohw.cli import main
+from neurohw.devices.model import load_device
+from neurohw.hil.macro import LocalMacro
+from neurohw.hil.messages import Block
+from neurohw.hil.remote import RemoteMacro
+
+
+def test_serve_process_with_overrides_and_faults():
+    args = ("--device", "taox_rram_40nm", "--tiles", "2", "--set", "read_noise.relative=0", "--faults", "drop=0.1,seed=2", "--latency-us", "100")
+    with serve_process(*args, exit_after=120.0) as (proc, url):
+        with RemoteMacro(url + "?timeout=0.3", chip_seed=1) as rm:
+            info = rm.info()
+            assert info.tiles == 2 and info.facts["read_noise"]["relative"] == 0.0
+            b = Block(1, 0, 40, 0, 20)
+            rm.form(b, 3)
+            x = (np.random.default_rng(0).random((8, 1, 40)) < 0.3).astype(np.uint8)
+            got = rm.mvm(b, x)
+        local = LocalMacro(load_device("taox_rram_40nm", {"read_noise.relative": 0}), tiles=2, chip_seed=1)
+        local.form(b, 3)
+        assert got.shape == (8, 1, 20) and np.array_equal(got, local.mvm(b, x, exact=True))
+
+
+def test_serve_stops_by_itself():
+    proc = subprocess.Popen([sys.executable, "-m", "neurohw", "hil", "serve", "--device", "ideal", "--port", "0", "--exit-after", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "serving ideal" in proc.stdout.readline()
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["hil", "serve", "--device", "no_such_device"], "unknown device model"),
+        (["hil", "serve", "--device", "taox_rram_40nm", "--faults", "drop=2"], "not a probability"),
+        (["hil", "serve", "--device", "taox_rram_40nm", "--faults", "jitter=0.1"], "unknown fault"),
+        (["hil", "serve", "--device", "taox_rram_40nm", "--tiles", "0"], "--tiles"),
+        (["hil", "serve", "--device", "taox_rram_40nm", "--set", "read_noise.relativ=0"], "unknown key"),
+        (["hil", "serve", "--device", "taox_rram_40nm", "--max-payload", "10"], "--max-payload"),
+        (["hil", "serve", "--device", "taox_rram_40nm", "--serial", "/dev/does-not-exist", "--port", "0", "--exit-after", "1"], "--serial"),
+    ],
+)
+def test_bad_serve_flags_are_one_line(argv, words, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0]
+
+
+def test_busy_port_is_one_line(capsys):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(1)
+    try:
+        assert main(["hil", "serve", "--device", "taox_rram_40nm", "--port", str(s.getsockname()[1])]) == 2
+        assert "cannot listen" in capsys.readouterr().err
+    finally:
+        s.close()
+
+
+def test_serve_exits_cleanly_on_interrupt():
+    proc = subprocess.Popen([sys.executable, "-m", "neurohw", "hil", "serve", "--device", "ideal", "--port", "0", "--exit-after", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "serving ideal" in proc.stdout.readline()
+        time.sleep(0.3)
+        proc.send_signal(2)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_bench_hil_quick_json(capsys):
+    assert main(["bench", "hil", "--quick", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) == {"workload", "results"} and report["workload"]["quick"] is True
+    names = {(r["name"], r["batch"]) for r in report["results"]}
+    assert names == {(n, b) for n in ("local", "tcp", "tcp-pipelined") for b in (1, 64)}
+    for r in report["results"]:
+        assert r["frames_per_s"] > 0 and r["rows_per_s"] == pytest.approx(r["frames_per_s"] * r["batch"], rel=1e-3)
+        assert r["same_codes_as_local"] is True
+        if r["name"] == "local":
+            assert r["ratio_to_local"] == 1.0
