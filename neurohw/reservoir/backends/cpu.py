@@ -276,14 +276,14 @@ def _gather_inputs(w_in, lo, hi, indices, codes, nz0, plane, bit_serial, tile_ro
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _adc_read(a, qq, nr, dst, scale, add_to_cur, noisy, identity, r2, g, words, k0, k1, t, sid, stream,
+def _adc_read(a, qq, nr, dst, s0, s1, add_to_cur, noisy, identity, r2, g, words, k0, k1, t, sid, stream,
               rel2, add2, ua, fmax, imax):  # fmt: skip
     """One tile read through the ADC (numpy_ref.read_output's rule): ``code = clip(rint(f64(a)
     ua + f64(n)), -max_code, max_code)`` with the noise ``n = sqrt((rel2 f32(q) + add2 f32(rows))
     r2) g`` when noisy; ``identity`` (ua == 1, noise off): ``code = clip(a)``. Then, with
-    ``add_to_cur`` (a tile read in one plane), ``dst += (code * scale[0]) * scale[1]`` (the
-    current; ``scale = (step, v)``), else ``dst += scale[0] * code`` (the tile's code sum;
-    ``scale[0] = 2^plane``). Zeroes the accumulators."""
+    ``add_to_cur`` (a tile read in one plane), ``dst += (code * s0) * s1`` (the current;
+    ``s0 = step``, ``s1 = v``), else ``dst += s0 * code`` (the tile's code sum; ``s0 = 2^plane``).
+    Zeroes the accumulators."""
     n = dst.shape[0]
     if noisy:
         column_gaussians_nb(r2, g, words, k0, k1, t, sid, stream)
@@ -292,19 +292,19 @@ def _adc_read(a, qq, nr, dst, scale, add_to_cur, noisy, identity, r2, g, words, 
             nc = math.sqrt((rel2 * np.float32(qq[j]) + fr) * r2[j]) * g[j]
             c = np.rint(np.float64(a[j]) * ua + np.float64(nc))
             c = min(max(c, -fmax), fmax)
-            dst[j] += (c * scale[0]) * scale[1] if add_to_cur else scale[0] * c
+            dst[j] += (c * s0) * s1 if add_to_cur else s0 * c
             a[j] = 0
             qq[j] = 0
     elif identity:
         for j in range(n):
             c = np.float64(min(max(a[j], -imax), imax))
-            dst[j] += (c * scale[0]) * scale[1] if add_to_cur else scale[0] * c
+            dst[j] += (c * s0) * s1 if add_to_cur else s0 * c
             a[j] = 0
     else:
         for j in range(n):
             c = np.rint(np.float64(a[j]) * ua)
             c = min(max(c, -fmax), fmax)
-            dst[j] += (c * scale[0]) * scale[1] if add_to_cur else scale[0] * c
+            dst[j] += (c * s0) * s1 if add_to_cur else s0 * c
             a[j] = 0
 
 
@@ -332,8 +332,6 @@ def _run(indptr, indptr_off, indices, codes, nnz_off, lengths, sample_ids,
         r2 = np.zeros(nw, np.float32)
         g = np.zeros(nw, np.float32)
         csum = np.zeros(n, np.float64)
-        scale = np.zeros(2, np.float64)
-        shift = np.zeros(2, np.float64)
         words = np.zeros(nw, np.uint32)
         buf = np.zeros(GROUP, np.int64)
         zero = np.zeros(n, w_rec.dtype)
@@ -375,11 +373,9 @@ def _run(indptr, indptr_off, indices, codes, nnz_off, lengths, sample_ids,
             if use_adc:
                 for tile in range(n_tiles):
                     vt = v_in if tile < n_tin else 1.0
-                    scale[0] = step[tile]
-                    scale[1] = vt
                     if tile >= n_tin or n_planes == 1:  # one read: cur += (code * step) * v
                         if rows[tile] > 0:
-                            _adc_read(acc[tile], q[tile], rows[tile], cur, scale, True, noisy, identity_adc[tile], r2, g, words,
+                            _adc_read(acc[tile], q[tile], rows[tile], cur, step[tile], vt, True, noisy, identity_adc[tile], r2, g, words,
                                       k0, k1, t, sid, tile, rel2[tile], add2[tile], ua[tile], fmax, imax)  # fmt: skip
                             rows[tile] = 0
                         continue
@@ -393,8 +389,7 @@ def _run(indptr, indptr_off, indices, codes, nnz_off, lengths, sample_ids,
                         if nread == 0:
                             for j in range(n):
                                 csum[j] = 0.0
-                        shift[0] = 2.0**plane
-                        _adc_read(acc[slot], q[slot], rows[slot], csum, shift, False, noisy, identity_adc[tile], r2, g, words,
+                        _adc_read(acc[slot], q[slot], rows[slot], csum, 2.0**plane, 1.0, False, noisy, identity_adc[tile], r2, g, words,
                                   k0, k1, t, sid, slot, rel2[tile], add2[tile], ua[tile], fmax, imax)  # fmt: skip
                         rows[slot] = 0
                         nread += 1
