@@ -12,7 +12,13 @@ contender reads the same frames:
 at batch sizes 1 and 64 (vectors per frame). ``rows/s`` = input vectors read per second;
 ``ratio_to_local`` = frames/s over the local macro's at the same batch size.
 
-Run: ``neurohw bench hil [--json] [--quick]`` or ``python benchmarks/bench_hil.py``.
+``--quickstart`` adds the whole quickstart (``neurohw run quickstart``) timed twice in the same
+run: locally (the ``cpu`` backend) and with ``backend: hil://...`` against a fresh ``neurohw hil
+serve`` over loopback; each from an empty feature cache (the embedded datasets are made once
+beforehand and copied, so their generation is timed in neither); the ratio is the hil wall
+time over the local one, beside both runs' retrieval numbers.
+
+Run: ``neurohw bench hil [--json] [--quick] [--quickstart]`` or ``python benchmarks/bench_hil.py``.
 """
 
 from __future__ import annotations
@@ -36,8 +42,8 @@ def _inputs(w: dict, batch: int, n: int) -> list[np.ndarray]:
     return [(rng.random((batch, 1, w["rows"])) < w["density"]).astype(np.uint8) for _ in range(n)]
 
 
-def _start_server(w: dict) -> tuple[subprocess.Popen, str]:
-    cmd = [sys.executable, "-m", "neurohw", "hil", "serve", "--device", w["device"], "--port", "0", "--tiles", "1", "--exit-after", "600"]
+def _start_server(w: dict, tiles: int = 1) -> tuple[subprocess.Popen, str]:
+    cmd = [sys.executable, "-m", "neurohw", "hil", "serve", "--device", w["device"], "--port", "0", "--tiles", str(tiles), "--exit-after", "3600"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
     line = proc.stdout.readline()
     m = re.search(r"hil://[\w.]+:\d+", line)
@@ -106,6 +112,47 @@ def run(quick: bool = False) -> dict:
     return {"workload": dict(w, url=url, quick=quick), "results": results}
 
 
+def quickstart(sets: tuple[str, ...] = ()) -> dict:
+    """Wall time of the quickstart, local and over hil:// (see the module doc)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    root = Path(tempfile.mkdtemp(prefix="neurohw-bench-hil-"))
+    try:
+        data_env = dict(os.environ, NEUROHW_CACHE=str(root / "data"))
+        subprocess.run([sys.executable, "-c", "import neurohw as nh; [nh.load_dataset(n, 'train', progress=False) "
+                        "for n in ('digits-dvs', 'digits-cochlea')]"], env=data_env, check=True)
+        out = {}
+        for name in ("local", "hil"):
+            cache = root / name
+            shutil.copytree(root / "data" / "embedded", cache / "embedded")
+            env = dict(os.environ, NEUROHW_CACHE=str(cache))
+            extra = list(sets)
+            proc = None
+            if name == "hil":
+                proc, url = _start_server({"device": "taox_rram_40nm"}, tiles=8)
+                extra.append(f"backend={url}")
+            try:
+                cmd = [sys.executable, "-m", "neurohw", "run", "quickstart", "--quiet", "--out", str(root / "runs" / name)]
+                cmd += sum((["--set", x] for x in extra), [])
+                t0 = time.perf_counter()
+                res = subprocess.run(cmd, env=env, capture_output=True, text=True)
+                wall = time.perf_counter() - t0
+            finally:
+                if proc is not None:
+                    proc.terminate()
+                    proc.wait(10)
+            if res.returncode != 0:
+                raise RuntimeError(f"quickstart ({name}) failed: {res.stderr[-2000:]}")
+            metrics = json.loads((Path(res.stdout.strip().splitlines()[-1]) / "metrics.json").read_text())
+            out[name] = {"wall_s": round(wall, 2), "zero_shot": metrics["zero_shot"], "zero_shot_std": metrics["zero_shot_std"]}
+        out["ratio_hil_to_local"] = round(out["hil"]["wall_s"] / out["local"]["wall_s"], 3)
+        return out
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def format_table(report: dict) -> str:
     w = report["workload"]
     lines = [
@@ -115,6 +162,13 @@ def format_table(report: dict) -> str:
     ]
     for r in report["results"]:
         lines.append(f"{r['name']:<16}{r['batch']:>6}{r['frames_per_s']:>11.1f}{r['rows_per_s']:>12.1f}{r['ratio_to_local']:>9.3f}")
+    q = report.get("quickstart")
+    if q:
+        lines.append(f"quickstart wall time: local {q['local']['wall_s']:.1f} s, over hil:// {q['hil']['wall_s']:.1f} s "
+                     f"(ratio {q['ratio_hil_to_local']:.2f}, target <= 3)")
+        for name in ("local", "hil"):
+            z = q[name]["zero_shot"]
+            lines.append(f"  {name:<6} seen {z['seen']['a_to_b']:.3f} / {z['seen']['b_to_a']:.3f}, unseen {z['unseen']['a_to_b']:.3f} / {z['unseen']['b_to_a']:.3f}")
     return "\n".join(lines)
 
 
@@ -122,8 +176,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="HIL link throughput against the in-process macro")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--quickstart", action="store_true", help="also time the quickstart, local and over hil://")
     a = p.parse_args(argv)
     report = run(quick=a.quick)
+    if a.quickstart:
+        report["quickstart"] = quickstart()
     print(json.dumps(report) if a.json else format_table(report))
     return 0
 

@@ -2,7 +2,7 @@
 
 ``neurohw bench reservoir [--json] [--quick]``: benchmarks/bench_reservoir.py (every reservoir
 backend against snntorch and plain torch).
-``neurohw bench hil [--json] [--quick]``: benchmarks/bench_hil.py (MVM frames/s and rows/s over
+``neurohw bench hil [--json] [--quick] [--quickstart]``: benchmarks/bench_hil.py (MVM frames/s and rows/s over
 loopback TCP beside the in-process macro). The benchmarks/ folder is installed with the package
 (``neurohw.benchmarks``), so the command runs wherever neurohw is installed.
 """
@@ -27,6 +27,8 @@ def _reservoir(args) -> int:
 def _hil(args) -> int:
     bench = _load("hil")
     report = bench.run(quick=args.quick)
+    if args.quickstart:
+        report["quickstart"] = bench.quickstart()
     print(json.dumps(report) if args.json else bench.format_table(report))
     return 0
 
@@ -42,4 +44,5 @@ def register(subparsers) -> None:
     h = sub.add_parser("hil", help="HIL link: MVM frames/s and rows/s over loopback TCP vs the in-process macro")
     h.add_argument("--json", action="store_true", help="print one JSON object: {workload, results}")
     h.add_argument("--quick", action="store_true", help="short timings (checks the pipeline, not speed)")
+    h.add_argument("--quickstart", action="store_true", help="also time the whole quickstart, local and over hil:// (minutes)")
     h.set_defaults(handler=_hil)

@@ -1,15 +1,13 @@
-"""``neurohw export CONFIG.yaml --out DIR [--seed N] [--set key.path=value ...]``.
+"""``neurohw export RUN_DIR --format F [--seed N] --out PATH``.
 
-Builds the encoders of an experiment exactly as ``neurohw run`` does for run seed ``N``
-(same sample selection, same target_rate calibration, same reservoir seeds) and writes, per
-modality, what the tools that program and run real devices read:
+Writes what the tools that program and run real devices read, from a finished run directory
+(its resolved config, head weights and the encoders' record; the encoders are rebuilt exactly as
+the run had them, without the datasets): conductance maps (HDF5, one CSV per tile), the
+reservoir and head as NIR graphs (one per modality), the heads as ONNX or safetensors, or all of
+it in a bundle with a manifest (docs/export.md). The output appears complete or not at all.
 
-- ``<modality>.nir``: the reservoir as a NIR graph (neurohw.export.nir_graph), conductance
-  maps and device facts in the Linear nodes' metadata;
-- ``<modality>_input_conductances.h5`` and ``<modality>_recurrent_conductances.h5``: the
-  differential conductance maps (uS), the format ``Crossbar.from_conductance_map`` reads back.
-
-The folder appears complete or not at all (built beside DIR, then renamed).
+The old form ``neurohw export CONFIG.yaml --out DIR`` is answered with a one-line pointer: run
+the experiment first, then export its run directory.
 """
 
 from __future__ import annotations
@@ -20,42 +18,37 @@ from neurohw.errors import ConfigError
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("export", help="write an experiment's encoders as NIR graphs and conductance maps", description=__doc__)
-    p.add_argument("config", help="experiment YAML (as for 'neurohw run')")
-    p.add_argument("--out", required=True, metavar="DIR", help="folder to create (must not exist)")
-    p.add_argument("--seed", type=int, default=None, help="run seed whose encoders to export (default: the first)")
-    p.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
-        help="override a config value, as for 'neurohw run'",
-    )
+    from neurohw.export.run_export import FORMATS
+
+    p = subparsers.add_parser("export", help="write a run's conductance maps, NIR graphs and heads (ONNX, safetensors)",
+                              description=__doc__)
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by 'neurohw run'")
+    p.add_argument("--format", dest="fmt", choices=FORMATS, default=None,
+                   help="conductance-hdf5 and head-safetensors write a file; the others a folder")
+    p.add_argument("--out", required=True, metavar="PATH", help="file or folder to create (must not exist)")
+    p.add_argument("--seed", type=int, default=None, help="run seed whose encoders and heads to export (default: the first)")
     p.set_defaults(handler=_export)
 
 
-def _export(args) -> int:
-    from neurohw.experiments.encoding import ModalityReservoir
-    from neurohw.experiments.modalities import resolve_modalities
-    from neurohw.experiments.schema import load_config
-    from neurohw.export.nir_graph import write_nir
-    from neurohw.paths import check_writable_folder, staged_directory
+def _is_config(source: str) -> bool:
+    path = Path(source)
+    if path.is_dir():
+        return False
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        return True
+    from neurohw.experiments.schema import shipped_experiments
 
-    cfg = load_config(args.config, args.overrides)
-    seeds = list(cfg.run_seeds)
-    seed = seeds[0] if args.seed is None else args.seed
-    if seed not in seeds:
-        raise ConfigError(f"--seed {seed}: the config runs seeds {seeds}; pick one of them")
-    out = Path(args.out)
-    if out.exists():
-        raise ConfigError(f"--out {out} already exists; give a new folder")
-    check_writable_folder(out.parent, "--out: folder")
-    mods = resolve_modalities(cfg)
-    written = []
-    with staged_directory(out) as staged:
-        for res in ModalityReservoir.for_seed(cfg, mods, seed):
-            enc = res.encoder  # calibrates target_rate on the run's training samples
-            xin, xrec = enc.crossbars()
-            written.append(write_nir(enc, staged.path / f"{res.mod.name}.nir"))
-            written.append(xin.save_conductance_map(staged.path / f"{res.mod.name}_input_conductances.h5"))
-            written.append(xrec.save_conductance_map(staged.path / f"{res.mod.name}_recurrent_conductances.h5"))
-    for path in written:
-        print(out / path.name)
+    return source in shipped_experiments()
+
+
+def _export(args) -> int:
+    from neurohw.export.run_export import FORMATS, export_run
+
+    if _is_config(args.run_dir):
+        raise ConfigError(f"neurohw export reads a finished run directory now, not a config: run 'neurohw run {args.run_dir}' "
+                          f"first, then 'neurohw export runs/<name>-<time> --format bundle --out {args.out}'")
+    if args.fmt is None:
+        raise ConfigError(f"give --format, one of {', '.join(FORMATS)}")
+    for path in export_run(args.run_dir, args.fmt, args.out, args.seed):
+        print(path)
     return 0

@@ -82,12 +82,13 @@ def _read_h5(path: Path) -> np.ndarray:
     return data
 
 
-def read_conductance_map(path: str | Path) -> np.ndarray:
-    """Read a measured map file (NPY, CSV, HDF5) into a float64 array in uS (not yet checked)."""
+def read_conductance_map(path: str | Path, kind: str | None = None) -> np.ndarray:
+    """Read a measured map file (NPY, CSV, HDF5) into a float64 array in uS (not yet checked).
+    The format is the suffix's, or ``kind`` (``"npy"``, ``"csv"``, ``"hdf5"``) when given."""
     path = Path(path)
     if not path.is_file():
         raise DeviceError(f"{path}: no such conductance map file")
-    suffix = path.suffix.lower()
+    suffix = {"npy": ".npy", "csv": ".csv", "hdf5": ".h5"}.get(kind or "", path.suffix.lower())
     if suffix == ".npy":
         try:
             return np.asarray(np.load(path, allow_pickle=False), dtype=np.float64)

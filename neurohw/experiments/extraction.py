@@ -38,10 +38,11 @@ def dataset_fingerprint(ds) -> dict:
 
 def cache_spec(res: ModalityReservoir, split: str) -> dict:
     """Everything that determines ``split``'s features: data, binning, device, reservoir, run
-    seed, the samples and calibration samples, the dataset's fingerprint."""
+    seed, the samples and calibration samples, the dataset's fingerprint, and for a chip over a
+    link its identity."""
     spec, ds, indices = res.mod.spec, res.mod.split(split), res.indices(split)
     cal = res.calibration_indices
-    return {
+    out = {
         "data": {"dataset": spec.dataset, "root": spec.root, "options": spec.options, "split": split},
         "binning": res.mod.binning.model_dump(mode="json"),
         "device": res.device.model_dump(mode="json"),
@@ -50,11 +51,27 @@ def cache_spec(res: ModalityReservoir, split: str) -> dict:
         "samples": {"n": int(len(ds)), "indices_sha": _sha(indices), "calibration_sha": None if cal is None else _sha(cal)},
         "dataset": dataset_fingerprint(ds),
     }
+    source = res.source.spec()  # a NIR graph's or a chip map's file content (sha256), never mixed with forming
+    if source:
+        out["source"] = source
+    chip = backend_identity(res.lsm.backend)
+    if chip is not None:  # a chip over a link: its reads, not the config alone, make the features
+        out["backend"] = chip
+    return out
+
+
+def backend_identity(name: str) -> dict | None:
+    """None for the local backends (bit-identical to each other, so not part of the key); for a
+    chip over a link, the link and the chip's INFO."""
+    from neurohw.reservoir.backends import is_url, select_backend
+
+    return select_backend(name).identity() if is_url(name) else None
 
 
 def encode_block(res: ModalityReservoir, split: str, indices: np.ndarray) -> dict[str, np.ndarray]:
     """Features of samples ``indices`` of ``split``, with each sample's encoding energy
-    (``_encoder_j``, ``_digital_j``: stored beside the features in the cache)."""
+    (``_encoder_j``, ``_digital_j``) and the encoder's weight scale (``_scale``: a calibrated
+    scale is then known to a run whose features are all cached), stored beside the features."""
     enc = res.encoder
     rasters = res.rasters(split, indices)
     out = enc.run_batch(rasters, res.noise_ids(split, indices), record_spikes=True)
@@ -62,6 +79,7 @@ def encode_block(res: ModalityReservoir, split: str, indices: np.ndarray) -> dic
     energy = [enc.energy(r, s) for r, s in zip(rasters, out.spikes)]
     feats["_encoder_j"] = np.array([e.analog_j for e in energy])
     feats["_digital_j"] = np.array([e.digital_j for e in energy])
+    feats["_scale"] = np.full(len(indices), float(enc.scale))  # the (calibrated) scale, for encoders.json
     return feats
 
 
@@ -72,4 +90,7 @@ def extract(res: ModalityReservoir, split: str, batch_size: int, progress: bool)
     feats, attrs = compute_cached(cache, lambda block: encode_block(res, split, indices[block]), batch_size, progress,
                                   f"features {res.mod.name}/{split}")
     energy = ReadEnergy(float(np.mean(feats.pop("_encoder_j"))), float(np.mean(feats.pop("_digital_j"))))
+    scale = feats.pop("_scale", None)
+    if scale is not None and len(scale):
+        res.recorded_scale = float(scale[0])
     return SplitFeatures(feats, energy, float(attrs.get("encode_s", 0.0)), cache.path)

@@ -59,6 +59,14 @@ def run_seed(cfg: ExperimentConfig, mods: list[Modality], seed: int, progress: b
     """Encode, train and evaluate run seed ``seed``; with ``figures``, also the conductance
     maps and one test sample's spikes per modality (the run draws them for its first seed)."""
     reservoirs = ModalityReservoir.for_seed(cfg, mods, seed)
+    try:
+        return _run_seed(cfg, reservoirs, seed, progress, figures)
+    finally:
+        for res in reservoirs:
+            res.close()
+
+
+def _run_seed(cfg: ExperimentConfig, reservoirs: list[ModalityReservoir], seed: int, progress: bool, figures: bool) -> SeedResult:
     feats, encoder_j, digital_j, features_s = encode_modalities(cfg, reservoirs, progress)
     t0 = time.perf_counter()
     output = run_task(cfg, feats, seed, progress)
@@ -76,6 +84,7 @@ def run_seed(cfg: ExperimentConfig, mods: list[Modality], seed: int, progress: b
         energy=EnergyPerSample(encoder_j=encoder_j, head_j=head_j, digital_baseline_j=digital_j + head_j, mac_j=mac_j,
                                head_macs=output.head_macs),
     )  # fmt: skip
+    result.encoders = [res.record() for res in reservoirs]
     if figures:
         for res, f in zip(reservoirs, feats):
             result.maps.extend(res.conductance_maps())

@@ -60,7 +60,17 @@ def check_folders(out: str | Path) -> None:
     check_writable_folder(cache_dir(create=False), "cache folder (NEUROHW_CACHE)")
 
 
+def check_sources(cfg: ExperimentConfig, mods: list[Modality]) -> None:
+    """A ``from_nir`` graph's input size against the binning and a ``device.conductance_map``'s
+    tiles against the reservoirs (what building the first seed's reservoirs checks)."""
+    if cfg.device.conductance_map is not None or any(r.from_nir is not None for r in cfg.reservoir.values()):
+        from neurohw.experiments.encoding import ModalityReservoir
+
+        ModalityReservoir.for_seed(cfg, mods, cfg.run_seeds[0])
+
+
 def preflight(cfg: ExperimentConfig, mods: list[Modality], out: str | Path) -> None:
-    """Every machine check of the module doc."""
+    """Every machine check of the module doc, and the reservoirs' files against the data."""
+    check_sources(cfg, mods)
     check_memory(cfg, mods)
     check_folders(out)

@@ -97,6 +97,7 @@ class SeedResult:
     baselines: dict | None = None
     maps: list[ConductanceMap] = field(default_factory=list)
     samples: list[SpikeSample] = field(default_factory=list)
+    encoders: list[dict] = field(default_factory=list)  # per modality: what rebuilds its encoder (encoders.json)
 
     @property
     def metrics(self) -> dict:

@@ -14,6 +14,7 @@ Documented field by field in docs/experiments.md.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -32,12 +33,34 @@ __all__ = ["ExperimentConfig", "DataSpec", "DeviceSpec", "ReservoirSpec", "HeadS
            "read_yaml", "parse_config", "load_config", "dump_config"]
 
 
+def _input_path(v: str | None) -> str | None:
+    """A file path a user gives: ``~`` and ``${ENV}`` expanded (an unset variable is an error),
+    made absolute so that the resolved config names the same file from anywhere."""
+    if v is None:
+        return None
+    out = os.path.expandvars(os.path.expanduser(v))
+    missing = re.findall(r"\$\{?(\w+)\}?", out)
+    if missing:
+        raise ValueError(f"environment variable {missing[0]} is not set; export it or pass --set <this key>=PATH")
+    return str(Path(out).absolute())
+
+
+#: the LSMConfig fields a NIR graph sets (from_nir); giving another value is an error
+NIR_FIELDS = ("n_neurons", "v_th", "decay", "reset")
+
+
 class ReservoirSpec(LSMConfig):
     """``reservoir.<modality>``: an :class:`~neurohw.reservoir.lsm.LSMConfig` whose input size
-    comes from the binning, and whose seed and backend default to the run's."""
+    comes from the binning, and whose seed and backend default to the run's. With ``from_nir``
+    the reservoir is a NIR graph's (its weights programmed onto the device)."""
 
     seed: int | None = Field(None, ge=0, lt=2**63, description="reservoir seed; default 1000 * run seed + modality index (distinct per modality and run seed)")
-    backend: Literal["auto", "numpy", "cpu", "cupy"] | None = Field(None, description="default: the experiment's backend")
+    backend: str | None = Field(None, description="default: the experiment's backend")
+    from_nir: str | None = Field(
+        None, description="a NIR graph (one LIF/CubaLIF population, Linear/Affine weights; e.g. snnTorch's RLeaky export) "
+        "that becomes this reservoir: its weights are programmed onto the device by write-verify (exact on 'ideal'); "
+        "n_neurons, v_th, decay and reset come from the graph; scale defaults to the programming scale"
+    )
 
     @field_validator("n_inputs")
     @classmethod
@@ -46,12 +69,86 @@ class ReservoirSpec(LSMConfig):
             raise ValueError("n_inputs is derived from the binning (the raster's channels); remove it")
         return v
 
-    def lsm_config(self, n_inputs: int, run_seed: int, index: int, backend: str) -> LSMConfig:
+    @field_validator("from_nir")
+    @classmethod
+    def _nir_path(cls, v):
+        v = _input_path(v)
+        if v is not None:
+            nir_graph_of(v)  # a file that cannot be read fails here, under its own key
+        return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_graph(cls, data):
+        """Fill n_neurons, v_th, decay and reset from the graph (a value given that differs is
+        an error); read once here, checked against the device and binning by the run."""
+        if not isinstance(data, dict) or not isinstance(data.get("from_nir"), str):
+            return data
+        try:
+            graph = nir_graph_of(_input_path(data["from_nir"]))
+        except ValueError:
+            return data  # reported under from_nir by its field validator
+        facts = {"n_neurons": graph.n_neurons, "v_th": graph.v_th, "decay": graph.decay, "reset": graph.reset}
+        data = dict(data)
+        for key, value in facts.items():
+            if key in data and data[key] is not None and data[key] != value:
+                raise ValueError(f"{key} = {data[key]!r} but the graph from_nir sets {value!r}; remove {key} (the graph gives it)")
+            data[key] = value
+        return data
+
+    @model_validator(mode="after")
+    def _scale_xor_target(self) -> "ReservoirSpec":
+        if self.scale is not None and self.target_rate is not None:
+            raise ValueError("give exactly one of 'scale' (weight per uS, reference 0.07) and 'target_rate' (e.g. 0.06)")
+        if self.from_nir is None and self.scale is None and self.target_rate is None:
+            raise ValueError("give exactly one of 'scale' (weight per uS, reference 0.07) and 'target_rate' (e.g. 0.06)")
+        return self
+
+    @property
+    def nir_graph(self):
+        """The :class:`~neurohw.export.nir_graph.ReservoirGraph` of ``from_nir`` (None without)."""
+        return None if self.from_nir is None else nir_graph_of(self.from_nir)
+
+    def lsm_config(self, n_inputs: int, run_seed: int, index: int, backend: str, device: DeviceModel | None = None) -> LSMConfig:
         """The modality's LSMConfig for one run seed: ``n_inputs`` from the binning; seed and
-        backend from the run unless this section gives them."""
+        backend from the run unless this section gives them. With ``from_nir`` (``device``
+        needed) and neither ``scale`` nor ``target_rate``, the scale is the graph's programming
+        scale on ``device`` (:func:`neurohw.export.nir_graph.programming_scale`)."""
         seed = self.seed if self.seed is not None else 1000 * run_seed + index
-        fields = self.model_dump(exclude={"n_inputs", "seed", "backend"})
+        fields = self.model_dump(exclude={"n_inputs", "seed", "backend", "from_nir"})
+        graph = self.nir_graph
+        if graph is not None:
+            from neurohw.export.nir_graph import programming_scale
+
+            if graph.n_inputs != n_inputs:
+                raise ConfigError(f"from_nir {self.from_nir}: the graph has {graph.n_inputs} inputs but the binning gives "
+                                  f"{n_inputs} channels; bin the data to the graph's input size")
+            if self.scale is None and self.target_rate is None:
+                if device is None:
+                    raise ValueError("lsm_config of a from_nir reservoir needs the device (its programming scale)")
+                fields["scale"] = programming_scale(graph, device)
         return LSMConfig(**fields, n_inputs=n_inputs, seed=seed, backend=self.backend or backend)
+
+
+def nir_graph_of(path: str):
+    """The reservoir of a NIR file (:func:`neurohw.export.nir_graph.read_reservoir`), read once
+    per file version; a bad file is a ValueError for the schema's one-line message."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError:
+        raise ValueError(f"{path}: no such NIR file") from None
+    return _read_graph(str(p), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_graph(path: str, mtime_ns: int, size: int):
+    from neurohw.export.nir_graph import read_reservoir
+
+    try:
+        return read_reservoir(path)
+    except UserError as exc:
+        raise ValueError(str(exc)) from None
 
 
 class DataSpec(Section):
@@ -84,7 +181,17 @@ class DeviceSpec(Section):
 
     model: str = Field(DEFAULT_DEVICE, description="a device preset name or a path to a device YAML")
     overrides: dict[str, Any] = Field(default_factory=dict, description="nested overrides, e.g. {read_noise: {relative: 0.05}}")
+    conductance_map: str | None = Field(
+        None, description="a measured (or exported) chip map - HDF5, tile CSVs (a file or a folder), NPY - whose cells "
+        "replace sampled forming: each modality's input then recurrent crossbar on tiles of its own (docs/export.md)"
+    )
     _resolved: DeviceModel | None = PrivateAttr(None)
+    _chip = PrivateAttr(None)
+
+    @field_validator("conductance_map")
+    @classmethod
+    def _map_path(cls, v):
+        return _input_path(v)
 
     @model_validator(mode="after")
     def _load(self) -> "DeviceSpec":
@@ -92,6 +199,10 @@ class DeviceSpec(Section):
 
         try:
             self._resolved = load_device(self.model, self.overrides or None)
+            if self.conductance_map is not None:
+                from neurohw.export.chip_map import read_chip_map
+
+                self._chip = read_chip_map(self.conductance_map, self._resolved)
         except UserError as exc:
             raise ValueError(str(exc)) from None
         return self
@@ -100,6 +211,11 @@ class DeviceSpec(Section):
     def resolved(self) -> DeviceModel:
         """The validated device model (preset or file, overrides applied)."""
         return self._resolved
+
+    @property
+    def chip(self):
+        """The :class:`~neurohw.export.chip_map.ChipMap` of ``conductance_map`` (None without)."""
+        return self._chip
 
 
 class HeadSpec(Section):
@@ -211,7 +327,14 @@ class ExperimentConfig(Section):
     seed: int = Field(0, ge=0, le=MAX_RUN_SEED, description="the seed when seeds is not given")
     seeds: list[int] | None = Field(None, description="run once per seed; metrics are mean and std over them")
     output: str = Field("runs", description="parent folder of run directories (--out overrides)")
-    backend: Literal["auto", "numpy", "cpu", "cupy"] = Field("auto", description="reservoir backend")
+    backend: str = Field("auto", description="reservoir backend: auto, numpy, cpu, cupy, or hil://HOST:PORT / hil+serial://PORT?baud=N (the crossbars on a chip)")
+
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, v: str) -> str:
+        from neurohw.reservoir.backends import check_backend_name
+
+        return check_backend_name(v)
     batch_size: int = Field(64, gt=0, description="samples per feature-extraction batch (one cache write each)")
     data: dict[str, DataSpec] = Field(description="one (classify) or two (zero_shot) named modalities")
     device: DeviceSpec = Field(default_factory=DeviceSpec)
@@ -249,6 +372,10 @@ class ExperimentConfig(Section):
             raise ValueError(f"task {self.task} needs exactly one modality under data, got {n}")
         if set(self.reservoir) != set(self.data):
             raise ValueError(f"reservoir must have one entry per data modality {sorted(self.data)}, got {sorted(self.reservoir)}")
+        nir = [m for m, r in self.reservoir.items() if r.from_nir is not None]
+        if nir and self.device.conductance_map is not None:
+            raise ValueError(f"reservoir.{nir[0]}.from_nir programs a graph's weights, device.conductance_map gives measured cells: "
+                             "use one of them")
         kind = self.head.kind
         if self.task == "zero_shot" and kind not in (None, "projection"):
             raise ValueError(f"task zero_shot trains projection heads; head.kind {kind!r} does not apply")

@@ -1,32 +1,40 @@
-"""The LSM encoder as a NIR graph (Neuromorphic Intermediate Representation, PyPI ``nir``).
+"""The LSM encoder as a NIR graph (Neuromorphic Intermediate Representation, PyPI ``nir``), and
+NIR graphs of other tools read back as a reservoir.
 
 NIR is the exchange format that neuromorphic simulators and chips read (snnTorch, Norse,
 Lava/Loihi, SpiNNaker2, Xylo, ...). The reservoir becomes::
 
-    input --> w_in (Linear) --> lif (LIF) --> output
-                                 ^   |
-                                 |   v
+    input --> w_in (Linear) --> lif (LIF) --> output            (spikes)
+                                 ^   |   \\
+                                 |   v    rate (I) --> readout (Affine) --> logits
                                w_rec (Linear)
+
+(the readout branch only when the trained head is a linear map of the firing rates, see
+:func:`readout_affine`).
 
 NIR's LIF is continuous-time, ``tau dv/dt = (v_leak - v) + r I``. neurohw's reservoir is the
 discrete-time LIF of Lin et al. (2025), ``mem[t] = decay mem[t-1] (1 - s[t-1]) + W_in x[t] +
-W_rec s[t-1]``, ``s[t] = mem[t] > v_th``. The mapping follows snnTorch's NIR exporter (one
-time step = ``dt``): ``tau = dt / (1 - decay)``, ``r = tau / dt`` (so the forward-Euler step
-gives back exactly ``decay`` and a unit input gain), ``v_leak = 0``, ``v_reset = 0`` (hard
-reset). ``dt`` defaults to 0.1 ms because snnTorch's NIR importer and exporter assume
-``dt = 1e-4`` s: with the same ``dt`` a consumer gets back exactly ``decay``.
+W_rec s[t-1]``, ``s[t] = mem[t] > v_th``. One time step is ``dt``; the forward-Euler step of
+NIR's equation is ``v[t] = (1 - dt/tau) v[t-1] + (dt r / tau) I[t]``, so ``decay = 1 - dt/tau``
+and the input gain ``dt r / tau``. The export follows snnTorch's NIR convention:
+``tau = dt / (1 - decay)``, ``r = tau / dt`` (gain exactly 1: the Linear weights are the device
+weights), ``v_leak = 0``, ``v_reset = 0`` (hard reset). ``dt`` defaults to 0.1 ms because
+snnTorch's NIR importer and exporter assume ``dt = 1e-4`` s. The import inverts this for any
+``r``: the gain ``dt r / tau`` is folded into the weights (exact in the equations).
 
 NIR's ``Linear`` weight is ``(out, in)``, the transpose of neurohw's ``(in, out)`` crossbar
 weights. Each Linear node's ``metadata`` carries the device facts behind its weights: the
 differential conductance maps ``g_pos_us`` / ``g_neg_us`` (microsiemens, neurohw's ``(in, out)``
-layout, the format :meth:`neurohw.crossbar.Crossbar.from_conductance_map` reads), the scale
-(weight per uS), the device model name, the level step and the read-noise figures. A chip's
-programming tool can take the conductances from there; a simulator takes the weights.
+layout), the scale (weight per uS), the device model name, the level step and the read-noise
+figures. A chip's programming tool can take the conductances from there; a simulator takes the
+weights. docs/export.md states the mapping, the readout branch and what snnTorch's and Norse's
+importers make of these graphs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,11 +44,15 @@ from neurohw.errors import DataError
 
 #: time step of one reservoir bin in the graph, seconds; snnTorch's NIR import/export use 1e-4
 DEFAULT_DT_S = 1e-4
+#: what :func:`read_reservoir` accepts, for its error messages
+SUPPORTED = ("Input, Output, Linear, Affine (zero bias), LIF, CubaLIF (tau_syn = dt), nested NIRGraphs of these; "
+             "an I / LI / Linear / Affine readout after the LIF is ignored")
 
 
 @dataclass(frozen=True)
 class ReservoirGraph:
-    """What a NIR file says about a reservoir, in neurohw's own terms (weights ``(in, out)``)."""
+    """What a NIR file says about a reservoir, in neurohw's own terms (weights ``(in, out)``,
+    the LIF's input gain folded in)."""
 
     w_in: np.ndarray
     w_rec: np.ndarray
@@ -52,6 +64,37 @@ class ReservoirGraph:
     g_neg_in_us: np.ndarray | None = None
     g_pos_rec_us: np.ndarray | None = None
     g_neg_rec_us: np.ndarray | None = None
+
+    @property
+    def n_inputs(self) -> int:
+        return int(self.w_in.shape[0])
+
+    @property
+    def n_neurons(self) -> int:
+        return int(self.w_in.shape[1])
+
+
+@dataclass(frozen=True)
+class ReadoutAffine:
+    """A trained head that is one affine map of the firing rates, ready for the graph.
+
+    ``weight`` (C, n) and ``bias`` (C,) act on ``rate = count / n_steps`` (the standardisation
+    already folded in); ``output`` names the Output node (``logits`` or ``projection``)."""
+
+    name: str
+    weight: np.ndarray
+    bias: np.ndarray
+    n_steps: int
+    output: str = "logits"
+    metadata: dict = field(default_factory=dict)
+
+
+def readout_affine(norm_mean: np.ndarray, norm_std: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fold ``y = W ((x - mean) / std) + b`` into one affine map ``y = W' x + b'``:
+    ``W' = W / std`` (per column), ``b' = b - W (mean / std)``. float64."""
+    mean, std = np.asarray(norm_mean, np.float64), np.asarray(norm_std, np.float64)
+    w, b = np.asarray(weight, np.float64), np.asarray(bias, np.float64)
+    return w / std[None, :], b - w @ (mean / std)
 
 
 def _crossbar_metadata(xb, scale: float) -> dict:
@@ -70,11 +113,13 @@ def _crossbar_metadata(xb, scale: float) -> dict:
     }
 
 
-def encoder_to_nir(encoder, dt_s: float = DEFAULT_DT_S):
-    """The NIR graph of an :class:`~neurohw.reservoir.lsm.LSMEncoder` (scale resolved).
+def encoder_to_nir(encoder, dt_s: float = DEFAULT_DT_S, readout: ReadoutAffine | None = None, readout_note: str | None = None):
+    """The NIR graph of an :class:`~neurohw.reservoir.lsm.LSMEncoder` (scale resolved), with the
+    trained head as ``rate`` (I) -> ``readout`` (Affine) -> Output when ``readout`` is given.
 
     Weights are the device's noise-free effective weights, ``W = scale (G+ - G-)``; conductance
-    maps and device facts travel in the Linear nodes' metadata.
+    maps and device facts travel in the Linear nodes' metadata. ``readout_note`` (graph
+    metadata ``readout``) says why a head is absent.
     """
     import nir
 
@@ -123,10 +168,30 @@ def encoder_to_nir(encoder, dt_s: float = DEFAULT_DT_S):
         "time_step_s": float(dt_s),
         "seed": int(cfg.seed),
     }
+    if readout is not None:
+        w = np.asarray(readout.weight, np.float64)
+        b = np.asarray(readout.bias, np.float64)
+        if w.ndim != 2 or w.shape[1] != n or b.shape != (w.shape[0],):
+            raise ValueError(f"readout weight {w.shape} / bias {b.shape} do not fit {n} neurons")
+        if readout.n_steps < 1:
+            raise ValueError(f"readout n_steps must be >= 1, got {readout.n_steps}")
+        # forward Euler of dv/dt = r s with r = 1 / (T dt): after T steps v = count / T, the rate
+        nodes["rate"] = nir.I(r=np.full(n, 1.0 / (readout.n_steps * dt_s)),
+                              metadata={"feature": "rate", "n_steps": int(readout.n_steps),
+                                        "meaning": "v = spike count / n_steps after the sample's n_steps steps"})
+        nodes[readout.name] = nir.Affine(weight=w.copy(), bias=b.copy(), metadata={
+            **readout.metadata, "input": "rate", "read_at": "the last of the sample's n_steps steps",
+            "standardisation": "folded in: weight = W / std, bias = b - W (mean / std)"})
+        nodes[readout.output] = nir.Output(output_type={"output": np.array([w.shape[0]])})
+        edges += [("lif", "rate"), ("rate", readout.name), (readout.name, readout.output)]
+        meta["readout"] = f"{readout.name}: affine map of the firing rate, read after n_steps = {readout.n_steps} steps"
+    else:
+        meta["readout"] = readout_note or "not included"
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
 
 
-def write_nir(encoder, path: str | Path, dt_s: float = DEFAULT_DT_S) -> Path:
+def write_nir(encoder, path: str | Path, dt_s: float = DEFAULT_DT_S, readout: ReadoutAffine | None = None,
+              readout_note: str | None = None) -> Path:
     """Write :func:`encoder_to_nir` to ``path`` (HDF5, written to a temporary name first)."""
     import nir
 
@@ -134,57 +199,304 @@ def write_nir(encoder, path: str | Path, dt_s: float = DEFAULT_DT_S) -> Path:
 
     path = Path(path)
     with atomic_path(path, suffix=".nir") as tmp:
-        nir.write(tmp, encoder_to_nir(encoder, dt_s))
+        nir.write(tmp, encoder_to_nir(encoder, dt_s, readout, readout_note))
     return path
 
 
-def read_reservoir(path_or_graph) -> ReservoirGraph:
-    """Read a reservoir back from a NIR file or graph written by :func:`write_nir`.
+# ----------------------------------------------------------------------------- reading
 
-    Checks the structure (one Linear into a LIF, one recurrent Linear) and turns NIR's
-    continuous LIF back into the discrete step: ``decay = 1 - dt r / tau`` (forward Euler with
-    ``r = tau / dt`` gives ``decay``, the input gain ``dt r / tau`` must be 1).
+
+def _flatten(graph, prefix: str = "") -> tuple[dict, list[tuple[str, str]]]:
+    """Nodes and edges with nested NIRGraphs inlined (names ``outer.inner``); an edge into or
+    out of a subgraph goes to its Input / from its Output nodes."""
+    import nir
+
+    nodes, edges, ins, outs = {}, [], {}, {}
+    for key, node in graph.nodes.items():
+        name = prefix + key
+        if isinstance(node, nir.NIRGraph):
+            sub_nodes, sub_edges = _flatten(node, name + ".")
+            nodes.update(sub_nodes)
+            edges += sub_edges
+            ins[key] = [name + "." + k for k, v in node.nodes.items() if isinstance(v, nir.Input)]
+            outs[key] = [name + "." + k for k, v in node.nodes.items() if isinstance(v, nir.Output)]
+        else:
+            nodes[name] = node
+    for a, b in graph.edges:
+        edges += [(s, d) for s in outs.get(a, [prefix + a]) for d in ins.get(b, [prefix + b])]
+    return nodes, edges
+
+
+def _inline(graph) -> tuple[dict, set[tuple[str, str]]]:
+    """:func:`_flatten`, then the Input / Output nodes of the subgraphs bypassed."""
+    import nir
+
+    nodes, edges = _flatten(graph)
+    edges = set(edges)
+    top = set(graph.nodes)
+    for name in [k for k, v in nodes.items() if isinstance(v, (nir.Input, nir.Output)) and k not in top]:
+        preds = [a for a, b in edges if b == name]
+        succs = [b for a, b in edges if a == name]
+        edges = {e for e in edges if name not in e} | {(a, b) for a in preds for b in succs}
+        del nodes[name]
+    return nodes, edges
+
+
+def _vector(value, n: int, what: str, where: str) -> np.ndarray:
+    a = np.asarray(value, dtype=np.float64).ravel()
+    if a.size == 1:
+        a = np.full(n, a[0])
+    if a.shape != (n,):
+        raise DataError(f"{where}: {what} has {a.size} values for {n} neurons; shapes do not match")
+    return a
+
+
+def _weight(node, name: str, shape: tuple[int, int] | None, where: str) -> np.ndarray:
+    """A Linear / Affine node's weight (out, in), float64; a non-zero bias is an error."""
+    import nir
+
+    w = np.asarray(node.weight, dtype=np.float64)
+    if w.ndim != 2:
+        raise DataError(f"{where}: node '{name}' has a {w.ndim}-D weight; a reservoir needs 2-D (out, in) weights")
+    if shape is not None and w.shape != shape:
+        raise DataError(f"{where}: node '{name}' weight has shape {w.shape}, expected {shape}; shapes do not match")
+    if not np.all(np.isfinite(w)):
+        raise DataError(f"{where}: node '{name}' has non-finite weights")
+    if isinstance(node, nir.Affine) and node.bias is not None and np.any(np.asarray(node.bias) != 0):
+        raise DataError(f"{where}: node '{name}' is an Affine with a non-zero bias; neurohw's crossbars have no bias "
+                        "(export the network with bias=False, or zero the bias)")
+    return w
+
+
+def _time_step(graph, lif, dt_s: float | None) -> float:
+    if dt_s is not None:
+        return float(dt_s)
+    for meta, key in ((lif.metadata, "dt_s"), (graph.metadata, "time_step_s"), (graph.metadata, "dt")):
+        if key in (meta or {}):
+            return float(meta[key])
+    return DEFAULT_DT_S
+
+
+def _lif_step(lif, n: int, dt: float, where: str) -> tuple[np.ndarray, float, float, str]:
+    """``(gain (n,), decay, v_th, reset)`` of the discrete step of a LIF or CubaLIF node."""
+    import nir
+
+    meta = lif.metadata or {}
+    if isinstance(lif, nir.CubaLIF):
+        tau_syn = _vector(lif.tau_syn, n, "tau_syn", where)
+        alpha = 1.0 - dt / tau_syn
+        if not np.allclose(alpha, 0.0, atol=1e-9):
+            raise DataError(f"{where}: CubaLIF with tau_syn = {tau_syn[0]:g} s has a synaptic current that decays by "
+                            f"alpha = 1 - dt/tau_syn = {alpha[0]:g} per step (dt = {dt:g} s); neurohw's reservoir has no "
+                            "synaptic current: use tau_syn = dt (alpha = 0) or a LIF")
+        syn_gain = _vector(lif.w_in, n, "w_in", where) * dt / tau_syn
+        tau = _vector(lif.tau_mem, n, "tau_mem", where)
+    else:
+        syn_gain = np.ones(n)
+        tau = _vector(lif.tau, n, "tau", where)
+    r = _vector(lif.r, n, "r", where)
+    v_leak = _vector(lif.v_leak, n, "v_leak", where)
+    v_reset = _vector(lif.v_reset, n, "v_reset", where)
+    v_th = _vector(lif.v_threshold, n, "v_threshold", where)
+    if np.any(v_leak != 0):
+        raise DataError(f"{where}: v_leak = {v_leak[v_leak != 0][0]:g}; neurohw's neurons rest at 0 (v_leak must be 0)")
+    if np.any(v_reset != 0):
+        raise DataError(f"{where}: v_reset = {v_reset[v_reset != 0][0]:g}; neurohw resets to 0 (v_reset must be 0)")
+    if not np.all(v_th == v_th[0]) or not v_th[0] > 0:
+        raise DataError(f"{where}: thresholds {np.unique(v_th)[:4]}; neurohw's neurons share one threshold > 0")
+    if np.any(~(tau > 0)):
+        raise DataError(f"{where}: time constants must be > 0, got {tau.min():g}")
+    # in the precision the file stores tau in (snnTorch writes float32): its decay is then the
+    # tool's beta exactly, and a gain within a few ulps of 1 is 1 (the file cannot say more)
+    raw = np.asarray(lif.tau_mem if isinstance(lif, nir.CubaLIF) else lif.tau)
+    dtype = np.result_type(raw.dtype, np.float32) if np.issubdtype(raw.dtype, np.floating) else np.float64
+    inf = np.isinf(tau)
+    safe = np.where(inf, 1.0, tau).astype(dtype)
+    gain = (syn_gain * np.where(inf, 1.0, (dt * r.astype(dtype) / safe).astype(np.float64))).astype(np.float64)
+    gain = np.where(np.abs(gain - 1.0) <= 8 * np.finfo(dtype).eps, 1.0, gain)
+    decay_all = np.where(inf, 1.0, (1.0 - dt / safe).astype(np.float64))
+    if not np.allclose(decay_all, decay_all[0], rtol=0, atol=1e-12):
+        raise DataError(f"{where}: neurons have different time constants; neurohw reservoirs share one decay")
+    decay = float(meta["decay"]) if "decay" in meta else float(decay_all[0])
+    if not 0 < decay <= 1:
+        raise DataError(f"{where}: tau = {tau[0]:g} s with dt = {dt:g} s gives decay = 1 - dt/tau = {decay:g}, outside (0, 1]; "
+                        "the graph's time step does not fit its time constants")
+    if not np.all(np.isfinite(gain)) or np.any(gain == 0):
+        raise DataError(f"{where}: input gain dt*r/tau = {gain[0]:g} is not usable")
+    return gain, decay, float(v_th[0]), str(meta.get("reset", "hard"))
+
+
+def read_reservoir(path_or_graph, dt_s: float | None = None) -> ReservoirGraph:
+    """A reservoir from a NIR file or graph: neurohw's own export, or another tool's graph of one
+    LIF (or CubaLIF) population with Linear / Affine weights, e.g. snnTorch's ``RLeaky``.
+
+    Structure: ``Input -> [Linear|Affine] -> LIF``, optionally ``LIF -> Linear|Affine -> LIF``
+    (the recurrence; none means zero recurrent weights); nested subgraphs are inlined; nodes
+    after the LIF that do not feed back (a readout) are ignored. Continuous to discrete time:
+    ``decay = 1 - dt/tau``, input gain ``dt r / tau`` folded into the weights; ``dt`` from
+    ``dt_s``, else the graph's metadata (``time_step_s`` or the LIF's ``dt_s``), else
+    :data:`DEFAULT_DT_S`. Anything else is a one-line :class:`DataError`.
     """
     import nir
 
     if isinstance(path_or_graph, (str, Path)):
         try:
             graph = nir.read(str(path_or_graph))
-        except (OSError, KeyError, ValueError) as exc:
-            raise DataError(f"{path_or_graph}: not a readable NIR file ({exc})") from exc
+        except Exception as exc:  # h5py / nir raise many kinds on a damaged or foreign file
+            text = " ".join(str(exc).split())
+            if "type mismatch" in text:  # nir checks the shapes along the edges when it reads
+                raise DataError(f"{path_or_graph}: shapes do not match along an edge ({text})") from None
+            raise DataError(f"{path_or_graph}: not a readable NIR file ({type(exc).__name__}: {text})") from None
         where = str(path_or_graph)
     else:
         graph, where = path_or_graph, "NIR graph"
-    nodes = graph.nodes
-    missing = [k for k in ("w_in", "lif", "w_rec") if k not in nodes]
-    if missing:
-        raise DataError(f"{where}: not a neurohw reservoir graph (missing nodes {missing})")
-    edges = {tuple(e) for e in graph.edges}
-    for e in (("w_in", "lif"), ("lif", "w_rec"), ("w_rec", "lif")):
-        if e not in edges:
-            raise DataError(f"{where}: edge {e[0]} -> {e[1]} missing; not a recurrent reservoir")
-    lif = nodes["lif"]
-    dt = float(lif.metadata.get("dt_s", graph.metadata.get("time_step_s", DEFAULT_DT_S)))
-    tau = np.asarray(lif.tau, dtype=np.float64)
-    r = np.asarray(lif.r, dtype=np.float64)
-    gain = np.where(np.isinf(tau), 1.0, dt * r / np.where(np.isinf(tau), 1.0, tau))
-    if not np.allclose(gain, 1.0, rtol=1e-9):
-        raise DataError(f"{where}: LIF input gain dt*r/tau = {gain.ravel()[0]:g} != 1; scale the weights first")
-    decay_all = np.where(np.isinf(tau), 1.0, 1.0 - dt / np.where(np.isinf(tau), 1.0, tau))
-    if not np.allclose(decay_all, decay_all.ravel()[0]):
-        raise DataError(f"{where}: neurons have different time constants; neurohw reservoirs share one decay")
-    vth = np.asarray(lif.v_threshold, dtype=np.float64)
-    decay = float(lif.metadata["decay"]) if "decay" in lif.metadata else float(decay_all.ravel()[0])
-    m_in, m_rec = nodes["w_in"].metadata, nodes["w_rec"].metadata
+    if not isinstance(graph, nir.NIRGraph):
+        raise DataError(f"{where}: holds a single {type(graph).__name__} node, not a graph with a reservoir")
+    nodes, edges = _inline(graph)
+    lifs = [k for k, v in nodes.items() if isinstance(v, (nir.LIF, nir.CubaLIF))]
+    if len(lifs) != 1:
+        if not lifs:
+            raise DataError(f"{where}: not a reservoir graph (missing nodes: no LIF or CubaLIF node); neurohw reads {SUPPORTED}")
+        raise DataError(f"{where}: {len(lifs)} LIF/CubaLIF nodes ({', '.join(lifs)}); a reservoir is one population")
+    lif_name = lifs[0]
+    lif = nodes[lif_name]
+
+    def preds(k):
+        return sorted(a for a, b in edges if b == k)
+
+    # the readout: every node reachable from the LIF that cannot reach back to it
+    reach_from_lif, todo = set(), [lif_name]
+    while todo:
+        k = todo.pop()
+        for a, b in edges:
+            if a == k and b not in reach_from_lif:
+                reach_from_lif.add(b)
+                todo.append(b)
+    feeds_lif, todo = set(), [lif_name]
+    while todo:
+        k = todo.pop()
+        for a in preds(k):
+            if a not in feeds_lif:
+                feeds_lif.add(a)
+                todo.append(a)
+    readout = reach_from_lif - feeds_lif
+    core = (feeds_lif | {lif_name}) - readout
+    for k in sorted(set(nodes)):
+        ok_core = (nir.Input, nir.Output, nir.Linear, nir.Affine, nir.LIF, nir.CubaLIF)
+        ok_readout = (nir.Output, nir.Linear, nir.Affine, nir.I, nir.LI)
+        node = nodes[k]
+        if (k in readout and not isinstance(node, ok_readout)) or (k not in readout and not isinstance(node, ok_core)):
+            raise DataError(f"{where}: node '{k}' is a {type(node).__name__}, which neurohw cannot import; it reads {SUPPORTED}")
+    n = int(np.asarray(lif.v_threshold).size)
+    recurrent = [k for k in preds(lif_name) if k in reach_from_lif]
+    feed = [k for k in preds(lif_name) if k not in reach_from_lif]
+    if len(recurrent) > 1 or any(preds(k) != [lif_name] or not isinstance(nodes[k], (nir.Linear, nir.Affine)) for k in recurrent):
+        raise DataError(f"{where}: the recurrence into '{lif_name}' must be one Linear/Affine node fed by the LIF alone, got {recurrent}")
+    if len(feed) != 1:
+        raise DataError(f"{where}: '{lif_name}' needs exactly one input path (a Linear/Affine from the Input), got {feed or 'none'}")
+    src = nodes[feed[0]]
+    if isinstance(src, nir.Input):
+        n_in = int(np.prod(np.asarray(next(iter(src.input_type.values())))))
+        if n_in != n:
+            raise DataError(f"{where}: the Input ({n_in}) feeds '{lif_name}' ({n} neurons) directly; shapes do not match")
+        w_in, m_in = np.eye(n), {}
+    else:
+        up = preds(feed[0])
+        if len(up) != 1 or not isinstance(nodes[up[0]], nir.Input):
+            raise DataError(f"{where}: '{feed[0]}' must be fed by the graph's Input alone, got {up}; neurohw reads one input layer")
+        n_in = int(np.prod(np.asarray(next(iter(nodes[up[0]].input_type.values())))))
+        w_in = _weight(src, feed[0], (n, n_in), where)
+        m_in = src.metadata or {}
+    if recurrent:
+        w_rec = _weight(nodes[recurrent[0]], recurrent[0], (n, n), where)
+        m_rec = nodes[recurrent[0]].metadata or {}
+    else:
+        w_rec, m_rec = np.zeros((n, n)), {}
+    dt = _time_step(graph, lif, dt_s)
+    if not (np.isfinite(dt) and dt > 0):
+        raise DataError(f"{where}: time step {dt} s must be finite and > 0")
+    gain, decay, v_th, reset = _lif_step(lif, n, dt, f"{where}: node '{lif_name}'")
+    exact = np.all(gain == 1.0)
     return ReservoirGraph(
-        w_in=np.asarray(nodes["w_in"].weight, dtype=np.float64).T.copy(),
-        w_rec=np.asarray(nodes["w_rec"].weight, dtype=np.float64).T.copy(),
+        w_in=(w_in if exact else w_in * gain[:, None]).T.copy(),
+        w_rec=(w_rec if exact else w_rec * gain[:, None]).T.copy(),
         decay=decay,
-        v_th=float(vth.ravel()[0]),
+        v_th=v_th,
         dt_s=dt,
-        reset=str(lif.metadata.get("reset", "hard")),
+        reset=reset if reset in ("hard", "subtract") else "hard",
         g_pos_in_us=m_in.get("g_pos_us"),
         g_neg_in_us=m_in.get("g_neg_us"),
         g_pos_rec_us=m_rec.get("g_pos_us"),
         g_neg_rec_us=m_rec.get("g_neg_us"),
     )
+
+
+# ----------------------------------------------------------------------------- onto a device
+
+
+def programming_scale(graph: ReservoirGraph, device) -> float:
+    """The weight per uS at which a graph's weights are programmed: the power of two at or above
+    ``max|W| / (g_max - g_min)`` of the device's programming window (both crossbars share it, so
+    the level unit is common). A power of two makes ``W -> G = W / scale -> scale G`` exact in
+    floating point, so the ideal device keeps the graph's weights bit for bit."""
+    prog = device.programming
+    window = float(prog.g_max_us - prog.g_min_us)
+    peak = max(float(np.abs(graph.w_in).max(initial=0.0)), float(np.abs(graph.w_rec).max(initial=0.0)))
+    if not peak > 0:
+        return 1.0
+    return float(2.0 ** math.ceil(math.log2(peak / window)))
+
+
+def programmed_crossbars(graph: ReservoirGraph, device, seed_in: int, seed_rec: int):
+    """The graph's input and recurrent weights written onto ``device`` by write-verify
+    programming (:meth:`neurohw.crossbar.Crossbar.from_weights`) at :func:`programming_scale`."""
+    from neurohw.crossbar import Crossbar
+
+    scale = programming_scale(graph, device)
+    return (Crossbar.from_weights(device, graph.w_in, seed=seed_in, scale=scale),
+            Crossbar.from_weights(device, graph.w_rec, seed=seed_rec, scale=scale))
+
+
+# ----------------------------------------------------------------------------- other tools' importers
+
+
+def reservoir_subgraph(graph):
+    """The graph without its readout branch (``rate`` / ``readout`` / its Output): what
+    snnTorch's and Norse's NIR importers can load (neither maps NIR's integrator ``I``)."""
+    import nir
+
+    keep = {"input", "w_in", "lif", "w_rec", "output"}
+    if not keep <= set(graph.nodes):
+        raise DataError(f"not a neurohw reservoir graph (missing nodes {sorted(keep - set(graph.nodes))})")
+    return nir.NIRGraph(nodes={k: v for k, v in graph.nodes.items() if k in keep}, edges=[e for e in graph.edges if set(e) <= keep],
+                        metadata=dict(graph.metadata))
+
+
+def for_snntorch(graph):
+    """The reservoir graph nested in one subgraph node, the form in which snnTorch 1.0's
+    ``import_from_nir`` wires it as neurohw runs it (docs/export.md: its importer rewires a
+    top-level LIF <-> Linear cycle as ``lif(W_rec(W_in x + s))``)."""
+    import nir
+
+    g = reservoir_subgraph(graph)
+    n_in = int(np.asarray(g.nodes["input"].input_type["input"]).ravel()[0])
+    n = int(np.asarray(g.nodes["output"].output_type["output"]).ravel()[0])
+    return nir.NIRGraph(nodes={"input": nir.Input({"input": np.array([n_in])}), "reservoir": g,
+                               "output": nir.Output({"output": np.array([n])})},
+                        edges=[("input", "reservoir"), ("reservoir", "output")], metadata=dict(graph.metadata))
+
+
+def for_norse(graph):
+    """The reservoir graph with each LIF's ``r`` moved into the weights feeding it (``r = 1``,
+    weights x r), the form Norse 1.1's ``from_nir`` simulates correctly (it ignores ``r``)."""
+    import nir
+
+    g = reservoir_subgraph(graph)
+    lif = g.nodes["lif"]
+    r = np.asarray(lif.r, dtype=np.float64)
+    nodes = dict(g.nodes)
+    for k in ("w_in", "w_rec"):
+        nodes[k] = nir.Linear(weight=np.asarray(g.nodes[k].weight) * r[:, None], metadata=dict(g.nodes[k].metadata))
+    nodes["lif"] = nir.LIF(tau=lif.tau, r=np.ones_like(r), v_leak=lif.v_leak, v_threshold=lif.v_threshold,
+                           v_reset=lif.v_reset, metadata=dict(lif.metadata))
+    return nir.NIRGraph(nodes=nodes, edges=list(g.edges), metadata=dict(g.metadata))

@@ -154,7 +154,8 @@ class Macro(ABC):
         return nonces
 
 
-def _planes(planes) -> np.ndarray:
+def checked_planes(planes) -> np.ndarray:
+    """MVM input planes ``(batch, planes, rows)`` of 0/1, checked, as uint8."""
     p = np.asarray(planes)
     if p.ndim != 3:
         raise ValueError(f"MVM planes must be (batch, planes, rows), got shape {p.shape}")
@@ -216,7 +217,7 @@ class LocalMacro(Macro):
     def mvm_many(self, calls: Sequence[MvmCall], exact: bool = False) -> list[np.ndarray]:
         out = []
         for call in calls:
-            planes = _planes(call.planes)
+            planes = checked_planes(call.planes)
             nonces = self._nonces_for(call)
             try:
                 out.append(self.chip.mvm(call.block, planes, nonces, exact=exact))

@@ -34,7 +34,7 @@ import numpy as np
 from neurohw.hil import messages as msg
 from neurohw.hil.address import MAX_WINDOW, HilAddress, parse_address
 from neurohw.hil.errors import HilError, HilStatusError
-from neurohw.hil.macro import Macro, MvmCall, Progress, _planes
+from neurohw.hil.macro import Macro, MvmCall, Progress, checked_planes
 from neurohw.hil.messages import Block, ChipInfo, FormReply, ProgramReply
 from neurohw.hil.protocol import (
     MIN_MAX_PAYLOAD,
@@ -410,7 +410,7 @@ class RemoteMacro(Macro):
         analog = self._geometry().adc_bits == 0
         requests, pieces = [], []
         for i, call in enumerate(calls):
-            planes = _planes(call.planes)
+            planes = checked_planes(call.planes)
             nonces = self._nonces_for(call)
             B, P, n = planes.shape
             if n != call.block.nrows:

@@ -29,7 +29,7 @@ from itertools import chain
 from typing import Literal, NamedTuple
 
 import numpy as np
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from neurohw.config import Section
 from neurohw.data.binning import SparseRaster, to_sparse
@@ -65,10 +65,17 @@ class LSMConfig(Section):
     reset: Literal["hard", "subtract"] = Field("hard", description="hard: mem -> 0 after a spike (reference); subtract: mem -= v_th")
     features: tuple[Literal["rate", "counts", "membrane"], ...] = Field(("rate",), min_length=1, description="features to return")
     count_bins: int = Field(4, ge=1, description="K time bins of the 'counts' feature")
-    backend: Literal["auto", "numpy", "cpu", "cupy"] = Field("auto", description="auto: cupy when a GPU works, else cpu")
+    backend: str = Field("auto", description="auto (cupy when a GPU works, else cpu), numpy, cpu, cupy, or hil://HOST:PORT / hil+serial://PORT?baud=N (crossbars on a chip)")
     noise: bool = Field(True, description="apply the device's read noise on every read")
     seed: int = Field(0, ge=0, lt=2**63, description="seeds forming, connectivity masks and read noise")
     threads: int | None = Field(None, ge=1, description="CPU threads of backends that use them (None: all)")
+
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, v: str | None) -> str | None:
+        from neurohw.reservoir.backends import check_backend_name
+
+        return v if v is None else check_backend_name(v)
 
     @model_validator(mode="after")
     def _scale_xor_target(self) -> "LSMConfig":
@@ -176,12 +183,17 @@ class LSMEncoder:
         return self.config.n_inputs
 
     def _form(self, n_inputs: int) -> None:
-        """Form both crossbars (stochastic forming, then the connectivity masks)."""
+        """Form both crossbars (stochastic forming, then the connectivity masks); a backend that
+        holds the crossbars itself (a chip over a link) forms them there and reads them back."""
         from neurohw.crossbar import Crossbar
 
         if self.config.n_inputs is None:
             self.config = self.config.model_copy(update={"n_inputs": int(n_inputs)})
         c, dev, seeds = self.config, self.device, self.seeds
+        on_chip = getattr(self.backend, "form_crossbars", None)
+        if on_chip is not None:
+            self._formed = on_chip(dev, c, seeds)
+            return
         base = 1.0 if c.scale is None else c.scale
         xin = Crossbar.from_forming(dev, c.n_inputs, c.n_neurons, base, seeds["in"])
         xrec = Crossbar.from_forming(dev, c.n_neurons, c.n_neurons, base * c.rec_scale, seeds["rec"])
@@ -357,6 +369,19 @@ class LSMEncoder:
         feats = self.encode(dataset_rasters(dataset, binning, idx), sample_ids,
                             batch_size=batch_size, progress=progress)
         return feature_matrix(feats, self.config.features)
+
+    def close(self) -> None:
+        """Release what the backend holds (a chip session over a link); local backends hold
+        nothing. The encoder cannot read afterwards."""
+        closing = getattr(self.backend, "close", None)
+        if closing is not None:
+            closing()
+
+    def __enter__(self) -> LSMEncoder:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def energy(self, raster, spikes) -> ReadEnergy:
         """The energy of encoding one sample, counted by the crossbars themselves

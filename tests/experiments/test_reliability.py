@@ -195,6 +195,7 @@ def test_debug_works_after_the_command_and_quiet_is_quiet(tmp_path, capsys):
 def test_export_below_a_file_is_one_line(tmp_path, capsys):
     afile = tmp_path / "afile"
     afile.write_text("x")
-    assert main(["export", str(QUICKSTART), "--out", str(afile / "exp"), *_sets()]) == 2
+    run_dir = tmp_path  # the output is checked before the run directory is read
+    assert main(["export", str(run_dir), "--format", "bundle", "--out", str(afile / "exp")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is a file, not a folder" in err[0]

@@ -7,6 +7,12 @@ BatchResult``, and gives the same spikes as :mod:`.numpy_ref` (bit for bit with 
 weights; see docs/internals.md, Reservoir). :func:`select_backend` resolves ``auto`` (``cupy``
 when a CUDA device works, otherwise ``cpu``) and returns a :class:`Backend`: the module with
 the options it takes bound, so callers never ask which backend they have.
+
+A backend may also be named by a URL (``hil://HOST:PORT``, ``hil+serial://PORT?baud=N``): the
+crossbars then live on a chip behind a link (:mod:`neurohw.hil.backend`). Such a backend also
+has ``form_crossbars(device, config, seeds)`` (the encoder's crossbars are formed on the chip
+and read back), ``identity()`` (what the feature cache keys on: the link and the chip's INFO)
+and ``close()``.
 """
 
 from __future__ import annotations
@@ -22,6 +28,34 @@ from neurohw.errors import ConfigError, did_you_mean
 
 BACKENDS = ("numpy", "cpu", "cupy")
 _MODULES = {"numpy": "numpy_ref", "cpu": "cpu", "cupy": "cupy_backend"}
+#: backends named by a URL (a crossbar on a chip over a link): scheme -> the module whose
+#: ``backend_for(url)`` builds it (hardware in the loop, :mod:`neurohw.hil.backend`)
+URL_SCHEMES = {"hil": "neurohw.hil.backend", "hil+serial": "neurohw.hil.backend"}
+
+
+def is_url(name: str) -> bool:
+    """Whether a backend name is a link URL (``hil://...``) rather than a local backend."""
+    return "://" in str(name)
+
+
+def check_backend_name(name: str) -> str:
+    """``name`` if it names a backend (auto, numpy, cpu, cupy, or a URL of :data:`URL_SCHEMES`,
+    checked by its module); else ValueError with one line (for the schemas' validators)."""
+    name = str(name)
+    if is_url(name):
+        scheme = name.split("://", 1)[0].lower()
+        if scheme not in URL_SCHEMES:
+            raise ValueError(f"backend {name!r}: unknown scheme {scheme + '://'!r}{did_you_mean(scheme, URL_SCHEMES)}; "
+                             "use hil://HOST:PORT or hil+serial://PORT?baud=N")
+        module = importlib.import_module(URL_SCHEMES[scheme])
+        try:
+            module.check_url(name)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return name
+    if name not in ("auto", *BACKENDS):
+        raise ValueError(f"backend {name!r} is unknown; use auto, {', '.join(BACKENDS)} or hil://HOST:PORT{did_you_mean(name, ('auto', *BACKENDS))}")
+    return name
 
 
 class BatchResult(NamedTuple):
@@ -71,6 +105,9 @@ def select_backend(name: str = "auto", **options) -> Backend:
     """Resolve ``auto`` (cupy when a CUDA device works, else cpu), load the backend and bind the
     ``options`` it takes (a backend ignores options it has no use for, e.g. ``threads`` on a
     GPU; None means "the backend's default")."""
+    if is_url(name):
+        check_backend_name(name)
+        return importlib.import_module(URL_SCHEMES[name.split("://", 1)[0].lower()]).backend_for(name, **options)
     if name == "auto":
         cupy_module = importlib.import_module("neurohw.reservoir.backends.cupy_backend")
         module = cupy_module if cupy_module.available() else load_backend("cpu")
