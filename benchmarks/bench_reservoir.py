@@ -13,6 +13,10 @@ inputs: snntorch (``RLeaky`` with ``all_to_all`` recurrence, zero reset, behind 
 noise-equivalent read, one extra matmul with W**2 and a normal draw per column, no ADC).
 Each backend runs in its own process (``--worker``) so its peak RSS is its own.
 
+The GPU backend (``neurohw-cupy`` rows) runs only where a CUDA device works; elsewhere the
+report says it was not measured (``not_measured`` in the JSON, a line under the table), and
+benchmarks/gpu_check.sh is the script that measures it on a machine with an NVIDIA GPU.
+
 Run: ``neurohw bench reservoir [--json] [--quick]`` or ``python benchmarks/bench_reservoir.py``.
 """
 
@@ -175,6 +179,14 @@ def contenders() -> list[tuple[str, bool]]:
     return out
 
 
+def not_measured() -> list[dict]:
+    """The backends that cannot run here, with the reason (the GPU row until a GPU runs it)."""
+    from neurohw.reservoir.backends import BACKENDS, available_backends, why_unavailable
+
+    here = set(available_backends())
+    return [{"name": f"neurohw-{name}", "reason": why_unavailable(name)} for name in BACKENDS if name not in here]
+
+
 def run(quick: bool = False, isolate: bool | None = None) -> dict:
     """The whole benchmark; ``isolate`` (default: not quick) runs each contender in its own
     process so that ``peak_rss_mb`` is its own."""
@@ -196,7 +208,7 @@ def run(quick: bool = False, isolate: bool | None = None) -> dict:
     for r in results:
         r["ratio_to_snntorch"] = round(r["samples_per_s"] / base, 2) if base else None
     workload = dict(w, scale_per_us=scale, quick=quick, numpy_samples=NUMPY_SAMPLES["quick" if quick else "full"])
-    return {"workload": workload, "results": results}
+    return {"workload": workload, "results": results, "not_measured": not_measured()}
 
 
 def format_table(report: dict) -> str:
@@ -207,6 +219,8 @@ def format_table(report: dict) -> str:
     for r in report["results"]:
         ratio = "" if r["ratio_to_snntorch"] is None else f"{r['ratio_to_snntorch']:.2f}"
         lines.append(f"{r['name']:<16}{'on' if r['noise'] else 'off':<7}{r['samples_per_s']:>11.1f}{ratio:>12}{r['peak_rss_mb']:>10.0f}{r['firing_rate']:>8.3f}")
+    for m in report.get("not_measured", []):
+        lines.append(f"{m['name']}: not measured here ({m['reason']}); benchmarks/gpu_check.sh measures it on a machine with an NVIDIA GPU")
     return "\n".join(lines)
 
 

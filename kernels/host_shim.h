@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 
 struct dim3 {
@@ -33,6 +34,18 @@ using std::fmin;
 using std::rint;
 using std::sqrt;
 using std::fabs;
+
+// CUDA's bit casts between float and int (same bits, no conversion).
+inline int __float_as_int(float x) {
+    int i;
+    std::memcpy(&i, &x, sizeof i);
+    return i;
+}
+inline float __int_as_float(int i) {
+    float x;
+    std::memcpy(&x, &i, sizeof x);
+    return x;
+}
 
 inline int atomicAdd(int* address, int value) {
     int old = *address;

@@ -39,7 +39,7 @@ import numpy as np
 from neurohw.paths import cache_dir, file_lock
 
 #: bump when the encoder's outputs change for the same spec (invalidates every cached feature)
-FEATURE_VERSION = 2  # 2: test samples' read-noise keys no longer alias training samples' (32-bit counter word)
+FEATURE_VERSION = 3  # 3: read noise from Philox4x32-7 + float32 Box-Muller; count inputs read bit-serially on bit-serial devices
 
 
 def canonical_json(obj) -> str:

@@ -477,6 +477,8 @@ def _synapses_of(xin, xrec, c: LSMConfig, noise_seed: int, t_s: float | None = N
         v_th=c.v_th, decay=c.decay, reset=c.reset,
         noise_relative=xin.read_noise_relative, noise_additive=xin.read_noise_additive,
         adc=adc, seed=noise_seed,
+        input_bits=xin.device.input.bits, input_full_scale=xin.device.input.full_scale,
+        input_bit_serial=xin.device.input.bit_serial,
     )  # fmt: skip
 
 

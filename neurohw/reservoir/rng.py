@@ -1,25 +1,40 @@
-"""Counter-based random numbers: Philox4x32-10, the same draws in numpy, numba and CUDA.
+"""Counter-based read-noise draws: Philox4x32-7 words, Box-Muller normals in float32.
 
 Why counter-based: a read-noise draw is a pure function of ``(seed, sample, step, stream,
 column)``, so it does not depend on batch size, thread count, launch order or backend.
 
-Philox4x32-10 (Salmon, Moraes, Dror, Shaw, "Parallel random numbers: as easy as 1, 2, 3",
-SC 2011; the Random123 library): a 4 x 32-bit counter and a 2 x 32-bit key, 10 rounds of
+Words: Philox4x32-R (Salmon, Moraes, Dror, Shaw, "Parallel random numbers: as easy as 1, 2,
+3", SC 2011; the Random123 library): a 4 x 32-bit counter and a 2 x 32-bit key, R rounds of
 ``(hi, lo) = M * c`` with ``M0 = 0xD2511F53``, ``M1 = 0xCD9E8D57`` and the Weyl key bumps
-``W0 = 0x9E3779B9``, ``W1 = 0xBB67AE85``. Known-answer vectors from Random123's
-tests/kat_vectors are checked in tests/test_lif.py.
+``W0 = 0x9E3779B9``, ``W1 = 0xBB67AE85``. The reservoir uses R = 7 (:data:`ROUNDS`), the
+fewest rounds that the Random123 authors found to pass TestU01's BigCrush for Philox4x32 (10 is
+their default, kept here for the known-answer tests). Known-answer vectors of both from
+Random123's kat_vectors are checked in tests/test_lif.py.
 
-Counter layout of the reservoir's read noise, for a read of ``n`` columns: ``nb = ceil(n/4)``
-Philox blocks; block ``b`` has counter ``(b, step, sample, stream)`` and key
-``(seed mod 2**32, seed // 2**32)``; column ``j`` takes word ``j // nb`` of block ``j % nb``.
+Counter layout of a read of ``n`` columns: ``nb = ceil(n/4)`` Philox blocks; block ``b`` has
+counter ``(b, step, sample, stream)`` and key ``(seed mod 2**32, seed // 2**32)``; column ``j``
+takes slot ``k = j // nb`` of block ``j % nb``. Slots 0 and 1 are the Box-Muller pair made of
+words 0 (radius) and 1 (angle): slot 0 takes the cosine, slot 1 the sine; slots 2 and 3 the
+pair of words 2 and 3 likewise.
 
-Normal from a word ``w``: ``p = (w + 0.5) / 2**32`` in (0, 1), then the inverse normal CDF by
-P. J. Acklam's rational approximation (relative error < 1.15e-9; central region
-``|p - 0.5| <= 0.5 - 0.02425``, tails ``sqrt(-2 ln p)``). The logarithm is computed from the
-integer word with a branch-free bit length and the series ``ln m = 2 atanh((m-1)/(m+1))``, so
-the whole draw is integer arithmetic, + - * / and sqrt: IEEE-exact operations. Written in the
-same order in numpy, numba and CUDA (compiled with --fmad=false / -ffp-contract=off), the
-draws are bit-identical on every backend, and so are noisy spikes. |z| <= 6.3 by construction.
+Normals (Box, Muller 1958), every operation in IEEE float32 (+ - * / sqrt, int <-> float
+conversions, bit casts; no library function, no fused multiply-add), written in the same order
+in numpy, numba and CUDA so that the draws, and noisy spikes, are bit-identical everywhere:
+
+- radius: ``u = (f32(w0) + 0.5) 2**-32`` in (0, 1]; ``ln u = (e - 32) ln 2 + ln m`` from the
+  float's exponent ``e`` and mantissa ``m`` (folded into (sqrt(1/2), sqrt 2]), with
+  ``ln m = 2 s (1 + s^2/3 + s^4/5 + s^6/7 + s^8/9)``, ``s = (m - 1)/(m + 1)``, ``|s| <= 0.172``
+  (truncation < 1e-9); ``r2 = -2 ln u`` (= R^2, the squared radius).
+- angle: 24 bits of ``w1``, ``theta = 2 pi (k + 0.5) / 2**24``: the top two bits pick the
+  quadrant, ``t`` in (-pi/4, pi/4) is the offset from the quadrant's middle, ``sin t`` and
+  ``cos t`` by Taylor polynomials to t^9 and t^8 (truncation < 3e-8), rotated by pi/4 and the
+  quadrant.
+- ``z = sqrt(r2) * cos(theta)`` (slot 0) or ``sqrt(r2) * sin(theta)`` (slot 1).
+
+A read with standard deviation ``sd`` adds ``sqrt(sd^2 * r2) * g`` (``g`` the cosine or sine):
+one square root per column for the draw and the scale together. ``|z| <= sqrt(66 ln 2) = 6.77``.
+Quality (KS, moments, tails) and the speed of the candidates that were measured against it:
+docs/internals.md, Reservoir, and benchmarks/rng_study.py.
 """
 
 from __future__ import annotations
@@ -27,15 +42,26 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import intrinsic
 
 M0 = 0xD2511F53
 M1 = 0xCD9E8D57
 W0 = 0x9E3779B9
 W1 = 0xBB67AE85
 MASK32 = 0xFFFFFFFF
-TWO_PI = 2.0 * math.pi
-INV_2_32 = 1.0 / 4294967296.0  # 2**-32
+ROUNDS = 7  # Philox4x32-7: passes BigCrush (Salmon et al. 2011, Table 2)
+
+F32 = np.float32
+LN2 = F32(0.6931471805599453)  # ln 2 rounded to float32
+SQRT_HALF = F32(0.7071067811865476)  # sqrt(1/2) rounded to float32
+SQRT2_MANTISSA = 0x3504F3  # mantissa bits of float32(sqrt 2) = 0x3FB504F3
+ATANH_C = tuple(F32(1.0 / k) for k in (3, 5, 7, 9))  # ln m = 2 s (1 + s^2/3 + s^4/5 + s^6/7 + s^8/9)
+SIN_C = tuple(F32(c) for c in (-1.0 / 6, 1.0 / 120, -1.0 / 5040, 1.0 / 362880))  # t^3, t^5, t^7, t^9
+COS_C = tuple(F32(c) for c in (-1.0 / 2, 1.0 / 24, -1.0 / 720, 1.0 / 40320))  # t^2, t^4, t^6, t^8
+ANGLE_STEP = F32(math.pi / 2**23)  # (pi/2) / 2**22: one angle code within a quadrant
+ANGLE_MID = F32(2**21 - 0.5)  # the middle of a quadrant's 2**22 codes
+R_MAX = math.sqrt(66.0 * math.log(2.0))  # largest |z|: u = 2**-33
 
 
 def seed_key(seed: int) -> tuple[int, int]:
@@ -46,17 +72,19 @@ def seed_key(seed: int) -> tuple[int, int]:
     return seed & MASK32, (seed >> 32) & MASK32
 
 
-def philox4x32(c0, c1, c2, c3, k0, k1):
-    """Philox4x32-10 on arrays (numpy, vectorised): four uint32 output words.
+def philox4x32(c0, c1, c2, c3, k0, k1, rounds: int = 10):
+    """Philox4x32-``rounds`` on arrays (numpy, vectorised): four uint32 output words.
 
-    All arguments broadcast; values are taken modulo 2**32.
+    All arguments broadcast; values are taken modulo 2**32. ``rounds`` defaults to Random123's
+    10 (what other users of these words, e.g. the HIL chip emulator, draw with); the reservoir's
+    read noise passes ``rounds=ROUNDS`` (7).
     """
     u = np.uint64
     m = u(MASK32)
     c0, c1, c2, c3 = (np.asarray(c, dtype=np.uint64) & m for c in (c0, c1, c2, c3))
     k0 = np.asarray(k0, dtype=np.uint64) & m
     k1 = np.asarray(k1, dtype=np.uint64) & m
-    for r in range(10):
+    for r in range(rounds):
         if r:
             k0 = (k0 + u(W0)) & m
             k1 = (k1 + u(W1)) & m
@@ -68,83 +96,135 @@ def philox4x32(c0, c1, c2, c3, k0, k1):
     return tuple(c.astype(np.uint32) for c in (c0, c1, c2, c3))
 
 
-# inverse normal CDF, P. J. Acklam (2003), "An algorithm for computing the inverse normal
-# cumulative distribution function"; relative error < 1.15e-9 over (0, 1)
-ACKLAM_A = (-3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02, 1.383577518672690e02, -3.066479806614716e01, 2.506628277459239e00)
-ACKLAM_B = (-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02, 6.680131188771972e01, -1.328068155288572e01)
-ACKLAM_C = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00, -2.549732539343734e00, 4.374664141464968e00, 2.938163982698783e00)
-ACKLAM_D = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00)
-P_LOW = 0.02425
-LN2 = 0.6931471805599453  # ln 2, correctly rounded
-SQRT2 = 1.4142135623730951
-# 1/(2k+1), k = 0..8, for ln m = 2 s sum_k s^(2k) / (2k+1), s = (m-1)/(m+1), |s| <= 0.1716
-ATANH_C = (1.0, 1.0 / 3.0, 1.0 / 5.0, 1.0 / 7.0, 1.0 / 9.0, 1.0 / 11.0, 1.0 / 13.0, 1.0 / 15.0, 1.0 / 17.0)
-
-
-def log_half_word(v):
-    """``ln(v / 2**33)`` for odd integers ``1 <= v < 2**32`` (numpy; exact-arithmetic twin of
-    the numba and CUDA versions)."""
-    v = np.asarray(v, dtype=np.int64)
-    e = np.zeros_like(v)
-    t = v.copy()
-    for sh in (16, 8, 4, 2, 1):
-        s = np.where(t >= (1 << sh), sh, 0)
-        t = t >> s
-        e = e + s
-    m = (v << (31 - e)).astype(np.float64) * (1.0 / 2147483648.0)  # in [1, 2)
-    big = m > SQRT2
-    m = np.where(big, m * 0.5, m)
-    e = np.where(big, e + 1, e)
-    s = (m - 1.0) / (m + 1.0)
+def radius2(w) -> np.ndarray:
+    """``r2 = -2 ln u``, ``u = (f32(w) + 0.5) 2**-32``, float32 (numpy; see the module doc)."""
+    x = np.asarray(w, dtype=np.uint32).astype(np.float32) + F32(0.5)
+    bits = np.atleast_1d(x).view(np.int32).reshape(np.shape(x))
+    e = (bits >> 23) - 127
+    mb = bits & 0x7FFFFF
+    big = (mb > SQRT2_MANTISSA).astype(np.int32)
+    m = (mb | (0x3F800000 - (big << 23))).astype(np.int32).view(np.float32)
+    e = e + big
+    s = (m - F32(1.0)) / (m + F32(1.0))
     s2 = s * s
-    acc = ATANH_C[8]
-    for c in ATANH_C[7::-1]:
-        acc = acc * s2 + c
-    return (e - 33).astype(np.float64) * LN2 + 2.0 * s * acc
+    c3, c5, c7, c9 = ATANH_C
+    p = (((c9 * s2 + c7) * s2 + c5) * s2 + c3) * s2 + F32(1.0)
+    ln_u = (e - 32).astype(np.float32) * LN2 + F32(2.0) * s * p
+    return F32(-2.0) * ln_u
 
 
-def normal_from_word(w):
-    """Standard normal from uint32 words (numpy): Acklam's inverse CDF of ``(w + 0.5) / 2**32``."""
-    w = np.asarray(w, dtype=np.int64)
-    p = (w.astype(np.float64) + 0.5) * INV_2_32
-    q = p - 0.5
-    r = q * q
-    a, b = ACKLAM_A, ACKLAM_B
-    num_c = (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q
-    den_c = ((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1.0
-    wt = np.where(q < 0, w, 4294967295 - w)  # the word of min(p, 1 - p)
-    lt = np.sqrt(-2.0 * log_half_word(2 * wt + 1))
-    c, d = ACKLAM_C, ACKLAM_D
-    num_t = (((((c[0] * lt + c[1]) * lt + c[2]) * lt + c[3]) * lt + c[4]) * lt + c[5])
-    num_t = np.where(q < 0, num_t, -num_t)
-    den_t = (((d[0] * lt + d[1]) * lt + d[2]) * lt + d[3]) * lt + 1.0
-    central = np.abs(q) <= 0.5 - P_LOW
-    return np.where(central, num_c, num_t) / np.where(central, den_c, den_t)
+def angle(w) -> tuple[np.ndarray, np.ndarray]:
+    """``(cos theta, sin theta)``, ``theta = 2 pi (k + 0.5) / 2**24``, ``k = w >> 8``, float32
+    (numpy; see the module doc)."""
+    k = (np.asarray(w, dtype=np.uint32) >> 8).astype(np.int32)
+    t = ((k & 0x3FFFFF).astype(np.float32) - ANGLE_MID) * ANGLE_STEP
+    t2 = t * t
+    s3, s5, s7, s9 = SIN_C
+    c2, c4, c6, c8 = COS_C
+    sn = ((((s9 * t2 + s7) * t2 + s5) * t2 + s3) * t2) * t + t
+    cs = (((c8 * t2 + c6) * t2 + c4) * t2 + c2) * t2 + F32(1.0)
+    c = (cs - sn) * SQRT_HALF  # cos(pi/4 + t)
+    s = (cs + sn) * SQRT_HALF  # sin(pi/4 + t)
+    qd = k >> 22
+    odd = (qd & 1) == 1
+    c1 = np.where(odd, -s, c)
+    s1 = np.where(odd, c, s)
+    neg = qd >= 2
+    return np.where(neg, -c1, c1).astype(np.float32), np.where(neg, -s1, s1).astype(np.float32)
 
 
-def column_normals(seed: int, n_columns: int, step, sample, stream) -> np.ndarray:
-    """Standard normals for columns ``0..n_columns-1`` at counters ``(step, sample, stream)``.
+def column_gaussians(seed: int, n_columns: int, step, sample, stream) -> tuple[np.ndarray, np.ndarray]:
+    """``(r2, g)`` of columns ``0..n_columns-1`` at counters ``(step, sample, stream)``:
+    column ``j``'s normal is ``sqrt(r2[j]) * g[j]`` (float32; see the module doc).
 
-    ``step``, ``sample`` and ``stream`` broadcast against each other (shape S); the result has
-    shape ``S + (n_columns,)``. Column ``j`` is word ``j // nb`` of Philox block ``j % nb``.
+    ``step``, ``sample`` and ``stream`` broadcast against each other (shape S); the results
+    have shape ``S + (n_columns,)``.
     """
     k0, k1 = seed_key(seed)
     step, sample, stream = np.broadcast_arrays(np.asarray(step), np.asarray(sample), np.asarray(stream))
     nb = (n_columns + 3) // 4
     blocks = np.arange(nb)
-    words = philox4x32(blocks, step[..., None], sample[..., None], stream[..., None], k0, k1)
-    z = normal_from_word(np.concatenate(words, axis=-1))  # word k of block b at k * nb + b
-    return z[..., :n_columns]
+    w0, w1, w2, w3 = philox4x32(blocks, step[..., None], sample[..., None], stream[..., None], k0, k1, rounds=ROUNDS)
+    ra, rb = radius2(w0), radius2(w2)
+    ca, sa = angle(w1)
+    cb, sb = angle(w3)
+    r2 = np.concatenate([ra, ra, rb, rb], axis=-1)  # slot k of block b at k * nb + b
+    g = np.concatenate([ca, sa, cb, sb], axis=-1)
+    return r2[..., :n_columns], g[..., :n_columns]
 
-# ---- numba twins (used by the cpu backend; identical integer arithmetic) ----
+
+def column_normals(seed: int, n_columns: int, step, sample, stream) -> np.ndarray:
+    """The standard normals ``sqrt(r2) * g`` of :func:`column_gaussians` (float32)."""
+    r2, g = column_gaussians(seed, n_columns, step, sample, stream)
+    return np.sqrt(r2) * g
+
+
+def noise(var32: np.ndarray, r2: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """A read's noise ``sqrt(var * r2) * g`` for float32 variances ``var32`` (numpy; the rule
+    every backend applies)."""
+    return np.sqrt(np.asarray(var32, np.float32) * r2) * g
+
+
+# ---- numba twins (used by the cpu backend; the same float32 operations in the same order) ----
+# The integer steps (bit fields of a word, a float's exponent and mantissa) are exact, so the
+# numba twins may compute them differently from numpy (as float32 operations on exact values,
+# or in LLVM intrinsics on 32-bit lanes: numba widens int32 arithmetic to int64, which halves
+# the vector width); every rounding float32 operation is the same, in the same order.
+
+
+def _i32():
+    from llvmlite import ir
+
+    return ir.IntType(32), ir.FloatType(), ir.Constant
+
+
+@intrinsic
+def _exponent_f32(typingctx, x):
+    """float32 ``e`` of a positive normal float32 ``x = m 2**e``, ``m`` in [1, 2) (exact)."""
+
+    def codegen(context, builder, signature, args):
+        i32, f32, const = _i32()
+        bits = builder.bitcast(args[0], i32)
+        return builder.sitofp(builder.sub(builder.ashr(bits, const(i32, 23)), const(i32, 127)), f32)
+
+    return types.float32(types.float32), codegen
+
+
+@intrinsic
+def _mantissa_f32(typingctx, x):
+    """float32 ``m`` in [1, 2) of a positive normal float32 ``x = m 2**e`` (exact)."""
+
+    def codegen(context, builder, signature, args):
+        i32, f32, const = _i32()
+        bits = builder.bitcast(args[0], i32)
+        return builder.bitcast(builder.or_(builder.and_(bits, const(i32, 0x7FFFFF)), const(i32, 0x3F800000)), f32)
+
+    return types.float32(types.float32), codegen
+
+
+@intrinsic
+def _angle_code_f32(typingctx, w):
+    """float32 ``w >> 8`` (the 24-bit angle code) of a uint32 word (exact)."""
+
+    def codegen(context, builder, signature, args):
+        i32, f32, const = _i32()
+        v = args[0] if args[0].type.width == 32 else builder.trunc(args[0], i32)
+        return builder.uitofp(builder.lshr(v, const(i32, 8)), f32)
+
+    return types.float32(w), codegen
+
+
+SQRT2_F32 = F32(math.sqrt(2.0))  # float32(sqrt 2): its mantissa bits are SQRT2_MANTISSA
+QUADRANT = F32(2.0**22)
+INV_QUADRANT = F32(2.0**-22)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
 def philox4x32_nb(c0, c1, c2, c3, k0, k1):
-    """Philox4x32-10 on scalars (numba); arguments and results are uint64 holding 32 bits."""
+    """Philox4x32-7 on scalars (numba); arguments and results are uint64 holding 32 bits."""
     m = np.uint64(MASK32)
     s = np.uint64(32)
-    for r in range(10):
+    for r in range(ROUNDS):
         if r > 0:
             k0 = (k0 + np.uint64(W0)) & m
             k1 = (k1 + np.uint64(W1)) & m
@@ -160,129 +240,81 @@ def philox4x32_nb(c0, c1, c2, c3, k0, k1):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def normal_from_word_nb(w):
-    """Numba twin of :func:`normal_from_word` for one word (int64 holding 32 bits).
-
-    Branch-free (selects only) so that LLVM vectorises the loop that calls it.
-    """
-    p = (np.float64(w) + 0.5) * INV_2_32
-    q = p - 0.5
-    r = q * q
-    num_c = (((((ACKLAM_A[0] * r + ACKLAM_A[1]) * r + ACKLAM_A[2]) * r + ACKLAM_A[3]) * r + ACKLAM_A[4]) * r + ACKLAM_A[5]) * q
-    den_c = ((((ACKLAM_B[0] * r + ACKLAM_B[1]) * r + ACKLAM_B[2]) * r + ACKLAM_B[3]) * r + ACKLAM_B[4]) * r + 1.0
-    lower = np.int64(q < 0)
-    wt = lower * w + (np.int64(1) - lower) * (np.int64(4294967295) - w)
-    v = np.int64(2) * wt + np.int64(1)
-    t = v
-    s16 = np.int64(t >= np.int64(65536)) * np.int64(16)
-    t = t >> s16
-    s8 = np.int64(t >= np.int64(256)) * np.int64(8)
-    t = t >> s8
-    s4 = np.int64(t >= np.int64(16)) * np.int64(4)
-    t = t >> s4
-    s2_ = np.int64(t >= np.int64(4)) * np.int64(2)
-    t = t >> s2_
-    s1 = np.int64(t >= np.int64(2))
-    e = s16 + s8 + s4 + s2_ + s1
-    m = np.float64(v << (np.int64(31) - e)) * (1.0 / 2147483648.0)
-    big = m > SQRT2
-    m = m * 0.5 if big else m
-    e = e + np.int64(big)
-    s_ = (m - 1.0) / (m + 1.0)
-    s2 = s_ * s_
-    acc = ATANH_C[8]
-    acc = acc * s2 + ATANH_C[7]
-    acc = acc * s2 + ATANH_C[6]
-    acc = acc * s2 + ATANH_C[5]
-    acc = acc * s2 + ATANH_C[4]
-    acc = acc * s2 + ATANH_C[3]
-    acc = acc * s2 + ATANH_C[2]
-    acc = acc * s2 + ATANH_C[1]
-    acc = acc * s2 + ATANH_C[0]
-    ln = np.float64(e - np.int64(33)) * LN2 + 2.0 * s_ * acc
-    lt = math.sqrt(-2.0 * ln)
-    num_t = (((((ACKLAM_C[0] * lt + ACKLAM_C[1]) * lt + ACKLAM_C[2]) * lt + ACKLAM_C[3]) * lt + ACKLAM_C[4]) * lt + ACKLAM_C[5])
-    num_t = num_t if q < 0 else -num_t
-    den_t = (((ACKLAM_D[0] * lt + ACKLAM_D[1]) * lt + ACKLAM_D[2]) * lt + ACKLAM_D[3]) * lt + 1.0
-    central = abs(q) <= 0.5 - P_LOW
-    return (num_c if central else num_t) / (den_c if central else den_t)
-
-
-def central_word_range() -> tuple[int, int]:
-    """The words ``w`` whose normal takes Acklam's central branch: ``lo <= w <= hi``.
-
-    The branch test is ``|q| <= 0.5 - P_LOW`` with ``q = (w + 0.5) 2**-32 - 0.5`` (both
-    operations exact in float64, so ``q`` is monotone in ``w``); found by bisection on that very
-    test, so the integer range selects exactly the same words as the float test.
-    """
-
-    def central(w: int) -> bool:
-        return abs((float(w) + 0.5) * INV_2_32 - 0.5) <= 0.5 - P_LOW
-
-    lo, hi = 0, 2**31
-    while lo < hi:
-        mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if central(mid) else (mid + 1, hi)
-    top_lo, top_hi = 2**31, MASK32
-    while top_lo < top_hi:
-        mid = (top_lo + top_hi + 1) // 2
-        top_lo, top_hi = (mid, top_hi) if central(mid) else (top_lo, mid - 1)
-    return lo, top_lo
-
-
-CENTRAL_LO, CENTRAL_HI = central_word_range()  # 104152957, 2**32 - 1 - 104152957
+def radius2_nb(w):
+    """Numba twin of :func:`radius2` for one uint32 word."""
+    x = F32(w) + F32(0.5)
+    e = _exponent_f32(x)
+    m = _mantissa_f32(x)
+    big = m > SQRT2_F32
+    m = m * F32(0.5) if big else m
+    e = e + F32(1.0) if big else e
+    s = (m - F32(1.0)) / (m + F32(1.0))
+    s2 = s * s
+    p = (((ATANH_C[3] * s2 + ATANH_C[2]) * s2 + ATANH_C[1]) * s2 + ATANH_C[0]) * s2 + F32(1.0)
+    ln_u = (e - F32(32.0)) * LN2 + F32(2.0) * s * p
+    return F32(-2.0) * ln_u
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def central_normal_nb(w):
-    """Acklam's central branch of :func:`normal_from_word_nb` alone (same operations, same
-    bits); valid for ``CENTRAL_LO <= w <= CENTRAL_HI``."""
-    p = (np.float64(w) + 0.5) * INV_2_32
-    q = p - 0.5
-    r = q * q
-    num_c = (((((ACKLAM_A[0] * r + ACKLAM_A[1]) * r + ACKLAM_A[2]) * r + ACKLAM_A[3]) * r + ACKLAM_A[4]) * r + ACKLAM_A[5]) * q
-    den_c = ((((ACKLAM_B[0] * r + ACKLAM_B[1]) * r + ACKLAM_B[2]) * r + ACKLAM_B[3]) * r + ACKLAM_B[4]) * r + 1.0
-    return num_c / den_c
+def angle_nb(w):
+    """Numba twin of :func:`angle` for one uint32 word: ``(cos theta, sin theta)``."""
+    k = _angle_code_f32(w)
+    qd = np.floor(k * INV_QUADRANT)  # quadrant 0..3 (exact)
+    t = ((k - qd * QUADRANT) - ANGLE_MID) * ANGLE_STEP
+    t2 = t * t
+    sn = ((((SIN_C[3] * t2 + SIN_C[2]) * t2 + SIN_C[1]) * t2 + SIN_C[0]) * t2) * t + t
+    cs = (((COS_C[3] * t2 + COS_C[2]) * t2 + COS_C[1]) * t2 + COS_C[0]) * t2 + F32(1.0)
+    c = (cs - sn) * SQRT_HALF
+    s = (cs + sn) * SQRT_HALF
+    odd = (qd == F32(1.0)) | (qd == F32(3.0))
+    c1 = -s if odd else c
+    s1 = c if odd else s
+    neg = qd >= F32(2.0)
+    return (-c1 if neg else c1), (-s1 if neg else s1)
 
 
-@njit(cache=True, error_model="numpy")
-def column_normals_into_nb(out, words, tail, k0, k1, step, sample, stream):
-    """Fill ``out[j]`` with the normal of column ``j`` (numba twin of :func:`column_normals`).
-
-    Scratch: ``words`` int64 of length ``4 * ceil(n / 4)``, ``tail`` float64 of length ``n``.
-    Same bits as :func:`normal_from_word_nb` on every word, computed in vectorised passes: the
-    central branch for every column (it is the answer for 95.15 % of the words), an in-place
-    compaction of the tail columns (integer range test, ``(j << 32) | w`` packed in ``words``),
-    the full formula on the ~4.85 % tail words (contiguous in ``tail``), then a scatter.
-    """
-    n = out.shape[0]
-    nb = (n + 3) // 4
+@njit(cache=True, inline="always", error_model="numpy")
+def philox_words_nb(words, k0, k1, step, sample, stream):
+    """Philox4x32-7 blocks ``b = 0..nb-1`` at counters ``(b, step, sample, stream)`` into the
+    uint32 scratch ``words`` (length ``4 nb``): word ``k`` of block ``b`` at ``k nb + b``."""
+    nb = words.shape[0] // 4
     st = np.uint64(step) & np.uint64(MASK32)
     sa = np.uint64(sample) & np.uint64(MASK32)
     sr = np.uint64(stream) & np.uint64(MASK32)
     for b in range(nb):
         w0, w1, w2, w3 = philox4x32_nb(np.uint64(b), st, sa, sr, k0, k1)
-        words[b] = np.int64(w0)
-        words[nb + b] = np.int64(w1)
-        words[2 * nb + b] = np.int64(w2)
-        words[3 * nb + b] = np.int64(w3)
-    for j in range(n):
-        out[j] = central_normal_nb(words[j])
-    lo = np.int64(CENTRAL_LO)
-    hi = np.int64(CENTRAL_HI)
-    nt = 0
-    for j in range(n):  # branch-free in-place compaction (nt <= j: slot j was read first)
-        w = words[j]
-        words[nt] = w | (np.int64(j) << np.int64(32))
-        nt += np.int64(w < lo) | np.int64(w > hi)
-    for k in range(nt):
-        tail[k] = normal_from_word_nb(words[k] & np.int64(MASK32))
-    for k in range(nt):
-        out[words[k] >> np.int64(32)] = tail[k]
+        words[b] = np.uint32(w0)
+        words[nb + b] = np.uint32(w1)
+        words[2 * nb + b] = np.uint32(w2)
+        words[3 * nb + b] = np.uint32(w3)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def gaussians_from_words_nb(r2, g, words):
+    """:func:`column_gaussians`' ``(r2, g)`` from :func:`philox_words_nb`' words, in four
+    vectorised passes (radius of words 0 and 2, angle of words 1 and 3)."""
+    nb = words.shape[0] // 4
+    for b in range(nb):
+        r = radius2_nb(words[b])
+        r2[b] = r
+        r2[nb + b] = r
+    for b in range(nb):
+        r = radius2_nb(words[2 * nb + b])
+        r2[2 * nb + b] = r
+        r2[3 * nb + b] = r
+    for b in range(nb):
+        c, s = angle_nb(words[nb + b])
+        g[b] = c
+        g[nb + b] = s
+    for b in range(nb):
+        c, s = angle_nb(words[3 * nb + b])
+        g[2 * nb + b] = c
+        g[3 * nb + b] = s
 
 
 @njit(cache=True, error_model="numpy")
-def column_normals_nb(out, words, k0, k1, step, sample, stream):
-    """:func:`column_normals_into_nb` with its own ``tail`` scratch (``words``: int64 scratch
-    of length ``4 * ceil(n / 4)``)."""
-    column_normals_into_nb(out, words, np.empty(out.shape[0], np.float64), k0, k1, step, sample, stream)
+def column_gaussians_nb(r2, g, words, k0, k1, step, sample, stream):
+    """Numba twin of :func:`column_gaussians`: fill ``r2``, ``g`` (float32) from the uint32
+    scratch ``words``; all three of length ``4 ceil(n / 4)`` for ``n`` columns."""
+    philox_words_nb(words, k0, k1, step, sample, stream)
+    gaussians_from_words_nb(r2, g, words)

@@ -1,22 +1,29 @@
-"""The reservoir's synapses as the backends take them: weights, read noise and ADC per tile.
+"""The reservoir's synapses as the backends take them: weights, inputs, read noise and ADC.
 
 A :class:`Synapses` is plain arrays and numbers, built by :class:`neurohw.reservoir.lsm.LSMEncoder`
-from the two crossbars (input and recurrent). Every backend (numpy, cpu, cupy) runs exactly the
-same arithmetic on it; docs/internals.md, section Reservoir, states the semantics:
+from the two crossbars (input and recurrent) and the device's input encoding. Every backend
+(numpy, cpu, cupy) runs exactly the same arithmetic on it; docs/internals.md, section
+Reservoir, states the semantics:
 
 - Weights ``w_in`` (n_in, n) and ``w_rec`` (n, n), row ``i`` = what input/neuron ``i`` drives.
   Either float64 (continuous conductances), or integers in units of ``unit`` (conductances on
   levels): ``W == unit * Wq`` exactly. Integer sums are exact in any order, so every backend
   gets the same membrane bit for bit; the only float operations are per neuron and written in
   the same order everywhere.
-- Read noise (per MVM read, per time step): multiplicative relative std ``noise_relative`` and
-  additive std ``noise_additive`` (weight units) per active row. Noise-equivalent sampling: a
-  column's read is ``N(sum_i x_i w_ij, sr^2 sum_i x_i^2 w_ij^2 + sa^2 sum_i x_i^2)``, exact for
-  binary ``x`` with independent Gaussian per-cell noise.
-- ADC (optional): each crossbar is cut into tiles of ``tile_rows`` rows; a tile's partial sum
-  (noise included) is converted to a code ``clip(rint(p * gain / step), -max_code, max_code)``
-  and back to ``code * step``; the tiles are then summed digitally. A tile with no active row
-  is not read (it contributes 0, no noise).
+- Inputs (:meth:`Synapses.input_codes`, the device's ``input`` section as
+  :mod:`neurohw.devices.input_encoding` applies it): raster values become codes
+  ``clip(rint(x / v), 0, 2^bits - 1)`` (``v = 1`` without ``full_scale``); bit-serial inputs
+  are read one binary plane per code bit (coefficient ``v 2^b``), other quantised inputs as one
+  amplitude plane ``code`` (coefficient ``v``); without ``bits`` the raster value itself is the
+  amplitude. Spikes (the recurrent crossbar's inputs) are binary.
+- Read noise (per read): multiplicative relative std ``noise_relative`` and additive std
+  ``noise_additive`` (weight units) per active row. Noise-equivalent sampling: a column's read
+  of plane ``P`` is ``N(sum_i P_i w_ij, sr^2 sum_i P_i^2 w_ij^2 + sa^2 sum_i P_i^2)``, exact
+  for binary planes with independent Gaussian per-cell noise.
+- ADC (optional): each crossbar is cut into tiles of ``tile_rows`` rows; a tile's read of a
+  plane (noise included) is converted to a code ``clip(rint(a * (unit / step) * gain + n),
+  -max_code, max_code)`` and back to ``code * step``, times the plane's coefficient; the reads
+  are then summed digitally. A tile with no active row in a plane is not read.
 """
 
 from __future__ import annotations
@@ -65,6 +72,9 @@ class Synapses:
     noise_additive: float = 0.0
     adc: Adc | None = None
     seed: int = 0  # key of the read-noise draws (rng.seed_key)
+    input_bits: int | None = None  # device input.bits; None: raster values are analog amplitudes
+    input_full_scale: float | None = None  # device input.full_scale; None: raster values are the codes
+    input_bit_serial: bool = False  # device input.bit_serial: one read per bit plane of the codes
 
     def __post_init__(self):
         n = self.w_rec.shape[0]
@@ -75,6 +85,10 @@ class Synapses:
             raise ValueError("Synapses: give both weights as integers with a unit, or both as floats without")
         if self.reset not in ("hard", "subtract"):
             raise ValueError(f"Synapses: reset must be 'hard' or 'subtract', got {self.reset!r}")
+        if self.input_bits is not None and not 1 <= self.input_bits <= 16:
+            raise ValueError(f"Synapses: input_bits must be in 1..16 or None, got {self.input_bits}")
+        if self.input_full_scale is not None and not self.input_full_scale > 0:
+            raise ValueError(f"Synapses: input_full_scale must be > 0 or None, got {self.input_full_scale}")
         if self.adc is not None:
             if len(self.adc.step_in) != -(-self.n_inputs // self.adc.tile_rows):
                 raise ValueError("Synapses: adc.step_in needs one step per input tile")
@@ -130,6 +144,42 @@ class Synapses:
         tr = self.adc.tile_rows
         return tr, -(-self.n_inputs // tr), -(-self.n_neurons // tr)
 
+    # ------------------------------------------------------------------ inputs
+
+    @property
+    def bit_serial(self) -> bool:
+        """Whether input codes are read one binary plane per bit."""
+        return self.input_bits is not None and self.input_bit_serial
+
+    @property
+    def input_value(self) -> float:
+        """``v``, the input value of one code step: ``full_scale / (2^bits - 1)``, else 1."""
+        if self.input_bits is None or self.input_full_scale is None:
+            return 1.0
+        return float(self.input_full_scale) / (2**self.input_bits - 1)
+
+    def input_codes(self, max_value: int) -> np.ndarray:
+        """The code of every raster value ``0..max_value`` (int32; index = raster value):
+        ``clip(rint(x / v), 0, 2^bits - 1)``, or ``x`` itself without ``input_bits``."""
+        x = np.arange(int(max_value) + 1)
+        if self.input_bits is None:
+            return x.astype(np.int32)
+        return np.clip(np.rint(x / self.input_value), 0, 2**self.input_bits - 1).astype(np.int32)
+
+    def n_planes(self, max_code: int) -> int:
+        """Input planes read per step for codes up to ``max_code``: its bit length when
+        bit-serial (at least 1), else one amplitude plane."""
+        return max(1, int(max_code).bit_length()) if self.bit_serial else 1
+
+    def plane_coefficients(self, n_planes: int) -> np.ndarray:
+        """float64 coefficient of each input plane's read: ``v 2^b`` (bit-serial) or ``v``."""
+        v = self.input_value
+        if self.bit_serial:
+            return np.array([v * 2.0**b for b in range(n_planes)], np.float64)
+        return np.full(n_planes, v, np.float64)
+
+    # ------------------------------------------------------------------ reads
+
     def adc_tables(self) -> tuple[np.ndarray, np.ndarray]:
         """``(step, inv_step)`` per tile, input tiles first, float64; ``inv_step = gain / step``."""
         if self.adc is None:
@@ -139,3 +189,24 @@ class Synapses:
         g_in = np.ones(len(a.step_in)) if a.gain_in is None else np.asarray(a.gain_in, float)
         g_rec = np.ones(len(a.step_rec)) if a.gain_rec is None else np.asarray(a.gain_rec, float)
         return step, np.concatenate([g_in, g_rec]) / step
+
+    def read_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per read tile (input tiles, then recurrent; one entry without an ADC), what every
+        backend's read rule takes:
+
+        - ``step`` float64: the ADC's output per code (weight units); without an ADC ``unit``.
+        - ``ua`` float64: ADC codes per accumulated unit, ``(unit / step) * gain`` (exactly 1.0
+          when the ADC has one code per level: ``step == unit``, gain 1); without an ADC
+          ``unit`` (weight units per accumulated unit).
+        - ``rel2``, ``add2`` float32: the read-noise variance per unit of ``sum P^2 w^2`` and of
+          ``sum P^2``, in the read's output units (ADC codes: times ``(gain / step)^2``).
+        """
+        u = self.unit_value
+        if self.adc is None:
+            return (np.array([u]), np.array([u]), np.array([self.rel2], np.float32), np.array([self.add2], np.float32))
+        step, inv_step = self.adc_tables()
+        a = self.adc
+        g_in = np.ones(len(a.step_in)) if a.gain_in is None else np.asarray(a.gain_in, float)
+        g_rec = np.ones(len(a.step_rec)) if a.gain_rec is None else np.asarray(a.gain_rec, float)
+        ua = (u / step) * np.concatenate([g_in, g_rec])
+        return step, ua, (self.rel2 * inv_step**2).astype(np.float32), (self.add2 * inv_step**2).astype(np.float32)

@@ -63,7 +63,12 @@ def _problem(dtype, seed=0):
     w_rec = rng.integers(-20, 21, (n, n)).astype(dtype)
     rasters = [to_sparse((rng.random((25 - 4 * b, n_in)) < 0.07).astype(np.uint8)) for b in range(4)]
     rasters[2] = to_sparse(np.minimum(rasters[2].to_dense() * 2, 255))
+    counts = (rng.random((18, n_in)) < 0.07) * rng.integers(1, 13, (18, n_in))  # counts 1..12: up to 4 bit planes
+    rasters.append(to_sparse(counts.astype(np.uint8)))
     return w_in, w_rec, rasters
+
+
+INPUTS = {"amplitude": {}, "bit-serial": {"input_bits": 6, "input_bit_serial": True}}
 
 
 def _shim_run(syn, rasters, ids, noise, K=3):
@@ -76,10 +81,11 @@ def _shim_run(syn, rasters, ids, noise, K=3):
 @pytest.mark.parametrize("adc", [None, Adc(64, np.full(3, 0.03), np.full(2, 0.025), 250, gain_rec=np.array([1.01, 0.99]))], ids=["no-adc", "adc"])
 @pytest.mark.parametrize("noise", [False, True], ids=["exact", "noisy"])
 @pytest.mark.parametrize("reset", ["hard", "subtract"])
-def test_shim_kernel_equals_numpy_reference(dtype, adc, noise, reset):
+@pytest.mark.parametrize("inputs", INPUTS)
+def test_shim_kernel_equals_numpy_reference(dtype, adc, noise, reset, inputs):
     w_in, w_rec, rasters = _problem(dtype)
-    syn = Synapses(w_in, w_rec, 0.04, 1.0, 0.9, reset, noise_relative=0.05, noise_additive=0.01, adc=adc, seed=5)
-    ids = np.arange(20, 24)
+    syn = Synapses(w_in, w_rec, 0.04, 1.0, 0.9, reset, noise_relative=0.05, noise_additive=0.01, adc=adc, seed=5, **INPUTS[inputs])
+    ids = np.arange(20, 25)
     a = numpy_ref.run_batch(syn, rasters, ids, 3, noise, True)
     b = _shim_run(syn, rasters, ids, noise)
     assert 0.02 < a.rate.mean() < 0.6
@@ -97,8 +103,8 @@ def test_shim_kernel_float_weights_agree_closely():
     _, _, rasters = _problem(np.int8, seed=1)
     rng = np.random.default_rng(1)
     syn = Synapses(rng.normal(0, 0.45, (150, 70)), rng.normal(0, 0.45, (70, 70)), None, 1.0, 0.9)
-    a = numpy_ref.run_batch(syn, rasters, np.arange(4), 3, False, True)
-    b = _shim_run(syn, rasters, np.arange(4), False)
+    a = numpy_ref.run_batch(syn, rasters, np.arange(5), 3, False, True)
+    b = _shim_run(syn, rasters, np.arange(5), False)
     agree = np.mean(np.concatenate([(x == y).ravel() for x, y in zip(a.spikes, b.spikes)]))
     assert agree > 0.999
     np.testing.assert_allclose(a.membrane, b.membrane, rtol=1e-5, atol=1e-5)
@@ -126,14 +132,84 @@ def test_shim_kernel_on_nmnist_small_reference_macro(nmnist_small):
         assert np.isclose(a.membrane.mean(), b.membrane.mean()) and np.isclose(a.membrane.var(), b.membrane.var())
 
 
+def _nmnist_cases(root):
+    """Four real N-MNIST samples, binary (16 x 16 crop, one polarity) and counts (34 x 34 / 2, both
+    polarities), each with the reference macro's synapses (bit-serial 6-bit inputs)."""
+    from neurohw.data.nmnist import read_nmnist_folder
+
+    ds = read_nmnist_folder(root, "train")
+    binnings = {"binary": Binning(n_bins=40, crop=(16, 16), polarity=0, mode="binary"),
+                "count": Binning(n_bins=40, downsample=2, polarity="both", mode="count")}  # fmt: skip
+    for kind, binning in binnings.items():
+        rasters = [to_sparse(to_raster(ds[i][0], ds.sensor_size, binning)) for i in range(4)]
+        cfg = LSMConfig(n_inputs=rasters[0].n_channels, n_neurons=200, v_th=5.0, decay=0.9, scale=0.07, backend="numpy")
+        syn = LSMEncoder(cfg, "taox_rram_40nm").synapses()
+        assert syn.bit_serial and syn.adc is not None and syn.integer
+        top = max(int(r.values[: r.nnz].max()) for r in rasters)
+        assert (top == 1) if kind == "binary" else (syn.n_planes(top) >= 3)
+        yield kind, syn, rasters
+
+
+def _assert_same_run(a, b):
+    for sa, sb in zip(a.spikes, b.spikes):
+        np.testing.assert_array_equal(sa, sb)
+    np.testing.assert_array_equal(a.membrane, b.membrane)
+    np.testing.assert_array_equal(a.counts, b.counts)
+
+
+@needs_gxx
+def test_every_backend_identical_on_nmnist_small_binary_and_count_inputs(nmnist_small):
+    """Real N-MNIST on the reference macro with read noise on: numpy, cpu and the CUDA kernel
+    (host shim) give identical spikes, counts and membranes, for binary rasters and for count
+    rasters read bit-serially (several bit planes per step)."""
+    from neurohw.reservoir.backends import cpu
+
+    for kind, syn, rasters in _nmnist_cases(nmnist_small):
+        ids = np.arange(100, 104)
+        a = numpy_ref.run_batch(syn, rasters, ids, 2, True, True)
+        assert 0.01 < a.rate.mean() < 0.5, kind
+        _assert_same_run(a, cpu.run_batch(syn, rasters, ids, 2, True, True))
+        _assert_same_run(a, _shim_run(syn, rasters, ids, True, K=2))
+        quiet = numpy_ref.run_batch(syn, rasters, ids, 2, False, False)
+        assert not np.array_equal(quiet.membrane, a.membrane)  # the noise acts
+
+
 @pytest.mark.gpu
-def test_cupy_backend_on_a_real_gpu_equals_numpy():
+def test_cupy_on_a_real_gpu_equals_numpy_on_nmnist_small(nmnist_small):
+    """The same real samples on the GPU itself (benchmarks/gpu_check.sh runs this)."""
+    for _, syn, rasters in _nmnist_cases(nmnist_small):
+        for noise in (False, True):
+            ids = np.arange(100, 104)
+            _assert_same_run(numpy_ref.run_batch(syn, rasters, ids, 2, noise, True), cupy_backend.run_batch(syn, rasters, ids, 2, noise, True))
+
+
+def test_kernel_rng_constants_are_the_modules_float32_values():
+    """kernels/lsm.cu spells rng.py's float32 constants as decimal literals; each must parse to
+    exactly the module's value (else the GPU draws would differ from numpy's)."""
+    import re
+
+    from neurohw.reservoir import rng
+
+    src = cupy_backend.KERNEL_FILE.read_text()
+    lit = {k: np.float32(float(v)) for k, v in re.findall(r"#define RNG_(\w+) (-?[0-9.e+-]+)f", src)}
+    expected = {"LN2": rng.LN2, "SQRT_HALF": rng.SQRT_HALF, "ANGLE_STEP": rng.ANGLE_STEP, "ANGLE_MID": rng.ANGLE_MID}
+    expected.update({f"ATANH{k}": c for k, c in zip((3, 5, 7, 9), rng.ATANH_C)})
+    expected.update({f"SIN{k}": c for k, c in zip((3, 5, 7, 9), rng.SIN_C)})
+    expected.update({f"COS{k}": c for k, c in zip((2, 4, 6, 8), rng.COS_C)})
+    assert set(lit) == set(expected)
+    for k, v in expected.items():
+        assert lit[k] == v and lit[k].tobytes() == np.float32(v).tobytes(), k
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("inputs", INPUTS)
+def test_cupy_backend_on_a_real_gpu_equals_numpy(inputs):
     w_in, w_rec, rasters = _problem(np.int16)
     adc = Adc(64, np.full(3, 0.03), np.full(2, 0.025), 250)
     for noise in (False, True):
-        syn = Synapses(w_in, w_rec, 0.04, 1.0, 0.9, noise_relative=0.05, adc=adc, seed=5)
-        a = numpy_ref.run_batch(syn, rasters, np.arange(4), 3, noise, True)
-        b = cupy_backend.run_batch(syn, rasters, np.arange(4), 3, noise, True)
+        syn = Synapses(w_in, w_rec, 0.04, 1.0, 0.9, noise_relative=0.05, adc=adc, seed=5, **INPUTS[inputs])
+        a = numpy_ref.run_batch(syn, rasters, np.arange(5), 3, noise, True)
+        b = cupy_backend.run_batch(syn, rasters, np.arange(5), 3, noise, True)
         np.testing.assert_array_equal(a.membrane, b.membrane)
         for sa, sb in zip(a.spikes, b.spikes):
             np.testing.assert_array_equal(sa, sb)

@@ -67,18 +67,26 @@ def test_backends_equal_an_independent_dense_loop(backend):
 
 
 ADC = Adc(64, np.full(4, 0.03), np.full(2, 0.025), 300, gain_in=np.array([1.0, 1.02, 0.97, 1.0]))
+# input encodings: raster values as analog amplitudes, 6-bit codes read bit-serially (the
+# reference macro), 3-bit codes read as one amplitude (counts above 7 clip), 4-bit codes of
+# full scale 30 (code value 2) read bit-serially
+INPUTS = {"amplitude": {}, "bit-serial": {"input_bits": 6, "input_bit_serial": True},
+          "3-bit-amplitude": {"input_bits": 3}, "full-scale": {"input_bits": 4, "input_full_scale": 30.0, "input_bit_serial": True}}  # fmt: skip
 
 
 @pytest.mark.parametrize("adc", [None, ADC], ids=["no-adc", "adc"])
 @pytest.mark.parametrize("noise", [False, True], ids=["exact", "noisy"])
 @pytest.mark.parametrize("reset", ["hard", "subtract"])
-def test_cpu_equals_numpy_bit_for_bit(adc, noise, reset):
+@pytest.mark.parametrize("inputs", INPUTS)
+def test_cpu_equals_numpy_bit_for_bit(adc, noise, reset, inputs):
     rng = np.random.default_rng(4)
     w_in, w_rec, rasters = _random_problem(rng)
     rasters[1] = to_sparse(np.minimum(rasters[1].to_dense() * 3, 255))  # one sample with counts
-    syn = Synapses(w_in, w_rec, 0.04, 1.0, 0.9, reset, noise_relative=0.05, noise_additive=0.01, adc=adc, seed=11)
-    a = numpy_ref.run_batch(syn, rasters, np.arange(10, 15), 3, noise, True)
-    b = cpu.run_batch(syn, rasters, np.arange(10, 15), 3, noise, True)
+    counts = (rng.random((20, 200)) < 0.06) * rng.integers(1, 14, (20, 200))  # counts 1..13: up to 4 bit planes
+    rasters.append(to_sparse(counts.astype(np.uint8)))
+    syn = Synapses(w_in, w_rec, 0.04, 1.0, 0.9, reset, noise_relative=0.05, noise_additive=0.01, adc=adc, seed=11, **INPUTS[inputs])
+    a = numpy_ref.run_batch(syn, rasters, np.arange(10, 16), 3, noise, True)
+    b = cpu.run_batch(syn, rasters, np.arange(10, 16), 3, noise, True)
     assert 0.02 < a.rate.mean() < 0.6
     for sa, sb in zip(a.spikes, b.spikes):
         np.testing.assert_array_equal(sa, sb)
@@ -218,6 +226,29 @@ def test_cpu_row_sums_in_int16_lanes_are_exact_at_the_limit(wmax, narrow):
         b = cpu.run_batch(syn, [to_sparse(x)], [0], 1, noise)
         np.testing.assert_array_equal(a.membrane, b.membrane)
     assert a.membrane[0, :20].min() > 0.9 * 25 * wmax * 1e-3  # the all-positive columns add up
+
+
+def test_cpu_every_row_group_size_equals_numpy():
+    """1..34 active rows in one tile (groups of 16 and a remainder taking the 4-, 8-, 12- or
+    16-row pass, zero rows padding the rest), weights at the int16-lane limit: cpu equals numpy,
+    noise off and on."""
+    rng = np.random.default_rng(14)
+    n_in, n = 40, 33
+    w_in = rng.integers(-2047, 2048, (n_in, n)).astype(np.int16)
+    w_in[:, :5] = 2047  # all-positive columns: the int16 lanes at their limit
+    w_rec = rng.integers(-2047, 2048, (n, n)).astype(np.int16)
+    rasters = []
+    for k in range(1, 35):
+        x = np.zeros((2, n_in), np.uint8)
+        x[0, rng.choice(n_in, min(k, n_in), replace=False)] = 1
+        x[1, : min(k, n_in)] = 1
+        rasters.append(to_sparse(x))
+    syn = Synapses(w_in, w_rec, 1e-3, 1e9, 0.5, noise_relative=0.01, seed=3)
+    assert cpu.narrow_sums(syn) == 16
+    for noise in (False, True):
+        a = numpy_ref.run_batch(syn, rasters, np.arange(len(rasters)), 1, noise)
+        b = cpu.run_batch(syn, rasters, np.arange(len(rasters)), 1, noise)
+        np.testing.assert_array_equal(a.membrane, b.membrane)
 
 
 def test_cpu_identity_adc_shortcut_equals_numpy_with_clipping():

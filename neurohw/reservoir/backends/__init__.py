@@ -117,6 +117,17 @@ def select_backend(name: str = "auto", **options) -> Backend:
     return Backend(module, {k: v for k, v in options.items() if k in taken and v is not None})
 
 
+def why_unavailable(name: str) -> str:
+    """Why backend ``name`` cannot run here ("" when it can)."""
+    if name not in _MODULES:
+        raise ConfigError(f"reservoir backend {name!r} is unknown; use one of auto, {', '.join(BACKENDS)}{did_you_mean(name, BACKENDS)}")
+    try:
+        module = importlib.import_module(f"neurohw.reservoir.backends.{_MODULES[name]}")
+    except ImportError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "" if module.available() else module.why_unavailable()
+
+
 def available_backends() -> list[str]:
     """Names of the backends that can run on this machine."""
     out = []

@@ -80,7 +80,10 @@ def run_batch(syn: Synapses, rasters, sample_ids, count_bins: int = 1, noise: bo
     B, n = len(rasters), syn.n_neurons
     tr, n_tin, n_trec = syn.tiles()
     n_tiles = (n_tin + n_trec) if syn.adc is not None else 1
-    step, inv_step = syn.adc_tables()
+    step, ua, rel2, add2 = syn.read_tables()
+    table = syn.input_codes(int(pb.values.max(initial=0)))
+    n_planes = syn.n_planes(int(table.max(initial=0)))
+    coefs = syn.plane_coefficients(n_planes)
     max_code = float(syn.adc.max_code) if syn.adc is not None else 1.0
     noisy = bool(noise and syn.noisy)
     k0, k1 = seed_key(syn.seed)
@@ -89,11 +92,11 @@ def run_batch(syn: Synapses, rasters, sample_ids, count_bins: int = 1, noise: bo
 
     dev = xp.asarray
     indptr, indptr_off, indices = dev(pb.indptr), dev(pb.indptr_off), dev(np.ascontiguousarray(pb.indices) if len(pb.indices) else np.zeros(1, np.int32))
-    values = dev(pb.values if len(pb.values) else np.zeros(1, np.int32))
+    codes = dev(np.ascontiguousarray(table[pb.values], np.int32) if len(pb.values) else np.zeros(1, np.int32))
     nnz_off, lengths = dev(pb.nnz_off), dev(pb.lengths)
     sids = dev(np.asarray(sample_ids, np.int64))
     w_in, w_rec = dev(np.ascontiguousarray(syn.w_in)), dev(np.ascontiguousarray(syn.w_rec))
-    step_d, inv_step_d = dev(step), dev(inv_step)
+    coefs_d, step_d, ua_d, rel2_d, add2_d = dev(coefs), dev(step), dev(ua), dev(rel2), dev(add2)
     spk = xp.zeros((2, B, n), np.int32)
     nspk = xp.zeros((2, B), np.int32)
     mem = xp.zeros((B, n), np.float64)
@@ -107,11 +110,12 @@ def run_batch(syn: Synapses, rasters, sample_ids, count_bins: int = 1, noise: bo
         cur, nxt = t % 2, (t + 1) % 2
         nspk[nxt] = 0
         kernel(grid, block, (
-            indptr, indptr_off, indices, values, nnz_off, lengths, sids, w_in, w_rec, np.int32(n),
+            indptr, indptr_off, indices, codes, nnz_off, lengths, sids, w_in, w_rec, np.int32(n),
             spk[cur], nspk[cur], spk[nxt], nspk[nxt], mem, s_prev, counts, np.int32(K),
-            np.int32(tr), np.int32(n_tin), np.int32(n_tiles), np.int32(syn.adc is not None), step_d, inv_step_d,
+            np.int32(tr), np.int32(n_tin), np.int32(n_tiles), np.int32(syn.adc is not None), np.int32(n_planes),
+            np.int32(syn.bit_serial), coefs_d, step_d, ua_d, rel2_d, add2_d,
             np.float64(max_code), np.float64(syn.unit_value), np.float64(syn.v_th), np.float64(syn.decay),
-            np.int32(syn.reset == "subtract"), np.int32(noisy), np.float64(syn.rel2), np.float64(syn.add2),
+            np.int32(syn.reset == "subtract"), np.int32(noisy),
             np.uint32(k0), np.uint32(k1), np.int32(t), rec, np.int32(bool(record_spikes)), np.int32(T_max),
         ))  # fmt: skip
     to_host = (lambda a: a.get()) if hasattr(mem, "get") else np.asarray
