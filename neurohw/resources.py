@@ -49,3 +49,24 @@ def experiments_dir() -> Path:
 def benchmarks_dir() -> Path:
     """The benchmark modules run by ``neurohw bench``."""
     return folder("benchmarks")
+
+
+def shipped_yaml(name_or_path: str | Path, sub: str = "", what: str = "experiment", file_kind: str = "") -> Path:
+    """A YAML path as given, or for a bare name (no suffix, no folder, no such file here) the
+    shipped file ``experiments/<sub>/<name>.yaml``; an unknown name is one ConfigError line that
+    lists the shipped ones (``what`` names the kind: experiment, sweep, search; ``file_kind``
+    names the file in that line, ``what`` when empty)."""
+    import os
+
+    from neurohw.errors import ConfigError, did_you_mean
+
+    text = str(name_or_path)
+    path = Path(text)
+    if path.exists() or path.suffix in (".yaml", ".yml") or "/" in text or os.sep in text:
+        return path
+    folder = experiments_dir() / sub if sub else experiments_dir()
+    shipped = folder / f"{text}.yaml"
+    if shipped.is_file():
+        return shipped
+    names = sorted(p.stem for p in folder.glob("*.yaml"))
+    raise ConfigError(f"{text}: no such {file_kind or what} file or shipped {what}{did_you_mean(text, names)}; shipped: {', '.join(names)}")

@@ -33,16 +33,19 @@ __all__ = ["ExperimentConfig", "DataSpec", "DeviceSpec", "ReservoirSpec", "HeadS
            "read_yaml", "parse_config", "load_config", "dump_config"]
 
 
-def _input_path(v: str | None) -> str | None:
-    """A file path a user gives: ``~`` and ``${ENV}`` expanded (an unset variable is an error),
-    made absolute so that the resolved config names the same file from anywhere."""
-    if v is None:
-        return None
+def _expanded(v: str) -> str:
+    """``~`` and ``${ENV}`` expanded; an unset variable is an error."""
     out = os.path.expandvars(os.path.expanduser(v))
     missing = re.findall(r"\$\{?(\w+)\}?", out)
     if missing:
         raise ValueError(f"environment variable {missing[0]} is not set; export it or pass --set <this key>=PATH")
-    return str(Path(out).absolute())
+    return out
+
+
+def _input_path(v: str | None) -> str | None:
+    """A file path a user gives, expanded (:func:`_expanded`) and made absolute so that the
+    resolved config names the same file from anywhere."""
+    return None if v is None else str(Path(_expanded(v)).absolute())
 
 
 #: the LSMConfig fields a NIR graph sets (from_nir); giving another value is an error
@@ -166,13 +169,7 @@ class DataSpec(Section):
     @field_validator("root")
     @classmethod
     def _expand(cls, v: str | None) -> str | None:
-        if v is None:
-            return None
-        out = os.path.expandvars(os.path.expanduser(v))
-        missing = re.findall(r"\$\{?(\w+)\}?", out)
-        if missing:
-            raise ValueError(f"environment variable {missing[0]} is not set; export it or pass --set <this key>=PATH")
-        return out
+        return None if v is None else _expanded(v)
 
 
 class DeviceSpec(Section):
@@ -467,20 +464,10 @@ def shipped_experiments() -> list[str]:
 
 def experiment_path(name_or_path: str | Path) -> Path:
     """A YAML path as given, or a shipped experiment's file for a bare name such as
-    ``quickstart`` (no suffix, no folder, no such file here)."""
-    from neurohw.resources import experiments_dir
+    ``quickstart`` (:func:`neurohw.resources.shipped_yaml`)."""
+    from neurohw.resources import shipped_yaml
 
-    text = str(name_or_path)
-    path = Path(text)
-    if path.exists() or path.suffix in (".yaml", ".yml") or "/" in text or os.sep in text:
-        return path
-    shipped = experiments_dir() / f"{text}.yaml"
-    if shipped.is_file():
-        return shipped
-    from neurohw.errors import did_you_mean
-
-    names = shipped_experiments()
-    raise ConfigError(f"{text}: no such config file or shipped experiment{did_you_mean(text, names)}; shipped: {', '.join(names)}")
+    return shipped_yaml(name_or_path, "", "experiment", file_kind="config")
 
 
 def dump_config(cfg: ExperimentConfig) -> str:

@@ -380,7 +380,6 @@ def read_reservoir(path_or_graph, dt_s: float | None = None) -> ReservoirGraph:
                 feeds_lif.add(a)
                 todo.append(a)
     readout = reach_from_lif - feeds_lif
-    core = (feeds_lif | {lif_name}) - readout
     for k in sorted(set(nodes)):
         ok_core = (nir.Input, nir.Output, nir.Linear, nir.Affine, nir.LIF, nir.CubaLIF)
         ok_readout = (nir.Output, nir.Linear, nir.Affine, nir.I, nir.LI)

@@ -40,7 +40,7 @@ from neurohw.devices.model import DeviceModel
 from neurohw.hil.errors import HilError
 from neurohw.hil.macro import Macro, MvmCall, bit_planes, combine_planes
 from neurohw.hil.messages import Block, ChipInfo
-from neurohw.reservoir.backends import BatchResult, bin_of_step
+from neurohw.reservoir.backends import BatchResult
 from neurohw.reservoir.synapses import Synapses
 
 #: time steps per sample the nonce layout allows (nonce = sample << 24 | step)

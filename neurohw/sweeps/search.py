@@ -43,7 +43,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, model_validator
 
-from neurohw.config import Section, read_yaml, validate
+from neurohw.config import Section, validate
 from neurohw.errors import ConfigError
 from neurohw.experiments.schema import NAME_PATTERN, ExperimentConfig
 from neurohw.paths import atomic_path, file_lock
@@ -185,9 +185,9 @@ class SearchResult:
 
 def search_path(name_or_path: str | Path) -> Path:
     """A search YAML path as given, or a shipped search's file for a bare name."""
-    from neurohw.sweeps.spec import _shipped
+    from neurohw.resources import shipped_yaml
 
-    return _shipped(name_or_path, "searches", "search")
+    return shipped_yaml(name_or_path, "searches", "search")
 
 
 def objective_name(objective: str, cfg: ExperimentConfig) -> str:
@@ -203,12 +203,10 @@ def load_search(path_or_name: str | Path, overrides: list[str] | None = None, tr
                 raw_spec: dict | None = None) -> Search:
     """Read and check a search file: the schema, every parameter's ends and choices against the
     experiment schema, the objective (a validation metric the trials measure)."""
-    if raw_spec is None:
-        path = search_path(path_or_name)
-        source, folder = str(path), path.parent
-        raw_spec = read_yaml(path, ConfigError, "search", "see experiments/searches/ for a complete example")
-    else:
-        source, folder, path = str(path_or_name), None, Path(str(path_or_name))
+    from neurohw.sweeps.spec import read_spec
+
+    raw_spec, source, folder = read_spec(path_or_name, raw_spec, search_path, "search", "see experiments/searches/ for a complete example")
+    path = Path(source)
     spec = validate(SearchSpec, raw_spec, source)
     if trials is not None:
         if trials < 1:

@@ -113,21 +113,18 @@ class Sweep:
 
 def sweep_path(name_or_path: str | Path) -> Path:
     """A sweep YAML path as given, or a shipped sweep's file for a bare name (``drift``)."""
-    return _shipped(name_or_path, "sweeps", "sweep")
+    from neurohw.resources import shipped_yaml
+
+    return shipped_yaml(name_or_path, "sweeps", "sweep")
 
 
-def _shipped(name_or_path: str | Path, sub: str, what: str) -> Path:
-    from neurohw.resources import experiments_dir
-
-    text = str(name_or_path)
-    path = Path(text)
-    if path.exists() or path.suffix in (".yaml", ".yml") or "/" in text:
-        return path
-    shipped = experiments_dir() / sub / f"{text}.yaml"
-    if shipped.is_file():
-        return shipped
-    names = sorted(p.stem for p in (experiments_dir() / sub).glob("*.yaml"))
-    raise ConfigError(f"{text}: no such {what} file or shipped {what}{did_you_mean(text, names)}; shipped: {', '.join(names)}")
+def read_spec(path_or_name: str | Path, raw_spec: dict | None, find, what: str, example: str) -> tuple[dict, str, Path | None]:
+    """``(raw mapping, source name, folder)`` of a sweep or search: read from its file (``find``
+    resolves a shipped name) or given as ``raw_spec`` (then it has no folder)."""
+    if raw_spec is not None:
+        return raw_spec, str(path_or_name), None
+    path = find(path_or_name)
+    return read_yaml(path, ConfigError, what, example), str(path), path.parent
 
 
 def _axis_groups(spec: SweepSpec, source: str) -> list[list[tuple[str, list]]]:
@@ -159,12 +156,8 @@ def _axis_groups(spec: SweepSpec, source: str) -> list[list[tuple[str, list]]]:
 def load_sweep(path_or_name: str | Path, overrides: list[str] | None = None, raw_spec: dict | None = None) -> Sweep:
     """Read and check a sweep file (or ``raw_spec``, its content): everything of the module doc,
     before anything runs or is written. ``overrides``: ``--set`` changes of the base experiment."""
-    if raw_spec is None:
-        path = sweep_path(path_or_name)
-        source, folder = str(path), path.parent
-        raw_spec = read_yaml(path, ConfigError, "sweep", "see experiments/sweeps/ for complete examples")
-    else:
-        source, folder, path = str(path_or_name), None, Path(str(path_or_name))
+    raw_spec, source, folder = read_spec(path_or_name, raw_spec, sweep_path, "sweep", "see experiments/sweeps/ for complete examples")
+    path = Path(source)
     spec = validate(SweepSpec, raw_spec, source)
     raw = base_mod.with_overrides(base_mod.resolve_base(spec.base, folder, source), spec.overrides, overrides, source)
     groups = _axis_groups(spec, source)

@@ -12,9 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-import yaml
 
 from neurohw.cli import main
 
