@@ -10,6 +10,7 @@ TCP socket; ``loop://``: a loopback that returns what is written). Both raise
 
 from __future__ import annotations
 
+import abc
 import socket
 import time
 
@@ -18,20 +19,23 @@ class LinkClosed(ConnectionError):
     """The peer closed the link or it failed (reset, broken pipe, port gone)."""
 
 
-class Transport:
+class Transport(abc.ABC):
     """A byte stream. ``recv(timeout)``: the bytes that arrived within ``timeout`` seconds (b""
     when none); ``send(data)``: all of ``data`` or :class:`LinkClosed`."""
 
     name = "link"
 
-    def send(self, data: bytes) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def send(self, data: bytes) -> None:
+        """See the class doc."""
 
-    def recv(self, timeout: float) -> bytes:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def recv(self, timeout: float) -> bytes:
+        """See the class doc."""
 
-    def close(self) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def close(self) -> None:
+        """See the class doc."""
 
 
 class TcpTransport(Transport):

@@ -18,6 +18,26 @@ from neurohw.experiments.feature_cache import canonical_json
 from neurohw.paths import atomic_path
 
 
+#: the file that names what a sweep or search folder holds
+FOLDER_FILES = {"sweep": "sweep.json", "search": "search.json"}
+
+
+def claim_folder(folder: str | Path, kind: str, name: str) -> None:
+    """Refuse ``folder`` when it holds another sweep or search than ``kind`` ``name`` (running
+    again into one's own folder resumes it; into another's would mix two tables in one folder)."""
+    from neurohw.errors import ConfigError
+
+    folder = Path(folder)
+    for other_kind, fname in FOLDER_FILES.items():
+        try:
+            held = json.loads((folder / fname).read_text()).get("name")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if other_kind != kind or held != name:
+            raise ConfigError(f"{folder} holds the {other_kind} '{held}', not the {kind} '{name}'; "
+                              f"give another --out (or remove that folder to start it afresh)")
+
+
 def config_key(raw: dict) -> str:
     """sha256 of the canonical JSON of a point's raw experiment config."""
     import hashlib

@@ -50,6 +50,7 @@ from neurohw.paths import atomic_path, file_lock
 from neurohw.progress import Progress, note, warn
 from neurohw.sweeps import base as base_mod
 from neurohw.sweeps.point import VALIDATION_METRICS, PointTask, metric_names, one_line, run_point
+from neurohw.sweeps.records import claim_folder
 from neurohw.sweeps.table import cell
 
 
@@ -304,6 +305,7 @@ def run_search(search: Search, executor, folder: Path, progress: bool = True) ->
     from optuna.trial import TrialState
 
     folder = Path(folder)
+    claim_folder(folder, "search", search.name)
     runs = folder / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     with file_lock(folder / "study"):  # one session per search folder at a time

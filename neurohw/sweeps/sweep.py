@@ -20,7 +20,7 @@ from pathlib import Path
 from neurohw.paths import atomic_path
 from neurohw.progress import Progress, note, warn
 from neurohw.sweeps.point import PointTask, one_line, run_point
-from neurohw.sweeps.records import RecordStore, config_key
+from neurohw.sweeps.records import RecordStore, claim_folder, config_key
 from neurohw.sweeps.spec import Sweep
 from neurohw.sweeps.table import write_csv
 
@@ -48,6 +48,7 @@ def sweep_folder(sweep: Sweep, out: str | Path | None) -> Path:
 def run_sweep(sweep: Sweep, executor, folder: Path, progress: bool = True) -> SweepResult:
     """Run ``sweep`` on ``executor`` into ``folder`` (see the module doc)."""
     folder = Path(folder)
+    claim_folder(folder, "sweep", sweep.name)
     store = RecordStore(folder)
     runs = folder / "runs"
     runs.mkdir(parents=True, exist_ok=True)

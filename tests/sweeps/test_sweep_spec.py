@@ -107,3 +107,27 @@ def test_set_changes_the_base_before_the_axes(tmp_path):
     s = load_sweep(path, ["reservoir.d.n_neurons=24", "device.model=pcm_like"])
     assert all(c.reservoir["d"].n_neurons == 24 and c.device.resolved.name == "pcm_like" for c in s.configs.values())
     assert Path(s.source) == path
+
+
+def test_a_folder_holding_another_sweep_or_search_is_refused_and_left_as_it_was(tmp_path):
+    """Running a second sweep (or a search) into a sweep's folder would mix two tables there:
+    one line, exit 2, the folder byte for byte as it was. Its own folder is accepted (resume)."""
+    import json
+
+    from neurohw.sweeps.records import claim_folder
+
+    folder = tmp_path / "sw"
+    folder.mkdir()
+    (folder / "sweep.json").write_text(json.dumps({"name": "noise_robustness"}))
+    before = sorted(p.name for p in folder.iterdir())
+    claim_folder(folder, "sweep", "noise_robustness")  # its own: resumes
+    with pytest.raises(ConfigError, match=r"holds the sweep 'noise_robustness', not the sweep 'drift'; give another --out"):
+        claim_folder(folder, "sweep", "drift")
+    with pytest.raises(ConfigError, match=r"holds the sweep 'noise_robustness', not the search 'digits_ridge'"):
+        claim_folder(folder, "search", "digits_ridge")
+    claim_folder(tmp_path / "absent", "sweep", "drift")  # a new folder: fine
+    res = cli(["sweep", "drift", "--out", str(folder)], tmp_path / "cache", timeout=120)
+    assert res.returncode == 2 and res.stderr.strip().count("\n") == 0 and "holds the sweep 'noise_robustness'" in res.stderr
+    res = cli(["search", "digits_ridge", "--out", str(folder)], tmp_path / "cache", timeout=120)
+    assert res.returncode == 2 and "not the search 'digits_ridge'" in res.stderr
+    assert sorted(p.name for p in folder.iterdir()) == before
