@@ -22,7 +22,10 @@ MAPPED = {"neurohw.device_models": "device_models", "neurohw.kernels": "kernels"
 def test_every_package_is_listed_in_pyproject():
     tool = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
     found = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "neurohw").rglob("__init__.py")}
-    assert set(tool["packages"]) == found | set(MAPPED)
+    # the subfolders of a mapped folder (experiments/sweeps) are packages of their own
+    data = {f"{pkg}.{'.'.join(d.relative_to(REPO / folder).parts)}" for pkg, folder in MAPPED.items()
+            for d in (REPO / folder).rglob("*") if d.is_dir() and d.name != "__pycache__"}
+    assert set(tool["packages"]) == found | set(MAPPED) | data
     assert tool["package-dir"] == MAPPED
 
 
