@@ -15,6 +15,11 @@ class HilError(UserError):
     """The HIL link, the server or the chip refused or failed; the message is one line."""
 
 
+class HilLinkLost(HilError):
+    """The link closed before a reply came, with no refusal and nothing but HIL frames from the
+    peer: a flaky link, worth another try."""
+
+
 class HilStatusError(HilError):
     """The chip answered a request with a status other than OK (``status``: its code)."""
 

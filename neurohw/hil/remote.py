@@ -13,7 +13,8 @@ or a serial port (``hil+serial://PORT?baud=N``). How it survives a bad link:
 - a reply the server marks BAD_CRC (our frame arrived damaged) is resent at once; one we
   receive damaged is dropped and its request resent; BUSY is retried after a short wait;
 - a lost connection is reopened and the session resumed (HELLO with its id), then everything
-  in flight is resent;
+  in flight is resent (a link that breaks again meanwhile is reopened again); a link that closes
+  before the first HELLO's reply is tried again, at most ``retries`` times;
 - PROGRESS frames of a long operation keep its request alive; a progress callback that returns
   False sends ABORT (so does Ctrl-C).
 Failures end in one :class:`~neurohw.hil.errors.HilError` line: no server, the server gone
@@ -33,7 +34,7 @@ import numpy as np
 
 from neurohw.hil import messages as msg
 from neurohw.hil.address import MAX_WINDOW, HilAddress, parse_address
-from neurohw.hil.errors import HilError, HilStatusError
+from neurohw.hil.errors import HilError, HilLinkLost, HilStatusError
 from neurohw.hil.macro import Macro, MvmCall, Progress, checked_planes
 from neurohw.hil.messages import Block, ChipInfo, FormReply, ProgramReply
 from neurohw.hil.protocol import (
@@ -114,12 +115,28 @@ class RemoteMacro(Macro):
         self._refusal: str | None = None
         self._info: ChipInfo | None = None
         self._closed = False
-        self._open()
-        try:
-            self._hello(resume=0)
-        except BaseException:
-            self._transport.close()
-            raise
+        self._connect()
+
+    def _connect(self) -> None:
+        """Open the link and start a new session; a link that closes before HELLO's reply (a
+        flaky link) is tried again, at most ``retries`` attempts in all."""
+        wait = 0.05
+        for attempt in range(1, max(self.retries, 1) + 1):
+            self._open()
+            try:
+                self._hello(resume=0)
+                return
+            except HilLinkLost as exc:
+                self._transport.close()
+                if attempt >= self.retries:
+                    raise HilLinkLost(f"{exc}, before answering HELLO, {attempt} times; check that a neurohw HIL server "
+                                      "('neurohw hil serve') or board listens there") from None
+                self.counters["reconnects"] += 1
+                time.sleep(wait)
+                wait = min(wait * 2, 1.0)
+            except BaseException:
+                self._transport.close()
+                raise
 
     # ------------------------------------------------------------------ link
 
@@ -236,10 +253,12 @@ class RemoteMacro(Macro):
                             raise HilError(
                                 f"{self.address.url}: not a neurohw HIL server (it sent {self._reader.garbage_bytes} bytes that are no HIL frames and closed the link)"
                             ) from None
-                        raise HilError(f"{self.address.url}: {self._refusal or exc}") from None
+                        if self._refusal is not None:
+                            raise HilError(f"{self.address.url}: {self._refusal}") from None
+                        raise HilLinkLost(f"{self.address.url}: {exc}") from None
                     self._reconnect(str(exc))
                     for q in sorted(pending.values(), key=lambda q: q.order):
-                        self._send(q, retry=True)
+                        self._resend(q)  # a link that breaks again here is noticed by the next recv
                     continue
                 for ev in events:
                     self._event(ev, pending, results)

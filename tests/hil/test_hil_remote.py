@@ -147,6 +147,50 @@ def test_driver_rides_out_a_bad_link():
             assert f["dropped_in"] and f["dropped_out"] and f["corrupted_in"] + f["corrupted_out"] and f["disconnects"]
 
 
+def test_a_link_that_breaks_again_while_the_driver_resends_is_ridden_out():
+    """The server hangs up after a quarter of the frames it receives, so the link often breaks
+    again while the driver re-sends its window after a reconnect (a broken pipe in that re-send
+    once escaped as LinkClosed); every MVM still comes back, equal to the local macro's."""
+    dev = device()
+    with live_server(dev, tiles=1, faults=parse_faults("disconnect=0.25,seed=11")) as srv:
+        lm = LocalMacro(dev, tiles=1, chip_seed=5)
+        with RemoteMacro(srv.url + "?timeout=0.2&retries=50", chip_seed=5) as rm:
+            b = Block(0, 0, 64, 0, 32)
+            rm.form(b, 1), lm.form(b, 1)
+            x = (np.random.default_rng(2).random((120, 2, 1, 64)) < 0.3).astype(np.uint8)
+            got = rm.mvm_many([MvmCall(b, x[i]) for i in range(120)])
+            want = lm.mvm_many([MvmCall(b, x[i]) for i in range(120)])
+            assert all(np.array_equal(g, w) for g, w in zip(got, want))
+            assert rm.counters["reconnects"] >= 5 and srv.stats()["faults"]["disconnects"] >= 5
+
+
+def test_a_peer_that_hangs_up_before_hello_is_tried_retries_times_then_one_line():
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    accepted = []
+
+    def hang_up():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            conn.recv(64)
+            conn.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    try:
+        with pytest.raises(HilError, match=r"connection closed by the peer, before answering HELLO, 3 times; check that a neurohw HIL server"):
+            RemoteMacro(f"hil://127.0.0.1:{port}?retries=3")
+        assert len(accepted) == 3
+    finally:
+        listener.close()
+
+
 def test_drop_link_resumes_the_session():
     with live_server(device(), tiles=1) as srv:
         with RemoteMacro(srv.url) as rm:
