@@ -12,6 +12,7 @@ applied to it before any axis. A point's values are dotted config keys
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,33 @@ def with_overrides(raw: dict, overrides: dict | None, cli: list[str] | None, sou
     """``raw`` with the file's ``overrides`` and the command line's ``--set`` applied."""
     out = merge(raw, overrides or {}, f"{source}: overrides", ConfigError)
     return apply_overrides(out, cli, ConfigError)
+
+
+@dataclass(frozen=True)
+class StudyBase:
+    """What a sweep and a search both take from their file: the base experiment with the
+    file's overrides and ``--set`` (``raw``), it checked (``config``), the study's ``name`` and
+    run ``seeds``, and ``seeds_raw``: ``raw`` with those seeds, the mapping points are written into."""
+
+    raw: dict
+    config: ExperimentConfig
+    name: str
+    seeds: list[int]
+    seeds_raw: dict
+
+
+def study_base(spec, path: Path, folder: Path | None, source: str, cli: list[str] | None) -> StudyBase:
+    """The :class:`StudyBase` of a sweep or search ``spec`` (its ``base``, ``overrides``,
+    ``name``, ``seeds``) read from ``path`` (``source`` names it in messages)."""
+    raw = with_overrides(resolve_base(spec.base, folder, source), spec.overrides, cli, source)
+    config = validate_point(raw, {}, f"{source}: base")
+    name = spec.name or path.stem
+    if not NAME_PATTERN.fullmatch(name):
+        raise ConfigError(f"{source}: the name {name!r} cannot name a folder; give 'name:' (letters, digits, '.', '_', '-')")
+    seeds = list(spec.seeds) if spec.seeds is not None else config.run_seeds
+    seeds_raw = {**raw, "seeds": seeds}
+    seeds_raw.pop("seed", None)
+    return StudyBase(raw, config, name, seeds, seeds_raw)
 
 
 def check_key(key: str, source: str, what: str = "axis") -> None:

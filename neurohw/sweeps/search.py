@@ -207,20 +207,13 @@ def load_search(path_or_name: str | Path, overrides: list[str] | None = None, tr
     from neurohw.sweeps.spec import read_spec
 
     raw_spec, source, folder = read_spec(path_or_name, raw_spec, search_path, "search", "see experiments/searches/ for a complete example")
-    path = Path(source)
     spec = validate(SearchSpec, raw_spec, source)
     if trials is not None:
         if trials < 1:
             raise ConfigError(f"--trials must be >= 1, got {trials}")
         spec = spec.model_copy(update={"trials": trials})
-    raw = base_mod.with_overrides(base_mod.resolve_base(spec.base, folder, source), spec.overrides, overrides, source)
-    base_cfg = base_mod.validate_point(raw, {}, f"{source}: base")
-    name = spec.name or path.stem
-    if not NAME_PATTERN.fullmatch(name):
-        raise ConfigError(f"{source}: the name {name!r} cannot name a folder; give 'name:' (letters, digits, '.', '_', '-')")
-    seeds = list(spec.seeds) if spec.seeds is not None else base_cfg.run_seeds
-    seeds_raw = {**raw, "seeds": seeds}
-    seeds_raw.pop("seed", None)
+    study = base_mod.study_base(spec, Path(source), folder, source, overrides)
+    raw, base_cfg, name, seeds, seeds_raw = study.raw, study.config, study.name, study.seeds, study.seeds_raw
     configs = [base_cfg]
     for key, p in spec.params.items():
         base_mod.check_key(key, source, "parameter")

@@ -157,17 +157,10 @@ def load_sweep(path_or_name: str | Path, overrides: list[str] | None = None, raw
     """Read and check a sweep file (or ``raw_spec``, its content): everything of the module doc,
     before anything runs or is written. ``overrides``: ``--set`` changes of the base experiment."""
     raw_spec, source, folder = read_spec(path_or_name, raw_spec, sweep_path, "sweep", "see experiments/sweeps/ for complete examples")
-    path = Path(source)
     spec = validate(SweepSpec, raw_spec, source)
-    raw = base_mod.with_overrides(base_mod.resolve_base(spec.base, folder, source), spec.overrides, overrides, source)
+    study = base_mod.study_base(spec, Path(source), folder, source, overrides)
     groups = _axis_groups(spec, source)
-    base_cfg = base_mod.validate_point(raw, {}, f"{source}: base")
-    name = spec.name or path.stem
-    if not NAME_PATTERN.fullmatch(name):
-        raise ConfigError(f"{source}: the name {name!r} cannot name a folder; give 'name:' (letters, digits, '.', '_', '-')")
-    seeds = list(spec.seeds) if spec.seeds is not None else base_cfg.run_seeds
-    seeds_raw = {**raw, "seeds": seeds}
-    seeds_raw.pop("seed", None)
+    raw, base_cfg, name, seeds, seeds_raw = study.raw, study.config, study.name, study.seeds, study.seeds_raw
     # every axis value alone, so that a message names the axis and its value
     for group in groups:
         for i in range(len(group[0][1])):

@@ -14,25 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from _tiny_quickstart import QUICKSTART, TINY
 from neurohw.cli import main
 
-REPO = Path(__file__).resolve().parents[2]
-QUICKSTART = REPO / "experiments" / "quickstart.yaml"
-
-#: the quickstart shrunk to seconds: small embedded datasets (their own cache files), tiny reservoirs
-TINY = [
-    "seeds=[3]",
-    "data.audio.options={samples_per_class: 12}",
-    "data.image.options={samples_per_class: 12}",
-    "data.audio.max_test_per_class=3",
-    "reservoir.audio.n_neurons=32",
-    "reservoir.image.n_neurons=32",
-    "reservoir.audio.calibration_samples=16",
-    "reservoir.image.calibration_samples=16",
-    "head.epochs=5",
-    "batch_size=16",
-    "zero_shot.prototypical_baseline=false",
-]
 
 
 def _sets(extra=()):

@@ -11,23 +11,9 @@ import numpy as np
 import pytest
 
 from _hil import serve_process
+from _tiny_quickstart import QUICKSTART, TINY
 from neurohw.cli import main
 
-REPO = Path(__file__).resolve().parents[2]
-QUICKSTART = REPO / "experiments" / "quickstart.yaml"
-TINY = [
-    "seeds=[3]",
-    "data.audio.options={samples_per_class: 12}",
-    "data.image.options={samples_per_class: 12}",
-    "data.audio.max_test_per_class=3",
-    "reservoir.audio.n_neurons=32",
-    "reservoir.image.n_neurons=32",
-    "reservoir.audio.calibration_samples=16",
-    "reservoir.image.calibration_samples=16",
-    "head.epochs=5",
-    "batch_size=16",
-    "zero_shot.prototypical_baseline=false",
-]
 NOISE_OFF = ["reservoir.audio.noise=false", "reservoir.image.noise=false"]
 
 
