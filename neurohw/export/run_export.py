@@ -23,7 +23,6 @@ and recalibrates ``target_rate``. Outputs are written atomically; an existing pa
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -383,14 +382,6 @@ BUNDLE_LAYOUT = {"conductance-hdf5": "conductance.h5", "conductance-csv": "condu
                  "head-onnx": "onnx", "head-safetensors": "heads.safetensors"}
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def versions() -> dict:
     """Versions of neurohw, the file formats and the libraries that wrote them."""
     from importlib.metadata import PackageNotFoundError, version
@@ -409,6 +400,8 @@ def versions() -> dict:
 
 
 def write_bundle(art: RunArtifacts, folder: Path) -> list[Path]:
+    from neurohw.export.chip_map import file_sha256
+
     files = []
     for fmt, writer in WRITERS.items():
         target = folder / BUNDLE_LAYOUT[fmt]
@@ -421,7 +414,7 @@ def write_bundle(art: RunArtifacts, folder: Path) -> list[Path]:
         "versions": versions(),
         "run": _meta(art),
         "files": [{"path": p.relative_to(folder).as_posix(), "format": _format_of(p.relative_to(folder)),
-                   "bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in sorted(files)],
+                   "bytes": p.stat().st_size, "sha256": file_sha256(p)} for p in sorted(files)],
     }
     path = folder / "manifest.json"
     path.write_text(json.dumps(manifest, indent=1) + "\n")
