@@ -82,8 +82,8 @@ class ReservoirGraph:
     def has_conductances(self) -> bool:
         """Whether the file holds the conductances and scales behind both weight matrices
         (neurohw's own export): then they are used as they are, not programmed again."""
-        return None not in (self.g_pos_in_us, self.g_neg_in_us, self.g_pos_rec_us, self.g_neg_rec_us, self.scale_in,
-                            self.scale_rec)
+        return all(v is not None for v in (self.g_pos_in_us, self.g_neg_in_us, self.g_pos_rec_us, self.g_neg_rec_us,
+                                           self.scale_in, self.scale_rec))
 
     @property
     def rec_scale(self) -> float:
