@@ -63,8 +63,10 @@ class ReservoirSpec(LSMConfig):
     backend: str | None = Field(None, description="default: the experiment's backend")
     from_nir: str | None = Field(
         None, description="a NIR graph (one LIF/CubaLIF population, Linear/Affine weights; e.g. snnTorch's RLeaky export) "
-        "that becomes this reservoir: its weights are programmed onto the device by write-verify (exact on 'ideal'); "
-        "n_neurons, v_th, decay and reset come from the graph; scale defaults to the programming scale"
+        "that becomes this reservoir: neurohw's own file's conductances are used as they are (the exported run, exactly), "
+        "other graphs' weights are programmed onto the device by write-verify (exact on 'ideal'); n_neurons, v_th, decay "
+        "and reset come from the graph (snnTorch's recurrent export lacks its reset: give reset); scale defaults to the "
+        "file's or the programming scale"
     )
 
     @field_validator("n_inputs")
