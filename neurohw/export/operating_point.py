@@ -132,8 +132,9 @@ def operating_point(encoder, modality: str, binning, sensor_size=None, camera: b
     }
     if syn.adc is not None:
         step, ua, _, _ = syn.read_tables()
-        _, inv = syn.adc_tables()
-        gain = inv * step
+        a = syn.adc
+        gain = np.concatenate([np.ones(n_tin) if a.gain_in is None else np.asarray(a.gain_in, np.float64),
+                               np.ones(n_trec) if a.gain_rec is None else np.asarray(a.gain_rec, np.float64)])
         for name, sl, scale in (("input", slice(0, n_tin), xin.scale), ("recurrent", slice(n_tin, n_tin + n_trec), xrec.scale)):
             out[f"adc_{name}"] = {
                 "bits": int(xin.device.adc.bits), "max_code": int(syn.adc.max_code),
