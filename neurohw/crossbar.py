@@ -116,6 +116,8 @@ class Crossbar:
         #: programming scale, ``g_min + max(+-W, 0) / scale`` (before clipping to the window and
         #: snapping to levels, which write-verify does)
         self.targets: np.ndarray | None = None
+        #: the weight per uS the targets were computed at (from_weights only)
+        self.target_scale: float | None = None
 
     # ------------------------------------------------------------------ builders
 
@@ -175,7 +177,7 @@ class Crossbar:
         xb = cls(device, g[0], g[1], scale, seed, stuck_code=code, programming_pulses=int(pulses.sum()))
         xb.pulses = pulses
         xb.converged = converged
-        xb.targets = targets
+        xb.targets, xb.target_scale = targets, scale
         return xb
 
     @classmethod
@@ -191,7 +193,8 @@ class Crossbar:
         """The same conductances with another ``scale`` (fresh ledger and read-noise stream);
         what is known of the cells (``formed``, ``pulses``, ``converged``, ``targets``) is kept."""
         xb = Crossbar(self.device, self.g_pos, self.g_neg, scale, self.seed, stuck_code=self.stuck_code, nu=self.nu)
-        xb.formed, xb.pulses, xb.converged, xb.targets = self.formed, self.pulses, self.converged, self.targets
+        xb.formed, xb.pulses, xb.converged = self.formed, self.pulses, self.converged
+        xb.targets, xb.target_scale = self.targets, self.target_scale
         return xb
 
     # ------------------------------------------------------------------ weights

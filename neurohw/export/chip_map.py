@@ -83,8 +83,9 @@ def programming_sheet(xb, device: DeviceModel) -> ProgrammingSheet:
     unknown = np.full(programmed.shape, -1, dtype=np.int32)
     if getattr(xb, "targets", None) is not None and xb.pulses is not None:
         return ProgrammingSheet(
-            "write-verify", "what the weights ask for at the programming scale: g_min + max(+-W, 0) / scale_per_us (uS), "
-            f"before clipping to the window [{prog.g_min_us}, {prog.g_max_us}] uS and snapping to levels; verified "
+            "write-verify", "what the weights ask for at the programming scale: g_min + max(+-W, 0) / s (uS), s = "
+            f"{float(xb.target_scale)!r} weight per uS (the crossbar's scale_per_us may differ: target_rate or rec_scale "
+            f"rescale the programmed conductances), before clipping to the window [{prog.g_min_us}, {prog.g_max_us}] uS and snapping to levels; verified "
             f"|g - target| <= tolerance_us, at most {prog.max_pulses} pulses",
             np.asarray(xb.targets, np.float64), programmed, tol, np.asarray(xb.pulses, np.int32),
             np.asarray(xb.converged, np.int8))

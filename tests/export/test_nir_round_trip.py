@@ -95,8 +95,24 @@ def test_a_foreign_graph_is_still_programmed_by_write_verify(tmp_path):
                      edges=[("input", "w_in"), ("w_in", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")])
     graph = read_reservoir(g)
     assert not graph.has_conductances and graph.reset == "hard"
-    xin, _ = programmed_crossbars(graph, load_device("taox_rram_40nm"), 1, 2)
+    device = load_device("taox_rram_40nm")
+    xin, xrec = programmed_crossbars(graph, device, 1, 2)
     assert xin.pulses is not None and xin.pulses.sum() > 0 and xin.targets is not None
+    # the file names both: the targets (the graph's weights at the programming scale, exactly)
+    # and the programmed values (within the verify tolerance of them, not equal)
+    from neurohw.export.chip_map import place, write_hdf5
+
+    import h5py
+
+    path = write_hdf5(tmp_path / "c.h5", list(zip(place([("m/input", n_in, n), ("m/recurrent", n, n)], device), [xin, xrec])),
+                      device, {})
+    with h5py.File(path, "r") as f:
+        sheet = f["crossbars/m/input/programming"]
+        t, p = sheet["target_us"][()], sheet["programmed_us"][()]
+        assert sheet.attrs["source"] == "write-verify" and repr(xin.target_scale) in sheet.attrs["target_meaning"]
+    np.testing.assert_array_equal((t[0] - t[1]) * xin.target_scale, graph.w_in)
+    assert not np.array_equal(t, p) and np.abs(t - p)[xin.converged].max() <= device.programming.tolerance_us + device.levels.step_us / 2  # verified
+    # against the target snapped to the levels
 
 
 def test_an_edited_neurohw_file_is_refused(tmp_path):
