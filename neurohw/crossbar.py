@@ -112,6 +112,12 @@ class Crossbar:
         self.formed: np.ndarray | None = None  # (2, n_in, n_out) bool, from_forming only
         self.pulses: np.ndarray | None = None  # (2, n_in, n_out) int32, from_weights only
         self.converged: np.ndarray | None = None  # (2, n_in, n_out) bool, from_weights only
+        #: (2, n_in, n_out) float64 uS, from_weights only: what the weights ask for at the
+        #: programming scale, ``g_min + max(+-W, 0) / scale`` (before clipping to the window and
+        #: snapping to levels, which write-verify does)
+        self.targets: np.ndarray | None = None
+        #: the weight per uS the targets were computed at (from_weights only)
+        self.target_scale: float | None = None
 
     # ------------------------------------------------------------------ builders
 
@@ -171,6 +177,7 @@ class Crossbar:
         xb = cls(device, g[0], g[1], scale, seed, stuck_code=code, programming_pulses=int(pulses.sum()))
         xb.pulses = pulses
         xb.converged = converged
+        xb.targets, xb.target_scale = targets, scale
         return xb
 
     @classmethod
@@ -184,9 +191,10 @@ class Crossbar:
 
     def rescaled(self, scale: float) -> "Crossbar":
         """The same conductances with another ``scale`` (fresh ledger and read-noise stream);
-        what is known of the cells (``formed``, ``pulses``, ``converged``) is kept."""
+        what is known of the cells (``formed``, ``pulses``, ``converged``, ``targets``) is kept."""
         xb = Crossbar(self.device, self.g_pos, self.g_neg, scale, self.seed, stuck_code=self.stuck_code, nu=self.nu)
         xb.formed, xb.pulses, xb.converged = self.formed, self.pulses, self.converged
+        xb.targets, xb.target_scale = self.targets, self.target_scale
         return xb
 
     # ------------------------------------------------------------------ weights

@@ -159,7 +159,8 @@ class ModalityReservoir:
         lsm = self.lsm.model_copy(update={"scale": self.scale, "target_rate": None})
         out = {"modality": self.mod.name, "lsm": lsm.model_dump(mode="json"), "target_rate": self.lsm.target_rate,
                "classes": [str(c) for c in self.mod.train.classes],
-               "n_steps": self.mod.binning.n_bins or self.mod.binning.max_bins}
+               "n_steps": self.mod.binning.n_bins or self.mod.binning.max_bins,
+               "sensor": {"size": [int(v) for v in self.mod.train.sensor_size], "camera": bool(self.mod.train.is_camera)}}
         if self.source.graph_path is not None:
             from neurohw.export.chip_map import file_sha256
 

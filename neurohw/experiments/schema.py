@@ -48,8 +48,10 @@ def _input_path(v: str | None) -> str | None:
     return None if v is None else str(Path(_expanded(v)).absolute())
 
 
-#: the LSMConfig fields a NIR graph sets (from_nir); giving another value is an error
-NIR_FIELDS = ("n_neurons", "v_th", "decay", "reset")
+#: the LSMConfig fields a NIR graph sets (from_nir); giving another value is an error (reset: a
+#: graph that cannot say it, snnTorch's recurrent export, takes the config's; rec_scale: set by
+#: neurohw's own files, which hold the conductances)
+NIR_FIELDS = ("n_neurons", "v_th", "decay", "reset", "rec_scale")
 
 
 class ReservoirSpec(LSMConfig):
@@ -61,8 +63,10 @@ class ReservoirSpec(LSMConfig):
     backend: str | None = Field(None, description="default: the experiment's backend")
     from_nir: str | None = Field(
         None, description="a NIR graph (one LIF/CubaLIF population, Linear/Affine weights; e.g. snnTorch's RLeaky export) "
-        "that becomes this reservoir: its weights are programmed onto the device by write-verify (exact on 'ideal'); "
-        "n_neurons, v_th, decay and reset come from the graph; scale defaults to the programming scale"
+        "that becomes this reservoir: neurohw's own file's conductances are used as they are (the exported run, exactly), "
+        "other graphs' weights are programmed onto the device by write-verify (exact on 'ideal'); n_neurons, v_th, decay "
+        "and reset come from the graph (snnTorch's recurrent export lacks its reset: give reset); scale defaults to the "
+        "file's or the programming scale"
     )
 
     @field_validator("n_inputs")
@@ -93,6 +97,12 @@ class ReservoirSpec(LSMConfig):
             return data  # reported under from_nir by its field validator
         facts = {"n_neurons": graph.n_neurons, "v_th": graph.v_th, "decay": graph.decay, "reset": graph.reset}
         data = dict(data)
+        if graph.reset is None:  # the file cannot say (snnTorch's recurrent export): the config must
+            if data.get("reset") is None:
+                raise ValueError(graph.reset_unknown)
+            facts["reset"] = data["reset"]
+        if graph.has_conductances:  # neurohw's own file: its crossbars at their own scales
+            facts["rec_scale"] = graph.rec_scale
         for key, value in facts.items():
             if key in data and data[key] is not None and data[key] != value:
                 raise ValueError(f"{key} = {data[key]!r} but the graph from_nir sets {value!r}; remove {key} (the graph gives it)")
@@ -126,7 +136,9 @@ class ReservoirSpec(LSMConfig):
             if graph.n_inputs != n_inputs:
                 raise ConfigError(f"from_nir {self.from_nir}: the graph has {graph.n_inputs} inputs but the binning gives "
                                   f"{n_inputs} channels; bin the data to the graph's input size")
-            if self.scale is None and self.target_rate is None:
+            if self.scale is None and self.target_rate is None and graph.has_conductances:
+                fields["scale"] = graph.scale_in  # the exported run's scale: its weights exactly
+            elif self.scale is None and self.target_rate is None:
                 if device is None:
                     raise ValueError("lsm_config of a from_nir reservoir needs the device (its programming scale)")
                 fields["scale"] = programming_scale(graph, device)

@@ -44,6 +44,11 @@ from neurohw.errors import DataError
 
 #: time step of one reservoir bin in the graph, seconds; snnTorch's NIR import/export use 1e-4
 DEFAULT_DT_S = 1e-4
+#: why a recurrent snnTorch export does not say its reset (docs/export.md)
+SNNTORCH_RESET = ("field 'reset' is not in the file: snnTorch exports RLeaky / RSynaptic as this subgraph (input, lif, w_rec, "
+                  "output) with NIR's reset-to-v_reset whatever its reset_mechanism (default 'subtract' with "
+                  "reset_delay=True); set reservoir.<modality>.reset: subtract (snnTorch's default, the same step) or hard "
+                  "(reset_mechanism='zero', reset_delay=False); other combinations have no neurohw form")
 #: what :func:`read_reservoir` accepts, for its error messages
 SUPPORTED = ("Input, Output, Linear, Affine (zero bias), LIF, CubaLIF (tau_syn = dt), nested NIRGraphs of these; "
              "an I / LI / Linear / Affine readout after the LIF is ignored")
@@ -59,11 +64,31 @@ class ReservoirGraph:
     decay: float
     v_th: float
     dt_s: float
-    reset: str
+    #: "hard" or "subtract"; None when the file cannot say (snnTorch's recurrent export,
+    #: :data:`SNNTORCH_RESET`): the config must then name it
+    reset: str | None
     g_pos_in_us: np.ndarray | None = None
     g_neg_in_us: np.ndarray | None = None
     g_pos_rec_us: np.ndarray | None = None
     g_neg_rec_us: np.ndarray | None = None
+    #: weight per uS of each crossbar, from neurohw's metadata (``scale_per_us``)
+    scale_in: float | None = None
+    scale_rec: float | None = None
+    #: the LIF node's name (flattened) and why its reset is unknown
+    lif_name: str = "lif"
+    reset_unknown: str = ""
+
+    @property
+    def has_conductances(self) -> bool:
+        """Whether the file holds the conductances and scales behind both weight matrices
+        (neurohw's own export): then they are used as they are, not programmed again."""
+        return all(v is not None for v in (self.g_pos_in_us, self.g_neg_in_us, self.g_pos_rec_us, self.g_neg_rec_us,
+                                           self.scale_in, self.scale_rec))
+
+    @property
+    def rec_scale(self) -> float:
+        """The recurrent crossbar's scale relative to the input one (1 without conductances)."""
+        return float(self.scale_rec / self.scale_in) if self.has_conductances else 1.0
 
     @property
     def n_inputs(self) -> int:
@@ -318,12 +343,19 @@ def _lif_step(lif, n: int, dt: float, where: str) -> tuple[np.ndarray, float, fl
     if not np.allclose(decay_all, decay_all[0], rtol=0, atol=1e-12):
         raise DataError(f"{where}: neurons have different time constants; neurohw reservoirs share one decay")
     decay = float(meta["decay"]) if "decay" in meta else float(decay_all[0])
+    reset = str(meta.get("reset", "hard"))
+    if reset not in ("hard", "subtract"):
+        raise DataError(f"{where}: metadata field 'reset' = {reset!r}; neurohw's LSM runs 'hard' or 'subtract' resets only")
+    for key in ("reset_delay", "refractory", "refractory_period"):
+        if meta.get(key) not in (None, 0, False, True) or (key == "reset_delay" and meta.get(key) is False and reset == "subtract"):
+            raise DataError(f"{where}: metadata field '{key}' = {meta[key]!r}; neurohw's LSM applies a reset at the step "
+                            "after the spike (snnTorch's reset_delay=True) and has no refractory period")
     if not 0 < decay <= 1:
         raise DataError(f"{where}: tau = {tau[0]:g} s with dt = {dt:g} s gives decay = 1 - dt/tau = {decay:g}, outside (0, 1]; "
                         "the graph's time step does not fit its time constants")
     if not np.all(np.isfinite(gain)) or np.any(gain == 0):
         raise DataError(f"{where}: input gain dt*r/tau = {gain[0]:g} is not usable")
-    return gain, decay, float(v_th[0]), str(meta.get("reset", "hard"))
+    return gain, decay, float(v_th[0]), reset
 
 
 def read_reservoir(path_or_graph, dt_s: float | None = None) -> ReservoirGraph:
@@ -415,19 +447,44 @@ def read_reservoir(path_or_graph, dt_s: float | None = None) -> ReservoirGraph:
     if not (np.isfinite(dt) and dt > 0):
         raise DataError(f"{where}: time step {dt} s must be finite and > 0")
     gain, decay, v_th, reset = _lif_step(lif, n, dt, f"{where}: node '{lif_name}'")
+    unknown = ""
+    if "reset" not in (lif.metadata or {}) and _snntorch_recurrent(lif_name, recurrent):
+        reset, unknown = None, f"{where}: node '{lif_name}': {SNNTORCH_RESET}"
     exact = np.all(gain == 1.0)
-    return ReservoirGraph(
-        w_in=(w_in if exact else w_in * gain[:, None]).T.copy(),
-        w_rec=(w_rec if exact else w_rec * gain[:, None]).T.copy(),
-        decay=decay,
-        v_th=v_th,
-        dt_s=dt,
-        reset=reset if reset in ("hard", "subtract") else "hard",
-        g_pos_in_us=m_in.get("g_pos_us"),
-        g_neg_in_us=m_in.get("g_neg_us"),
-        g_pos_rec_us=m_rec.get("g_pos_us"),
-        g_neg_rec_us=m_rec.get("g_neg_us"),
-    )
+    w_in_t = (w_in if exact else w_in * gain[:, None]).T.copy()
+    w_rec_t = (w_rec if exact else w_rec * gain[:, None]).T.copy()
+    cells = {}
+    if exact and recurrent:
+        cells = _conductances(m_in, m_rec, w_in_t, w_rec_t, (feed[0], recurrent[0]), where)
+    return ReservoirGraph(w_in=w_in_t, w_rec=w_rec_t, decay=decay, v_th=v_th, dt_s=dt, reset=reset, lif_name=lif_name,
+                          reset_unknown=unknown, **cells)
+
+
+def _snntorch_recurrent(lif_name: str, recurrent: list[str]) -> bool:
+    """Whether the population has snnTorch's recurrent layout: its RLeaky / RSynaptic export is a
+    subgraph (input, lif, w_rec, output), which a file holds as nodes ``<layer>.lif`` and
+    ``<layer>.w_rec`` (nirtorch's flattening) or nested (inlined here to the same names)."""
+    return lif_name.endswith(".lif") and recurrent == [lif_name[: -len("lif")] + "w_rec"]
+
+
+def _conductances(m_in: dict, m_rec: dict, w_in: np.ndarray, w_rec: np.ndarray, names: tuple[str, str], where: str) -> dict:
+    """The conductances and scales of neurohw's metadata, checked to give the nodes' weights
+    (``W = scale_per_us (g_pos_us - g_neg_us)``, bit for bit); {} when a node has none."""
+    out = {}
+    for meta, w, name, part in ((m_in, w_in, names[0], "in"), (m_rec, w_rec, names[1], "rec")):
+        if not all(k in meta for k in ("g_pos_us", "g_neg_us", "scale_per_us")):
+            return {}
+        gp, gn = np.asarray(meta["g_pos_us"], np.float64), np.asarray(meta["g_neg_us"], np.float64)
+        scale = float(np.asarray(meta["scale_per_us"]))
+        if gp.shape != w.shape or gn.shape != w.shape or not scale > 0:
+            raise DataError(f"{where}: node '{name}' metadata g_pos_us / g_neg_us {gp.shape} do not fit its weights {w.shape}")
+        if not np.array_equal(scale * (gp - gn), w):
+            diff = float(np.abs(scale * (gp - gn) - w).max())
+            raise DataError(f"{where}: node '{name}': its weights differ from scale_per_us * (g_pos_us - g_neg_us) of its "
+                            f"metadata (by up to {diff:g}): the file was edited (or exported with IR drop on); remove g_pos_us / "
+                            "g_neg_us to program the weights by write-verify, or export it again")
+        out.update({f"g_pos_{part}_us": gp, f"g_neg_{part}_us": gn, f"scale_{part}": scale})
+    return out
 
 
 # ----------------------------------------------------------------------------- onto a device
@@ -447,10 +504,15 @@ def programming_scale(graph: ReservoirGraph, device) -> float:
 
 
 def programmed_crossbars(graph: ReservoirGraph, device, seed_in: int, seed_rec: int):
-    """The graph's input and recurrent weights written onto ``device`` by write-verify
-    programming (:meth:`neurohw.crossbar.Crossbar.from_weights`) at :func:`programming_scale`."""
+    """The graph's crossbars on ``device``: the conductances of neurohw's metadata as they are,
+    at their scales (:attr:`ReservoirGraph.has_conductances`: the run that exported them, cell
+    for cell); otherwise the weights written by write-verify programming
+    (:meth:`neurohw.crossbar.Crossbar.from_weights`) at :func:`programming_scale`."""
     from neurohw.crossbar import Crossbar
 
+    if graph.has_conductances:
+        return (Crossbar(device, graph.g_pos_in_us, graph.g_neg_in_us, graph.scale_in, seed_in),
+                Crossbar(device, graph.g_pos_rec_us, graph.g_neg_rec_us, graph.scale_rec, seed_rec))
     scale = programming_scale(graph, device)
     return (Crossbar.from_weights(device, graph.w_in, seed=seed_in, scale=scale),
             Crossbar.from_weights(device, graph.w_rec, seed=seed_rec, scale=scale))

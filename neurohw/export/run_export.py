@@ -35,7 +35,7 @@ from neurohw.errors import ConfigError, DataError
 FORMATS = ("conductance-hdf5", "conductance-csv", "nir", "head-onnx", "head-safetensors", "bundle")
 #: formats written as one file (the others are folders)
 FILE_FORMATS = {"conductance-hdf5": ".h5", "head-safetensors": ".safetensors"}
-BUNDLE_FORMAT_VERSION = 1
+BUNDLE_FORMAT_VERSION = 2  # 2: a file's length is 'size' (bytes), as docs/export.md says
 
 
 @dataclass
@@ -287,18 +287,50 @@ def _placed(art: RunArtifacts):
     return list(zip(place(shapes, device), xbs)), device
 
 
+def _sensor(art: RunArtifacts, enc: ExportedEncoder) -> tuple[list | None, bool | None]:
+    """``(sensor_size, camera)`` of a modality's dataset: from the run's record, else (a run
+    written before the record held it) from the dataset itself; ``(None, None)`` when neither."""
+    if "sensor" in enc.record:
+        return list(enc.record["sensor"]["size"]), bool(enc.record["sensor"]["camera"])
+    from neurohw.data.registry import load_dataset
+
+    spec = art.cfg.data[enc.modality]
+    try:
+        ds = load_dataset(spec.dataset, spec.train_split, root=spec.root, progress=False, **spec.options)
+    except (ConfigError, DataError):
+        return None, None
+    return list(ds.sensor_size), bool(ds.is_camera)
+
+
+def operating_points(art: RunArtifacts) -> list[dict]:
+    """Each modality's operating point and input wiring (:mod:`.operating_point`)."""
+    from neurohw.export.operating_point import operating_point
+
+    out = []
+    for e in art.encoders:
+        size, camera = _sensor(art, e)
+        c = e.encoder.config
+        out.append(operating_point(e.encoder, e.modality, art.cfg.data[e.modality].binning, size, camera,
+                                   c.features, c.count_bins))
+    return out
+
+
 def write_conductance_hdf5(art: RunArtifacts, path: Path) -> list[Path]:
     from neurohw.export.chip_map import write_hdf5
 
     records, device = _placed(art)
-    return [write_hdf5(path, records, device, _meta(art))]
+    return [write_hdf5(path, records, device, _meta(art), operating_points(art))]
 
 
 def write_conductance_csv(art: RunArtifacts, folder: Path) -> list[Path]:
     from neurohw.export.chip_map import write_csv_tiles
+    from neurohw.export.operating_point import to_json
 
     records, device = _placed(art)
-    return write_csv_tiles(folder, records, device, _meta(art))
+    written = write_csv_tiles(folder, records, device, _meta(art))
+    sidecar = folder / "operating_point.json"
+    sidecar.write_text(json.dumps({**to_json(operating_points(art)), "run": _meta(art)}, indent=1) + "\n")
+    return [*written, sidecar]
 
 
 def write_nir_graphs(art: RunArtifacts, folder: Path) -> list[Path]:
@@ -414,7 +446,7 @@ def write_bundle(art: RunArtifacts, folder: Path) -> list[Path]:
         "versions": versions(),
         "run": _meta(art),
         "files": [{"path": p.relative_to(folder).as_posix(), "format": _format_of(p.relative_to(folder)),
-                   "bytes": p.stat().st_size, "sha256": file_sha256(p)} for p in sorted(files)],
+                   "size": p.stat().st_size, "sha256": file_sha256(p)} for p in sorted(files)],
     }
     path = folder / "manifest.json"
     path.write_text(json.dumps(manifest, indent=1) + "\n")

@@ -1,8 +1,11 @@
 """The leaky integrate-and-fire neuron of the reservoir, as a pure function (Norse style).
 
-Discrete time, one step per time bin (dt = 1 bin; ``decay`` is the per-bin leak factor,
-``decay = exp(-dt / tau)``). Hard reset, recurrence from the previous step's spikes, exactly as
-the reference scripts of Lin et al. (Nat. Comput. Sci. 5:37-47, 2025) run it::
+Discrete time, one step per time bin (dt = 1 bin; ``decay`` is the per-bin leak factor, given
+directly). As a continuous LIF ``tau dv/dt = -v + r I`` it is the forward-Euler step,
+``decay = 1 - dt / tau`` (the form neurohw's NIR export writes and snnTorch's and Norse's NIR
+importers step; ``exp(-dt / tau)`` would be the exact solution, a slightly different ``tau``).
+Hard reset, recurrence from the previous step's spikes, exactly as the reference scripts of
+Lin et al. (Nat. Comput. Sci. 5:37-47, 2025) run it::
 
     mem[t] = mem[t-1] * decay * (1 - s[t-1]) + I[t]          (reset="hard")
     mem[t] = mem[t-1] * decay - v_th * s[t-1] + I[t]         (reset="subtract")

@@ -97,7 +97,7 @@ def test_bundle_holds_every_format_with_hashes_and_versions(run_dir, tmp_path, c
     assert formats == {"conductance-hdf5", "conductance-csv", "nir", "head-onnx", "head-safetensors"}
     for f in manifest["files"]:
         data = (out / f["path"]).read_bytes()
-        assert hashlib.sha256(data).hexdigest() == f["sha256"] and len(data) == f["bytes"]
+        assert hashlib.sha256(data).hexdigest() == f["sha256"] and len(data) == f["size"]
     listed = {f["path"] for f in manifest["files"]} | {"manifest.json"}
     assert listed == {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging leftovers

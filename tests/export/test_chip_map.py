@@ -13,7 +13,7 @@ from neurohw.crossbar import Crossbar
 from neurohw.devices.model import load_device
 from neurohw.errors import ConfigError, DeviceError
 from neurohw.experiments.schema import load_config
-from neurohw.export.chip_map import CSV_COLUMNS, place, read_chip_map, write_csv_tiles, write_hdf5
+from neurohw.export.chip_map import CSV_COLUMNS, PROGRAM_COLUMNS, place, read_chip_map, write_csv_tiles, write_hdf5
 from neurohw.reservoir.lsm import LSMConfig, LSMEncoder
 
 
@@ -63,7 +63,8 @@ def test_maps_round_trip_bit_exactly_into_crossbars(kind, encoders, device, tmp_
         assert len(files) == sum(p.n_tiles for p, _ in records)
         first = files[0].read_text().splitlines()
         assert any("device: taox_rram_40nm" in line for line in first[:12]) and any("scale_per_us" in line for line in first[:14])
-        assert ",".join(CSV_COLUMNS) in first
+        assert ",".join(CSV_COLUMNS + PROGRAM_COLUMNS) in first
+        assert any("col = differential pair index" in line for line in first[:12])
     chip = read_chip_map(path, device)
     for p, xb in records:
         cells = chip.cells(p)
@@ -81,7 +82,7 @@ def test_hdf5_holds_cells_positions_and_device(encoders, device, tmp_path):
     records = _records(encoders, device)
     path = write_hdf5(tmp_path / "chip.h5", records, device, {"run_seed": 1})
     with h5py.File(path, "r") as f:
-        assert f.attrs["format"] == "neurohw-conductance-map" and f.attrs["format_version"] == 1
+        assert f.attrs["format"] == "neurohw-conductance-map" and f.attrs["format_version"] == 2
         assert f.attrs["units"] == "uS" and "taox_rram_40nm" in f.attrs["device_model"]
         assert f["conductance_us"].shape == (sum(p.n_tiles for p, _ in records), 64, 32)
         g = f["crossbars/a/input"]
@@ -188,3 +189,44 @@ def test_validate_checks_the_map_against_the_reservoirs(tmp_path, capsys):
     assert main(["validate", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "has 1 tile" in err and "img/recurrent" in err
+
+
+def test_programming_sheet_of_write_verify_crossbars(device, tmp_path):
+    """Programmed weights: the sheet's targets are the weights at the programming scale
+    (computed here from W), the pulses and convergence the simulation's, and a converged cell
+    sits within the verify tolerance of its (clipped) target; the CSV holds the same sheet."""
+    import csv
+
+    rng = np.random.default_rng(4)
+    W = rng.normal(0, 1, (40, 20))
+    scale = 0.1
+    xin = Crossbar.from_weights(device, W, seed=3, scale=scale)
+    xrec = Crossbar.from_weights(device, rng.normal(0, 1, (20, 20)), seed=4, scale=scale)
+    records = list(zip(place([("m/input", 40, 20), ("m/recurrent", 20, 20)], device), [xin, xrec]))
+    path = write_hdf5(tmp_path / "chip.h5", records, device, {})
+    prog = device.programming
+    with h5py.File(path, "r") as f:
+        sheet = f["crossbars/m/input/programming"]
+        assert sheet.attrs["source"] == "write-verify"
+        target = sheet["target_us"][()]
+        np.testing.assert_array_equal(target[0], prog.g_min_us + np.maximum(W, 0) / scale)
+        np.testing.assert_array_equal(target[1], prog.g_min_us + np.maximum(-W, 0) / scale)
+        np.testing.assert_array_equal(sheet["programmed_us"][0], xin.g_pos)
+        np.testing.assert_array_equal(sheet["pulses"][()], xin.pulses)
+        conv = sheet["converged"][()].astype(bool)
+        np.testing.assert_array_equal(conv, xin.converged)
+        assert conv.mean() > 0.5 and sheet["pulses"][()].max() > 1
+        reached = np.abs(sheet["programmed_us"][()] - np.clip(target, prog.g_min_us, prog.g_max_us))
+        assert reached[conv].max() <= prog.tolerance_us + device.levels.step_us / 2
+        np.testing.assert_array_equal(sheet["tolerance_us"][()], np.full(target.shape, prog.tolerance_us))
+        tile, row, col = f["crossbars/m/input/tile"][()], f["crossbars/m/input/row"][()], f["crossbars/m/input/col"][()]
+    folder = tmp_path / "tiles"
+    folder.mkdir()
+    write_csv_tiles(folder, records, device, {})
+    rows = [r for p in sorted(folder.glob("*.csv")) for r in csv.DictReader(line for line in p.open() if not line.startswith("#"))]
+    where = {(int(r["tile"]), int(r["row"]), int(r["col"])): r for r in rows}
+    for i, j in [(0, 0), (39, 19), (17, 5)]:
+        r = where[(tile[i, j], row[i, j], col[i, j])]
+        assert float(r["target_pos_us"]) == target[0, i, j] and float(r["target_neg_us"]) == target[1, i, j]
+        assert int(r["pulses_pos"]) == xin.pulses[0, i, j] and int(r["converged_neg"]) == int(xin.converged[1, i, j])
+    assert read_chip_map(folder, device).cells(records[0][0]).g_pos.tolist() == xin.g_pos.tolist()  # still a map

@@ -72,7 +72,9 @@ def _rasters(k: int, seed: int = 5) -> list[np.ndarray]:
 def test_snntorch_rleaky_imports_with_the_same_spikes_on_the_ideal_device(snntorch_file):
     net, path = snntorch_file
     graph = read_reservoir(path)
-    assert (graph.n_inputs, graph.n_neurons, graph.v_th, graph.reset) == (N_IN, N, THRESHOLD, "hard")
+    # snnTorch's recurrent export does not carry its reset: the file cannot say (the config must)
+    assert (graph.n_inputs, graph.n_neurons, graph.v_th, graph.reset) == (N_IN, N, THRESHOLD, None)
+    assert "node 'lif.lif': field 'reset' is not in the file" in graph.reset_unknown
     assert graph.decay == BETA  # snnTorch writes tau in float32; decay is read in that precision
     np.testing.assert_array_equal(graph.w_in, net.fc.weight.detach().numpy().T.astype(np.float64))
     device = load_device("ideal")
@@ -168,6 +170,11 @@ def test_input_gain_is_folded_into_the_weights():
 
 
 def _config(tmp_path, nir_path, **reservoir) -> object:
+    """A classify config on the graph; the reset of snnTorch's export (which the file lacks) is
+    its reset_mechanism='zero', reset_delay=False: hard, unless ``reset`` says otherwise."""
+    reservoir = {"reset": "hard", **reservoir}
+    if reservoir["reset"] is None:
+        del reservoir["reset"]
     raw = {"task": "classify", "seed": 0,
            "data": {"img": {"dataset": "digits-dvs", "max_train_per_class": 3, "max_test_per_class": 2,
                             "binning": {"n_bins": 8, "crop": [4, 4], "polarity": 0}}},
@@ -216,3 +223,58 @@ def test_a_run_on_an_imported_graph(snntorch_file, tmp_path):
     rasters = res.rasters("test", res.indices("test"))
     expect = np.array([_snntorch_spikes(net, r).mean(0) for r in rasters], dtype=np.float32)
     np.testing.assert_array_equal(feats, expect)
+
+
+class DefaultRLeakyNet(torch.nn.Module):
+    """snnTorch's RLeaky with its defaults: reset_mechanism='subtract', reset_delay=True."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(N_IN, N, bias=False)
+        self.lif = snn.RLeaky(beta=BETA, threshold=THRESHOLD, linear_features=N)
+
+    def forward(self, x):
+        return self.lif(self.fc(x))
+
+
+def test_snntorch_default_rleaky_is_refused_without_a_reset_and_runs_with_subtract(tmp_path, capsys):
+    """The default RLeaky's export says nothing of its subtract reset: ``validate`` refuses it in
+    one line naming the node and the field; with ``reset: subtract`` it runs with snnTorch's
+    own spikes (ideal device)."""
+    from snntorch.export_nir import export_to_nir
+
+    torch.manual_seed(7)
+    net = DefaultRLeakyNet()
+    assert (net.lif.reset_mechanism, net.lif.reset_delay) == ("subtract", True)
+    with torch.no_grad():
+        net.fc.weight.mul_(2.5)
+        net.lif.recurrent.weight.mul_(1.5)
+        net.lif.recurrent.bias.zero_()
+    path = tmp_path / "default.nir"
+    nir.write(str(path), export_to_nir(net, torch.zeros(1, N_IN), ignore_dims=[0]))
+    assert main(["validate", str(_config(tmp_path, path, reset=None))]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "node 'lif.lif': field 'reset' is not in the file" in err[0] and "reservoir.img" in err[0]
+    cfg = load_config(_config(tmp_path, path, reset="subtract"))
+    spec = cfg.reservoir["img"]
+    assert spec.reset == "subtract"
+    lsm = spec.lsm_config(N_IN, 0, 0, "numpy", cfg.device.resolved).model_copy(update={"noise": False})
+    enc = build_encoder(lsm, cfg.device.resolved, EncoderSource(graph=spec.nir_graph))
+    xs = _rasters(6, seed=9)
+    res = enc.run_batch(xs, np.arange(6), record_spikes=True)
+    total = 0
+    for x, mine in zip(xs, res.spikes):
+        ref = _snntorch_spikes(net, x)
+        np.testing.assert_array_equal(np.asarray(mine), ref)
+        total += int(ref.sum())
+    assert total > 50
+    # the same network read as a hard reset (what the import did before) gives other spikes
+    hard = build_encoder(lsm.model_copy(update={"reset": "hard"}), cfg.device.resolved, EncoderSource(graph=spec.nir_graph))
+    assert any(not np.array_equal(a, b) for a, b in zip(hard.run_batch(xs, np.arange(6), record_spikes=True).spikes, res.spikes))
+
+
+def test_unknown_reset_metadata_is_refused(tmp_path):
+    lif = _lif(4)
+    lif.metadata = {"reset": "to_minus_one"}
+    with pytest.raises(DataError, match="node 'lif': metadata field 'reset' = 'to_minus_one'"):
+        read_reservoir(_graph_with(_base(lif=lif), EDGES))
