@@ -89,7 +89,11 @@ def parse_yaml(text: str, source: str, error: type[UserError] = ConfigError) -> 
     if len(text.encode("utf-8", errors="replace")) > MAX_YAML_BYTES:
         raise error(f"{source}: larger than {MAX_YAML_BYTES // 1024} KiB; a configuration is a few kB - is this the right file?")
     loader_cls = type("Loader", (_StrictLoader,), {"error_cls": error, "source": source})
-    loader = loader_cls(text)
+    try:
+        loader = loader_cls(text)  # the reader checks every character here (a NUL byte is refused)
+    except yaml.reader.ReaderError as exc:
+        raise error(f"{source}: malformed YAML: character U+{int(exc.character):04X} at position {exc.position} is not allowed in YAML "
+                    "(a binary or damaged file?)") from None
     try:
         node = loader.get_single_node()
         if node is None:

@@ -208,7 +208,7 @@ def quarantine(path: Path | str, reason: str, warn: bool = True) -> Path | None:
     path = Path(path)
     qdir = path.parent / QUARANTINE
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    target = qdir / f"{path.name}.{stamp}-{os.getpid()}-{os.urandom(2).hex()}"
+    target = qdir / f"{path.name}.{stamp}-{os.getpid()}-{os.urandom(6).hex()}"  # 48 random bits: no two names meet
     try:
         qdir.mkdir(exist_ok=True)
         os.rename(path, target)

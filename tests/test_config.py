@@ -50,6 +50,26 @@ def test_read_yaml_messages(tmp_path):
         read_yaml(tmp_path / "bin.yaml")
 
 
+def test_a_nul_byte_or_control_character_is_one_line_for_every_yaml_reader(tmp_path):
+    """PyYAML's reader refuses non-printable characters while the loader is built; that is one
+    ConfigError line (it was a yaml.reader.ReaderError traceback) for an experiment, a sweep, a
+    search and a --set value."""
+    from neurohw.experiments.schema import load_config
+    from neurohw.sweeps.search import load_search
+    from neurohw.sweeps.spec import load_sweep
+
+    bad = tmp_path / "nul.yaml"
+    bad.write_bytes(b"task: classify\nname: a\x00b\n")
+    for load in (load_config, load_sweep, load_search, read_yaml):
+        with pytest.raises(ConfigError, match=r"nul.yaml: malformed YAML: character U\+0000 at position 22 is not allowed") as exc:
+            load(bad)
+        assert "\n" not in str(exc.value)
+    with pytest.raises(ConfigError, match=r"character U\+0007 at position 3"):
+        parse_yaml("a: \x07", "bell.yaml")
+    with pytest.raises(ConfigError, match=r"--set 'name=a\\x00b': the value is not valid YAML; quote it"):
+        apply_overrides({}, ["name=a\x00b"])
+
+
 def test_booleans_and_non_finite_numbers_are_refused():
     for raw, words in (({"count": True}, "boolean"), ({"ids": [1, False]}, "boolean"), ({"inner": {"rate": float("inf")}}, "finite"),
                        ({"inner": {"rate": float("nan")}}, "finite")):

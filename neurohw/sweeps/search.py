@@ -66,12 +66,12 @@ from pydantic import Field, model_validator
 from neurohw.config import Section, validate
 from neurohw.errors import ConfigError
 from neurohw.experiments.schema import NAME_PATTERN, ExperimentConfig
-from neurohw.paths import atomic_path, file_lock
+from neurohw.paths import atomic_path
 from neurohw.progress import Progress, note, warn
 from neurohw.sweeps import base as base_mod
 from neurohw.sweeps.objectives import ConstraintSpec, ObjectiveSpec, direction_of
 from neurohw.sweeps.point import VALIDATION_METRICS, PointTask, metric_names, one_line, run_point
-from neurohw.sweeps.records import claim_folder
+from neurohw.sweeps.records import hold_folder
 from neurohw.sweeps.table import cell
 
 
@@ -316,48 +316,71 @@ def check_search_machine(search: Search, folder: Path, progress: bool = False) -
     check_writable_folder(cache_dir(create=False), "cache folder (NEUROHW_CACHE)")
 
 
-def _sampler(search: Search):
+def slot_seed(seed: int, slot: int) -> int:
+    """The sampler seed of the ``slot``-th trial of the budget (0, 1, ...): 32 bits of numpy's
+    ``SeedSequence([seed, slot])``, so every slot has its own independent stream."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, slot]).generate_state(1)[0])
+
+
+def sampler_for(search: Search, slot: int):
+    """A fresh sampler for the ``slot``-th trial (see the module doc: why a trial's proposal
+    depends on the seed, its slot and the finished trials only)."""
     import optuna
 
+    seed = slot_seed(search.seed, slot)
     if search.multi:
         from neurohw.sweeps.multi import sampler
 
-        return sampler(search, search.seed)
+        return sampler(search, seed)
     if search.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=search.seed)
-    return optuna.samplers.TPESampler(seed=search.seed)
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
 
 
 def _study(search: Search, folder: Path):
     import optuna
     from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
+
+    from neurohw.sweeps.journal import CheckedJournal
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = JournalStorage(JournalFileBackend(str(folder / "study.log")))
+    storage = JournalStorage(CheckedJournal(folder / "study.log"))
     aim = {"directions": search.directions} if search.multi else {"direction": search.direction}
-    return optuna.create_study(study_name=search.name, storage=storage, sampler=_sampler(search), load_if_exists=True, **aim)
+    return optuna.create_study(study_name=search.name, storage=storage, sampler=sampler_for(search, 0), load_if_exists=True, **aim)
 
 
-def _resume(study) -> int:
+def _resume(study, search: Search) -> int:
     """Trials a killed session left running: told failed and asked again with the same
-    parameters; their count is kept in the study (``interrupted``) so they do not use up trials."""
+    parameters; their numbers are kept in the study (``interrupted``, written before they are
+    told, so a session cut here repeats this step and nothing else) so they do not use up
+    trials. A trial cut before all its parameters were stored is not enqueued: its slot's
+    sampler proposes it again."""
     from optuna.trial import TrialState
 
     stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if stale:
+        study.set_user_attr("interrupted", sorted(set(interrupted_trials(study)) | {t.number for t in stale}))
     for t in stale:
         study.tell(t.number, state=TrialState.FAIL)
-        study.enqueue_trial(t.params)
-    if stale:
-        study.set_user_attr("interrupted", int(study.user_attrs.get("interrupted", 0)) + len(stale))
+        if set(t.params) == set(search.params):
+            study.enqueue_trial(t.params)
     return len(stale)
 
 
+def interrupted_trials(study) -> list[int]:
+    """The numbers of the trials a killed session left running (told failed, then run again)."""
+    value = study.user_attrs.get("interrupted", [])
+    return [int(n) for n in value] if isinstance(value, list) else []
+
+
 def _finished(study) -> int:
+    """Trials that used up the budget: complete or failed, not interrupted."""
     from optuna.trial import TrialState
 
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
-    return len(done) - int(study.user_attrs.get("interrupted", 0))
+    skip = set(interrupted_trials(study))
+    return sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)) if t.number not in skip)
 
 
 def run_search(search: Search, executor, folder: Path, progress: bool = True) -> SearchResult:
@@ -365,10 +388,9 @@ def run_search(search: Search, executor, folder: Path, progress: bool = True) ->
     from optuna.trial import TrialState
 
     folder = Path(folder)
-    claim_folder(folder, "search", search.name)
-    runs = folder / "runs"
-    runs.mkdir(parents=True, exist_ok=True)
-    with file_lock(folder / "study"):  # one session per search folder at a time
+    with hold_folder(folder, "search", search.name):  # one session per search folder at a time
+        runs = folder / "runs"
+        runs.mkdir(parents=True, exist_ok=True)
         with atomic_path(folder / "search.json", suffix=".json") as tmp:
             tmp.write_text(json.dumps({"name": search.name, "source": search.source, "objective": search.objective,
                                        "direction": search.direction, "trials": search.trials, "sampler": search.sampler,
@@ -376,7 +398,7 @@ def run_search(search: Search, executor, folder: Path, progress: bool = True) ->
                                        **_multi_json(search),
                                        "params": {k: p.model_dump(exclude_none=True) for k, p in search.params.items()}}, indent=1))
         study = _study(search, folder)
-        retried = _resume(study)
+        retried = _resume(study, search)
         done = _finished(study)
         dists = {k: p.distribution() for k, p in search.params.items()}
         note(f"[bold]search {search.name}[/bold]: {search.trials} trials ({search.sampler}, {_aim_text(search)}) on {executor.describe()}" + (f"; {done} done, {retried} interrupted trial(s) to run again" if done or retried else "")
@@ -384,7 +406,10 @@ def run_search(search: Search, executor, folder: Path, progress: bool = True) ->
         failed = 0
         with Progress(f"search {search.name}", total=search.trials, completed=min(done, search.trials), enabled=progress) as bar:
             while done < search.trials:
-                batch = [study.ask(dists) for _ in range(min(executor.capacity, search.trials - done))]
+                batch = []
+                for i in range(min(executor.capacity, search.trials - done)):
+                    study.sampler = sampler_for(search, done + i)
+                    batch.append(study.ask(dists))
                 tasks = []
                 for trial in batch:
                     values = {k: search.params[k].value(trial.params[k]) for k in search.params}
@@ -502,9 +527,10 @@ def _write_trials(search: Search, folder: Path, study) -> Path:
     w = csv.writer(buf, lineterminator="\n")
     keys = list(search.params)
     w.writerow(["trial", "state", search.objective, *keys, "error"])
+    interrupted = set(interrupted_trials(study))
     for t in study.get_trials(deepcopy=False):
         vals = [cell(search.params[k].value(t.params[k])) if k in t.params else "" for k in keys]
-        w.writerow([t.number, t.state.name.lower(), cell(t.value) if t.value is not None else "", *vals, t.user_attrs.get("error", "")])
+        w.writerow([t.number, "interrupted" if t.number in interrupted else t.state.name.lower(), cell(t.value) if t.value is not None else "", *vals, t.user_attrs.get("error", "")])
     with atomic_path(folder / "trials.csv", suffix=".csv") as tmp:
         tmp.write_text(buf.getvalue())
     return folder / "trials.csv"

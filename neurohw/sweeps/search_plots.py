@@ -41,7 +41,9 @@ def plot_history(path: Path, study, search) -> Path | None:
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
     ax.plot(n, v, "o", alpha=0.7, label="trial")
     ax.step(n, best, where="post", color="C3", label="best so far")
-    interrupted = int(study.user_attrs.get("interrupted", 0))
+    from neurohw.sweeps.search import interrupted_trials
+
+    interrupted = len(interrupted_trials(study))
     real_failures = [t.number for t in failed if "error" in t.user_attrs]
     if real_failures:
         ax.plot(real_failures, [np.nanmin(v)] * len(real_failures), "x", color="0.4", label="failed")

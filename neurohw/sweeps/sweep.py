@@ -20,7 +20,7 @@ from pathlib import Path
 from neurohw.paths import atomic_path
 from neurohw.progress import Progress, note, warn
 from neurohw.sweeps.point import PointTask, one_line, run_point
-from neurohw.sweeps.records import RecordStore, claim_folder, config_key
+from neurohw.sweeps.records import RecordStore, config_key, hold_folder
 from neurohw.sweeps.spec import Sweep
 from neurohw.sweeps.table import write_csv
 
@@ -46,9 +46,14 @@ def sweep_folder(sweep: Sweep, out: str | Path | None) -> Path:
 
 
 def run_sweep(sweep: Sweep, executor, folder: Path, progress: bool = True) -> SweepResult:
-    """Run ``sweep`` on ``executor`` into ``folder`` (see the module doc)."""
-    folder = Path(folder)
-    claim_folder(folder, "sweep", sweep.name)
+    """Run ``sweep`` on ``executor`` into ``folder`` (see the module doc). The folder is held by
+    this session (:func:`.records.hold_folder`): a second session into it is refused before
+    any point runs."""
+    with hold_folder(folder, "sweep", sweep.name):
+        return _run_held(sweep, executor, Path(folder), progress)
+
+
+def _run_held(sweep: Sweep, executor, folder: Path, progress: bool) -> SweepResult:
     store = RecordStore(folder)
     runs = folder / "runs"
     runs.mkdir(parents=True, exist_ok=True)
@@ -61,7 +66,7 @@ def run_sweep(sweep: Sweep, executor, folder: Path, progress: bool = True) -> Sw
             raw = sweep.point_raw(p, seed)
             key = config_key(raw)
             meta[tid] = {"task": tid, "point": p.index, "seed": seed, "values": p.values, "key": key}
-            done = store.finished(tid, key)
+            done = store.finished(tid, meta[tid])
             if done is not None:
                 records[tid] = done
             else:
@@ -77,7 +82,7 @@ def run_sweep(sweep: Sweep, executor, folder: Path, progress: bool = True) -> Sw
         bar.update(info=f"{min(executor.capacity, len(tasks))} running, 0 failed")
         for n, (task, result) in enumerate(executor.run(run_point, tasks), start=1):
             if isinstance(result, BaseException):
-                result = {"status": "failed", "metrics": {}, "error": one_line(result), "run_dir": None}
+                result = {"status": "failed", "metrics": {}, "error": one_line(result), "run_dir": None, "wall_s": 0.0}
             record = {**meta[task.task], **result}
             store.write(task.task, record)
             records[task.task] = record

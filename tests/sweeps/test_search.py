@@ -94,9 +94,10 @@ def test_a_20_trial_search_resumes_beats_the_base_and_its_best_config_runs(tmp_p
     # a session killed with a trial running leaves it RUNNING in the study; it runs again
     import optuna
     from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
 
-    study = optuna.load_study(study_name="s20", storage=JournalStorage(JournalFileBackend(str(out / "study.log"))))
+    from neurohw.sweeps.journal import CheckedJournal
+
+    study = optuna.load_study(study_name="s20", storage=JournalStorage(CheckedJournal(out / "study.log")))
     stale = study.ask({k: v.distribution() for k, v in load_search("s.yaml", raw_spec=SEARCH).params.items()})
 
     res = cli(["search", str(path), "--out", str(out), "--workers", "2"], cache)  # resumes to 20
@@ -104,7 +105,7 @@ def test_a_20_trial_search_resumes_beats_the_base_and_its_best_config_runs(tmp_p
     assert "8 done, 1 interrupted trial(s) to run again" in res.stderr
     trials = _trials(out)
     assert trials[:8] == first  # the first session's trials are kept, not run again
-    assert [t["state"] for t in trials].count("complete") == 20 and trials[stale.number]["state"] == "fail"
+    assert [t["state"] for t in trials].count("complete") == 20 and trials[stale.number]["state"] == "interrupted"
     again = [t for t in trials[9:] if all(t[k] == trials[stale.number][k] for k in SEARCH["params"])]
     assert len(again) == 1 and again[0]["state"] == "complete"  # the interrupted trial's parameters ran again
     scores = [float(t["validation"]) for t in trials if t["state"] == "complete"]

@@ -18,6 +18,7 @@ import pytest
 
 from _sweeps import TINY_BASE, cli, write_yaml
 from neurohw.experiments.schema import parse_config
+from neurohw.storage import read_sealed, unseal
 from neurohw.sweeps.point import metric_names
 
 #: 12 points: decay (3) x read noise (2) x a zip group moving the size and the rate together (2)
@@ -32,7 +33,7 @@ N_TASKS = 24
 
 
 def _records(folder: Path) -> dict[str, Path]:
-    return {p.stem: p for p in (folder / "points").glob("*.json")}
+    return {p.stem: p for p in (folder / "points").glob("*.bin")}
 
 
 def _pids_alive(pids) -> list[int]:
@@ -82,7 +83,7 @@ def test_a_sweep_killed_midway_resumes_only_the_missing_points_and_gives_the_uni
         time.sleep(0.1)
     assert not _pids_alive(workers)
     for data, _ in before.values():  # every record is whole
-        assert json.loads(data)["status"] == "ok"
+        assert json.loads(unseal(data))["status"] == "ok"
 
     res = cli(["sweep", str(spec), "--out", str(killed), "--workers", "2"], tmp_path / "cache-b")
     assert res.returncode == 0, res.stderr
@@ -95,7 +96,7 @@ def test_a_sweep_killed_midway_resumes_only_the_missing_points_and_gives_the_uni
     assert sorted(p.name for p in killed.glob("*.png")) == sorted(p.name for p in full.glob("*.png"))
 
     # the metric names the sweep validates against are the ones runs report
-    rec = json.loads(next(iter(after.values())).read_text())
+    rec = json.loads(read_sealed(next(iter(after.values()))))
     cfg = parse_config({**copy.deepcopy(TINY_BASE)})
     assert metric_names(cfg) <= set(rec["metrics"])
 
