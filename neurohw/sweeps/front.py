@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,12 +56,18 @@ def objective_matrix(search, rows: list[TrialRow]) -> np.ndarray:
 
 def front(search, rows: list[TrialRow]) -> list[TrialRow]:
     """The feasible rows no other feasible row dominates, ordered by the first objective (best
-    first), then by trial number."""
+    first), then by trial number. A design proposed twice (the same searched values: the same
+    runs, the same metrics) is listed once, as its first trial."""
     ok = [r for r in rows if r.feasible]
     if not ok:
         return []
     mask = non_dominated(objective_matrix(search, ok), search.directions)
-    members = [r for r, m in zip(ok, mask) if m]
+    members, seen = [], set()
+    for r, m in zip(ok, mask):
+        key = json.dumps(r.values, sort_keys=True, default=str)
+        if m and key not in seen:
+            seen.add(key)
+            members.append(r)
     first, sign = search.objectives[0].metric, (-1.0 if search.directions[0] == "maximize" else 1.0)
     return sorted(members, key=lambda r: (sign * r.metrics[first], r.number))
 
