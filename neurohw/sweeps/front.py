@@ -119,9 +119,10 @@ def write_pareto(search, folder: Path, members: list[TrialRow], configs: dict[in
     return folder / "pareto.csv"
 
 
-def write_trials(search, folder: Path, trials, members: list[TrialRow]) -> Path:
-    """``trials.csv`` of a multi-objective search: every trial (any state) with its metrics,
-    ``feasible`` and ``front`` (0/1); no test score (it is reported for front members only)."""
+def write_trials(search, folder: Path, trials, members: list[TrialRow], interrupted: set[int]) -> Path:
+    """``trials.csv`` of a multi-objective search: every trial (any state; ``interrupted``: the
+    trials a killed session left running, run again later) with its metrics, ``feasible`` and
+    ``front`` (0/1); no test score (it is reported for front members only)."""
     on_front = {r.number for r in members}
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -132,7 +133,8 @@ def write_trials(search, folder: Path, trials, members: list[TrialRow]) -> Path:
         done = t.state.name == "COMPLETE"
         feasible = done and all(c <= 0 for c in constraint_values(search.constraints, metrics))
         vals = [cell(search.params[k].value(t.params[k])) if k in t.params else "" for k in keys]
-        w.writerow([t.number, t.state.name.lower(), *vals, *(cell(metrics[m]) if m in metrics else "" for m in cols),
+        state = "interrupted" if t.number in interrupted else t.state.name.lower()
+        w.writerow([t.number, state, *vals, *(cell(metrics[m]) if m in metrics else "" for m in cols),
                     int(feasible) if done else "", int(t.number in on_front) if done else "", t.user_attrs.get("error", "")])
     with atomic_path(folder / "trials.csv", suffix=".csv") as tmp:
         tmp.write_text(buf.getvalue())

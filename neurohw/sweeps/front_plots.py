@@ -59,7 +59,7 @@ def plot_pairs(folder: Path, search, rows: list[TrialRow], members: list[TrialRo
             pts = allv[feasible][:, [i, j]]
             pair = pts[non_dominated(pts, dirs)]
             order = np.argsort(pair[:, 0] * (-1 if dirs[0] == "maximize" else 1), kind="stable")
-            ax.step(pair[order, 0], pair[order, 1], where="post", color="C0", lw=1.2, label=f"front of these two")
+            ax.step(pair[order, 0], pair[order, 1], where="post", color="C0", lw=1.2, label="front of these two")
         ax.scatter(allv[on_front, i], allv[on_front, j], color="C3", s=34, zorder=3, label="on the full front")
         for r, v in zip(rows, allv):
             if r.number in {m.number for m in members}:
@@ -98,8 +98,7 @@ def plot_hypervolume(path: Path, search, rows: list[TrialRow]) -> Path | None:
     ax.set_ylabel(f"hypervolume (of {1.1 ** len(search.objectives):.3f})")
     ax.set_ylim(bottom=0)
     ax.set_title(f"search {search.name}: hypervolume of the feasible trials so far\n"
-                 f"({', '.join(o.metric for o in search.objectives)}; each normalised to [0, 1] over the trials, reference 1.1)",
-                 fontsize=9)
+                 f"{len(search.objectives)} objectives, each normalised to [0, 1] over the trials; reference 1.1", fontsize=9)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)

@@ -83,7 +83,9 @@ def finish(search, folder: Path, study) -> tuple[Path, list[Path], int]:
     members = front_mod.front(search, rows)
     configs = front_mod.write_front_configs(search, folder, members)
     pareto = front_mod.write_pareto(search, folder, members, configs, front_mod.final_name_of(search))
-    front_mod.write_trials(search, folder, trials, members)
+    from neurohw.sweeps.search import interrupted_trials
+
+    front_mod.write_trials(search, folder, trials, members, set(interrupted_trials(study)))
     plots = plot_pairs(folder, search, rows, members)
     hv = plot_hypervolume(folder / "hypervolume.png", search, rows)
     return pareto, plots + ([hv] if hv else []), len(members)

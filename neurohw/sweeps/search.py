@@ -364,8 +364,11 @@ def _resume(study, search: Search) -> int:
         study.set_user_attr("interrupted", sorted(set(interrupted_trials(study)) | {t.number for t in stale}))
     for t in stale:
         study.tell(t.number, state=TrialState.FAIL)
-        if set(t.params) == set(search.params):
+        if set(t.params) == set(search.params) and not search.multi:
             study.enqueue_trial(t.params)
+    # A multi-objective search enqueues nothing: its slot's sampler proposes the same values again
+    # (the slot rule), and NSGA-II must see that proposal to count it in its generation (an
+    # enqueued trial gets none, and the generations of every later trial would shift).
     return len(stale)
 
 
