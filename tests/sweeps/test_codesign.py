@@ -171,3 +171,9 @@ def test_a_codesign_search_writes_its_front_reruns_its_members_and_resumes_to_th
 
     assert designs(_csv(cut / "pareto.csv")) == designs(pareto)
     assert [t["state"] for t in _csv(cut / "trials.csv")].count("interrupted") == 1
+
+
+def test_the_shipped_codesign_search_is_valid():
+    s = load_search("codesign_digits")
+    assert s.multi and [o.metric for o in s.objectives] == ["validation", "energy_per_sample", "array.cells"]
+    assert s.sampler == "nsga2" and s.constraints[0].min == 0.8 and "device.overrides.adc.bits" in s.params
