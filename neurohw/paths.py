@@ -22,11 +22,21 @@ from pathlib import Path
 import platformdirs
 
 
+#: the folders neurohw makes inside the cache (see :func:`check_cache_layout`)
+CACHE_FOLDERS = ("features", "embedded", "datasets", "host_shim")
+
+
 def cache_dir(create: bool = True) -> Path:
     """The root cache directory (``NEUROHW_CACHE`` or the user cache folder), created on demand
-    (``create``); a folder that cannot be created is one ConfigError line."""
+    (``create``); a folder that cannot be created, or ``NEUROHW_CACHE`` set to an empty string
+    (which would silently mean the user's cache), is one ConfigError line."""
     root = os.environ.get("NEUROHW_CACHE")
-    path = Path(root) if root else Path(platformdirs.user_cache_dir("neurohw"))
+    if root is not None and not root.strip():
+        from neurohw.errors import ConfigError
+
+        raise ConfigError("NEUROHW_CACHE is set but empty; unset it (to use the user's cache folder "
+                          f"{platformdirs.user_cache_dir('neurohw')}) or set it to a folder")
+    path = Path(root).expanduser() if root is not None else Path(platformdirs.user_cache_dir("neurohw"))
     if create:
         try:
             path.mkdir(parents=True, exist_ok=True)
@@ -123,6 +133,20 @@ def check_writable_folder(folder: Path | str, what: str) -> Path:
         reason = exc.strerror or type(exc).__name__
         raise ConfigError(f"{what} {folder}: cannot create files in {probe_in} ({reason}); choose a writable folder") from None
     return folder
+
+
+def check_cache_layout(root: Path | str) -> None:
+    """Each of :data:`CACHE_FOLDERS` under ``root`` must be a folder (or absent): a file, a
+    dangling link or a link to a file in its place is one ConfigError line before any compute."""
+    from neurohw.errors import ConfigError
+
+    for name in CACHE_FOLDERS:
+        path = Path(root) / name
+        if path.is_dir() or not (path.exists() or path.is_symlink()):
+            continue
+        what = "a dangling link" if path.is_symlink() and not path.exists() else "a file"
+        raise ConfigError(f"cache folder {root}: {path} is {what} where neurohw keeps a folder; move or remove it "
+                          "(or set NEUROHW_CACHE to another folder)")
 
 
 def _umask() -> int:

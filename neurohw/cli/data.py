@@ -29,7 +29,7 @@ def register(subparsers) -> None:
     p_show = sub.add_parser("show", help="plot one sample as a PNG")
     p_show.add_argument("name", help="dataset name (see `neurohw data list`)")
     p_show.add_argument("--split", default="train", help="train or test (default train)")
-    p_show.add_argument("--index", type=int, default=0, help="sample index (default 0)")
+    p_show.add_argument("--index", type=int, default=0, help="sample index, 0 to the number of samples - 1 (default 0)")
     p_show.add_argument("--out", required=True, help="the PNG file to write")
     p_show.add_argument("--root", help="folder that holds the dataset's files")
     p_show.set_defaults(handler=cmd_show)
@@ -58,11 +58,13 @@ def cmd_show(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".png":
         raise UserError(f"--out {out}: the plot is a PNG; give a file name ending in .png")
+    if args.index < 0:  # Python would count from the end: a sample the user did not name
+        raise UserError(f"--index {args.index}: a sample index is 0 or more (0 is the first sample)")
     ds = load_dataset(args.name, args.split, root=args.root)
-    if not -len(ds) <= args.index < len(ds):
+    if args.index >= len(ds):
         raise UserError(f"--index {args.index} is out of range: {args.name}/{args.split} has {len(ds)} samples (0..{len(ds) - 1})")
     events, label = ds[args.index]
-    title = f"{ds.name} {ds.split}[{args.index % len(ds)}]  class {ds.classes[label]}  {len(events)} events"
+    title = f"{ds.name} {ds.split}[{args.index}]  class {ds.classes[label]}  {len(events)} events"
     fig = event_figure(events, ds.sensor_size, title)
     with atomic_path(out, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=100)

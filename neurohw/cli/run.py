@@ -41,11 +41,15 @@ def _validate(args) -> int:
     from neurohw.experiments.modalities import resolve_modalities
     from neurohw.experiments.schema import load_config
 
-    from neurohw.experiments.preflight import preflight
+    from neurohw.experiments.preflight import check_folders, check_links, preflight
 
     cfg = load_config(args.config, args.overrides)
+    links = check_links(cfg)  # a TCP connect, a few seconds at most
+    out = args.out if args.out is not None else cfg.output
+    check_folders(out)  # before the datasets: a cold cache generates them first
     mods = resolve_modalities(cfg)
-    preflight(cfg, mods, args.out if args.out is not None else cfg.output)
+    preflight(cfg, mods, out)
     parts = [f"{m.name}: {m.spec.dataset} ({len(m.train)} train / {len(m.test)} test, {m.n_inputs} inputs)" for m in mods]
+    parts += [f"link {note}" for note in links]
     print(f"{args.config}: valid ({cfg.task}; seeds {cfg.run_seeds}; " + "; ".join(parts) + ")", file=sys.stdout)
     return 0

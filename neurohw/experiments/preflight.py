@@ -6,7 +6,12 @@ needed, so a run never fails after minutes of work for a reason it could have se
   (conductances G+ and G-, drift exponents, stuck codes, cached weights, the backends' copy;
   measured with tracemalloc: 88 bytes peak per weight on a 578 x 2,000 + 2,000 x 2,000 reservoir),
   against the memory available now (``MemAvailable`` of /proc/meminfo, else physical memory);
-- the output folder and the cache folder accept new files (a probe file is made and removed).
+- the output folder and the cache folder accept new files (a probe file is made and removed),
+  ``NEUROHW_CACHE`` is not set to an empty string, and the cache's own folders (``features/``,
+  ``embedded/``, ...) are folders: :func:`check_folders`, which the runner calls **before** the
+  datasets are opened (opening an embedded dataset the first time generates it: minutes);
+- a ridge readout's ``cv_folds`` against the training samples of each class that every run
+  seed selects (stratified k-fold needs at least k per class), before anything is encoded.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from pathlib import Path
 from neurohw.errors import ConfigError
 from neurohw.experiments.modalities import Modality
 from neurohw.experiments.schema import ExperimentConfig
-from neurohw.paths import cache_dir, check_writable_folder
+from neurohw.paths import cache_dir, check_cache_layout, check_writable_folder
 
 #: bytes held per logical crossbar weight while a reservoir is built and run (see module doc)
 BYTES_PER_WEIGHT = 100
@@ -54,10 +59,37 @@ def check_memory(cfg: ExperimentConfig, mods: list[Modality], available: int | N
             )
 
 
-def check_folders(out: str | Path) -> None:
-    """The output folder and the cache folder must accept new files."""
-    check_writable_folder(out, "output folder")
-    check_writable_folder(cache_dir(create=False), "cache folder (NEUROHW_CACHE)")
+def check_cache_folder() -> Path:
+    """The cache folder: ``NEUROHW_CACHE`` not empty, new files can be made, its folders are folders."""
+    root = cache_dir(create=False)
+    check_writable_folder(root, "cache folder (NEUROHW_CACHE)")
+    check_cache_layout(root)
+    return root
+
+
+def check_folders(out: str | Path, what: str = "output folder") -> None:
+    """The output folder and the cache folder must accept new files (see the module doc)."""
+    check_writable_folder(out, what)
+    check_cache_folder()
+
+
+def check_cv_folds(cfg: ExperimentConfig, mods: list[Modality]) -> None:
+    """A ridge readout's ``head.cv_folds`` against the fewest training samples of a class that
+    any run seed selects (the readout sees the first modality's training split)."""
+    if cfg.task not in ("classify", "linear_probe") or cfg.head_kind != "ridge" or not mods:
+        return
+    import numpy as np
+
+    from neurohw.experiments.selection import select
+
+    k = int(cfg.head.cv_folds)
+    for seed in cfg.run_seeds:
+        labels = mods[0].train.labels[select(mods[:1], seed)[0].train]
+        classes, counts = np.unique(labels, return_counts=True)
+        if len(counts) and counts.min() < k:
+            c, n = int(classes[int(counts.argmin())]), int(counts.min())
+            raise ConfigError(f"head.cv_folds={k} but class {c} has only {n} training samples (data.{mods[0].name}, run seed "
+                              f"{seed}); lower cv_folds to at most {n} or select more samples per class")
 
 
 def check_sources(cfg: ExperimentConfig, mods: list[Modality]) -> None:
@@ -69,8 +101,41 @@ def check_sources(cfg: ExperimentConfig, mods: list[Modality]) -> None:
         ModalityReservoir.for_seed(cfg, mods, cfg.run_seeds[0])
 
 
+#: seconds ``neurohw validate`` waits for a ``hil://`` address to accept a TCP connection
+LINK_CHECK_TIMEOUT_S = 3.0
+
+
+def check_links(cfg: ExperimentConfig, timeout_s: float = LINK_CHECK_TIMEOUT_S) -> list[str]:
+    """Each chip address the config names (``backend: hil://HOST:PORT``, the experiment's or a
+    reservoir's): a TCP address must accept a connection within ``timeout_s`` (then closed at
+    once: no protocol is spoken); a serial one is not opened. Returns one note per address
+    (``reachable`` / ``not checked``); an address nobody answers is one ConfigError line."""
+    import socket
+
+    from neurohw.hil.address import parse_address
+    from neurohw.reservoir.backends import is_url
+
+    urls = dict.fromkeys(b for b in [cfg.backend, *(r.backend for r in cfg.reservoir.values())] if b and is_url(b))
+    notes = []
+    for url in urls:
+        addr = parse_address(url)
+        if addr.kind != "tcp":
+            notes.append(f"{url}: not checked (a serial link is opened only by a run)")
+            continue
+        try:
+            with socket.create_connection((addr.host, addr.port), timeout=timeout_s):
+                pass
+        except OSError as exc:
+            reason = exc.strerror or ("timed out" if isinstance(exc, TimeoutError) else type(exc).__name__)
+            raise ConfigError(f"backend {url}: nothing answers at {addr.host}:{addr.port} within {timeout_s:g} s ({reason}); "
+                              "start the chip's server (neurohw hil serve) or check the host and port") from None
+        notes.append(f"{url}: reachable")
+    return notes
+
+
 def preflight(cfg: ExperimentConfig, mods: list[Modality], out: str | Path) -> None:
     """Every machine check of the module doc, and the reservoirs' files against the data."""
+    check_folders(out)
+    check_cv_folds(cfg, mods)
     check_sources(cfg, mods)
     check_memory(cfg, mods)
-    check_folders(out)

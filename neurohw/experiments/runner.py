@@ -15,7 +15,7 @@ from pathlib import Path
 from neurohw.experiments.aggregate import aggregate
 from neurohw.experiments.modalities import resolve_modalities
 from neurohw.experiments.pipeline import run_seed
-from neurohw.experiments.preflight import preflight
+from neurohw.experiments.preflight import check_folders, preflight
 from neurohw.experiments.results import RunResult
 from neurohw.experiments.run_dir import write_run_dir
 from neurohw.experiments.schema import ExperimentConfig, apply_overrides, load_config, parse_config
@@ -24,8 +24,9 @@ from neurohw.progress import note
 
 def run_experiment(cfg: ExperimentConfig, out: str | Path | None = None, progress: bool = True) -> Path:
     """Run ``cfg`` for every seed; write the run directory atomically; return its path."""
-    mods = resolve_modalities(cfg, progress)
     parent = Path(out if out is not None else cfg.output)
+    check_folders(parent)  # before the datasets: a cold cache generates them first
+    mods = resolve_modalities(cfg, progress)
     preflight(cfg, mods, parent)
     results = []
     for k, seed in enumerate(cfg.run_seeds):

@@ -303,17 +303,15 @@ def search_folder(search: Search, out: str | Path | None) -> Path:
 def check_search_machine(search: Search, folder: Path, progress: bool = False) -> None:
     """The datasets the trials open and the memory of the largest checked configs; the folder."""
     from neurohw.experiments.modalities import resolve_modalities
-    from neurohw.experiments.preflight import check_memory
-    from neurohw.paths import cache_dir, check_writable_folder
+    from neurohw.experiments.preflight import check_folders, check_memory
 
+    check_folders(folder, "search folder")  # before the datasets: a cold cache generates them first
     opened: dict[str, list] = {}
     for cfg in search.configs:
         key = json.dumps({k: v.model_dump(mode="json") for k, v in cfg.data.items()}, sort_keys=True)
         if key not in opened:
             opened[key] = resolve_modalities(cfg, progress)
         check_memory(cfg, opened[key])
-    check_writable_folder(folder, "search folder")
-    check_writable_folder(cache_dir(create=False), "cache folder (NEUROHW_CACHE)")
 
 
 def slot_seed(seed: int, slot: int) -> int:

@@ -193,14 +193,12 @@ def check_machine(sweep: Sweep, folder: Path, progress: bool = False) -> None:
     """What ``neurohw validate`` checks, for every point: the datasets each distinct data section
     opens, the memory of each point's reservoirs, and that the sweep folder can be written."""
     from neurohw.experiments.modalities import resolve_modalities
-    from neurohw.experiments.preflight import check_memory
-    from neurohw.paths import check_writable_folder, cache_dir
+    from neurohw.experiments.preflight import check_folders, check_memory
 
+    check_folders(folder, "sweep folder")  # before the datasets: a cold cache generates them first
     opened: dict[str, list] = {}
     for cfg in sweep.configs.values():
         key = json.dumps({k: v.model_dump(mode="json") for k, v in cfg.data.items()}, sort_keys=True)
         if key not in opened:
             opened[key] = resolve_modalities(cfg, progress)
         check_memory(cfg, opened[key])
-    check_writable_folder(folder, "sweep folder")
-    check_writable_folder(cache_dir(create=False), "cache folder (NEUROHW_CACHE)")

@@ -66,7 +66,7 @@ def test_show_camera_frame(capsys, tmp_path, nmnist_small):
 def test_show_cochleagram(capsys, tmp_path):
     tonic_shd(tmp_path / "d", "test", np.random.default_rng(1))
     out = tmp_path / "c.png"
-    rc, _, err = run(capsys, "data", "show", "shd", "--split", "test", "--index", "-1", "--root", str(tmp_path / "d"), "--out", str(out))
+    rc, _, err = run(capsys, "data", "show", "shd", "--split", "test", "--index", "1", "--root", str(tmp_path / "d"), "--out", str(out))
     assert rc == 0, err
     assert out.read_bytes()[:8] == PNG_MAGIC
 
@@ -106,6 +106,9 @@ def test_bad_index_and_out(capsys, tmp_path):
     root, _ = synthetic_nmnist_folder(tmp_path / "f", np.random.default_rng(0))
     _one_line_error(*run(capsys, "data", "show", "nmnist", "--root", str(root), "--index", "3", "--out", str(tmp_path / "x.png")),
                     "--index 3 is out of range", "3 samples")
+    for index in ("-1", "-3", "-4"):  # never counted from the end
+        _one_line_error(*run(capsys, "data", "show", "nmnist", "--root", str(root), "--index", index, "--out", str(tmp_path / "x.png")),
+                        f"--index {index}: a sample index is 0 or more")
     _one_line_error(*run(capsys, "data", "show", "nmnist", "--root", str(root), "--out", str(tmp_path / "x.jpg")), "ending in .png")
     assert list(tmp_path.glob("x*")) == []
 
