@@ -88,7 +88,7 @@ def check_cv_folds(cfg: ExperimentConfig, mods: list[Modality]) -> None:
         classes, counts = np.unique(labels, return_counts=True)
         if len(counts) and counts.min() < k:
             c, n = int(classes[int(counts.argmin())]), int(counts.min())
-            raise ConfigError(f"head.cv_folds={k} but class {c} has only {n} training samples (data.{mods[0].name}, run seed "
+            raise ConfigError(f"head.cv_folds={k} but class {c} has only {n} training samples (data.{mods[0].name} at run seed "
                               f"{seed}); lower cv_folds to at most {n} or select more samples per class")
 
 

@@ -25,9 +25,19 @@ retrieval are refused. Trials run ``capacity`` at a time on the executor, asked 
 trial order, so a search with the same seed and the same number of workers proposes the same
 trials (TPE's proposals depend on how many run at once).
 
-The search folder holds ``study.log`` (Optuna's journal storage: the study resumes when the
-search runs again into the same folder; trials a killed session left running are run again with
-the same parameters), ``search.json``, ``runs/`` (every trial's run directory), ``trials.csv``,
+Resuming continues the study. The k-th trial of the budget (k: trials finished so far, not
+counting interrupted ones, plus its place in the batch) is asked with a sampler built for it
+alone and seeded with ``SeedSequence([seed, k])`` (:func:`sampler_for`), so its proposal depends
+on the seed, k and the trials finished before it, and on nothing a session keeps in memory. A
+sampler built once per session from ``seed`` restarts its random stream at every resume and
+proposes the first trials again; replaying the stream instead would tie a resume to Optuna's
+internal order of draws. With one worker, 3 + 3 trials are the six trials of one run of 6.
+
+The search folder holds ``study.log`` (Optuna's journal storage over
+:class:`neurohw.sweeps.journal.CheckedJournal`: a digest per entry, cut back to its last
+verified entry with one warning when damaged or cut mid-line; the study resumes when the search
+runs again into the same folder; trials a killed session left running are run again with the
+same parameters), ``search.json``, ``runs/`` (every trial's run directory), ``trials.csv``,
 ``history.png`` (objective per trial and best so far), ``params.png`` (the objective against
 each parameter) and ``best.yaml``: the base experiment with the best trial's values, a config
 ``neurohw run`` accepts.

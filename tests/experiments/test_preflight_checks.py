@@ -80,7 +80,7 @@ def test_cv_folds_above_the_samples_of_a_class_is_refused_before_encoding(tmp_pa
     path = write_yaml(tmp_path / "folds.yaml", raw)
     cache = tmp_path / "cache"
     res = _cli(["run", str(path), "--out", str(tmp_path / "out")], str(cache))
-    _one_line(res, "head.cv_folds=4 but class", "has only 3 training samples (data.d, run seed 0)", "lower cv_folds to at most 3")
+    _one_line(res, "head.cv_folds=4 but class", "has only 3 training samples (data.d at run seed 0)", "lower cv_folds to at most 3")
     assert not (cache / "features").exists() and not (tmp_path / "out").exists()
     raw["head"]["cv_folds"] = 3  # exactly the samples per class: accepted by validate
     res = _cli(["validate", str(write_yaml(tmp_path / "ok.yaml", raw))], str(cache))
