@@ -107,7 +107,7 @@ class Crossbar:
         self.read_noise_relative = float(self.device.read_noise.relative)
         self.read_noise_additive = float(self.scale * self.device.read_noise.additive_us)
         self._read_rng = streams["read"]
-        self.ledger = EnergyLedger(self.device.energy, self.device.timing, self.device.digital_baseline)
+        self.ledger = EnergyLedger.for_device(self.device)
         self.ledger.add(programming_pulses=programming_pulses)
         self.formed: np.ndarray | None = None  # (2, n_in, n_out) bool, from_forming only
         self.pulses: np.ndarray | None = None  # (2, n_in, n_out) int32, from_weights only
@@ -321,7 +321,7 @@ class Crossbar:
         x2 = np.atleast_2d(np.asarray(x, dtype=np.float64))
         if x2.ndim != 2 or x2.shape[1] != self.n_in:
             raise ValueError(f"x must have shape (B, {self.n_in}), got {np.shape(x)}")
-        ledger = EnergyLedger(self.device.energy, self.device.timing, self.device.digital_baseline)
+        ledger = EnergyLedger.for_device(self.device)
         for _, _, Pt in self._planes(x2):
             self._count_plane(Pt, ledger)
         ledger.add(macs=x2.shape[0] * self.n_in * self.n_out)

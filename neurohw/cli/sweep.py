@@ -32,7 +32,7 @@ def register(subparsers) -> None:
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_common(s, "sweep")
     s.set_defaults(handler=_sweep)
-    q = subparsers.add_parser("search", help="hyperparameter search (Optuna) on a validation metric; writes the best config",
+    q = subparsers.add_parser("search", help="hyperparameter search (Optuna) on a validation metric (best config) or several objectives (Pareto front)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_common(q, "search")
     q.add_argument("--trials", type=int, default=None, metavar="N", help="trials in total, counting earlier sessions (default: the file's)")
@@ -68,5 +68,5 @@ def _search(args) -> int:
     check_search_machine(search, folder, progress=not args.quiet)
     with make_executor(args.executor, args.workers, args.address, search.threads) as executor:
         result = run_search(search, executor, folder, progress=not args.quiet)
-    print(result.best_config)
+    print(result.pareto or result.best_config)
     return 0

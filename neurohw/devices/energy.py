@@ -14,6 +14,15 @@ Counted per operation (by :class:`neurohw.crossbar.Crossbar`):
     t = read_cycles t_read + programming_pulses t_pulse           (one macro, sequential)
     E_digital = macs * e_mac
 with the per-event values from the device YAML (``energy``, ``timing``, ``digital_baseline``).
+
+The ADC's energy per conversion follows its resolution when the device gives
+``energy.adc_conversion_bits`` (:func:`adc_conversion_j`): Walden's figure of merit
+``FoM_W = E_conv / 2^ENOB`` is roughly constant across SAR ADCs of moderate resolution
+(B. Murmann, "ADC Performance Survey 1997-2024", Stanford), so
+``e_adc(bits) = adc_conversion_j * 2^(bits - adc_conversion_bits)``, ENOB taken as the nominal
+bits. It underestimates the cost of high-resolution converters (thermal noise: about 4x per bit
+above ~10 bits, Schreier's figure of merit) and overestimates very low-resolution ones (a floor
+set by the comparator and the logic).
 """
 
 from __future__ import annotations
@@ -21,6 +30,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from neurohw.devices.model import DigitalBaseline, Energy, Timing
+
+def adc_conversion_j(device) -> float:
+    """Energy of one ADC conversion at the ``device``'s (a DeviceModel) ``adc.bits``, joules
+    (module doc): ``adc_conversion_j`` scaled by ``2^(bits - adc_conversion_bits)`` when the
+    device gives ``adc_conversion_bits`` and has an ADC, else ``adc_conversion_j`` itself."""
+    e = device.energy
+    if e.adc_conversion_bits is None or device.adc.bits is None:
+        return float(e.adc_conversion_j)
+    return float(e.adc_conversion_j) * 2.0 ** (device.adc.bits - e.adc_conversion_bits)
+
 
 COUNTERS = ("read_cycles", "active_rows", "cell_reads", "adc_conversions", "programming_pulses", "macs")
 
@@ -37,6 +56,12 @@ class EnergyLedger:
     adc_conversions: int = 0
     programming_pulses: int = 0
     macs: int = 0
+
+    @classmethod
+    def for_device(cls, device) -> EnergyLedger:
+        """An empty ledger priced by ``device`` (a DeviceModel), its ADC energy at its bits."""
+        energy = device.energy.model_copy(update={"adc_conversion_j": adc_conversion_j(device)})
+        return cls(energy, device.timing, device.digital_baseline)
 
     def add(self, **counts: int) -> None:
         """Add to the named counters."""

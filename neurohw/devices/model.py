@@ -192,11 +192,16 @@ class IrDrop(DeviceSection):
 
 
 class Energy(DeviceSection):
-    """Energy per counted event, in joules (see :mod:`neurohw.devices.energy`)."""
+    """Energy per counted event, in joules (see :mod:`neurohw.devices.energy`).
+    ``adc_conversion_bits``: the ADC resolution ``adc_conversion_j`` is given for; with it, a
+    conversion at the device's ``adc.bits`` costs ``adc_conversion_j * 2^(adc.bits -
+    adc_conversion_bits)`` (a constant Walden figure of merit); without it, ``adc_conversion_j``
+    whatever the bits."""
 
     cell_read_j: float = Field(ge=0.0)
     active_row_j: float = Field(ge=0.0)
     adc_conversion_j: float = Field(ge=0.0)
+    adc_conversion_bits: int | None = Field(None, ge=1, le=32)
     programming_pulse_j: float = Field(ge=0.0)
 
 

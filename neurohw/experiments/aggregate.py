@@ -58,6 +58,15 @@ def _baselines(results: list[SeedResult]) -> dict:
     return out
 
 
+def _array(cfg: ExperimentConfig, result: SeedResult) -> dict:
+    """The array cost of every modality's encoder together (:mod:`neurohw.devices.array_cost`);
+    the same for every run seed (the shapes come from the config and the data)."""
+    from neurohw.devices.array_cost import array_cost, lsm_shapes
+
+    shapes = [s for enc in result.encoders for s in lsm_shapes(enc["lsm"]["n_inputs"], enc["lsm"]["n_neurons"])]
+    return array_cost(cfg.device.resolved, shapes)
+
+
 def aggregate(cfg: ExperimentConfig, modalities: list[str], results: list[SeedResult]) -> dict:
     """The content of metrics.json (documented in docs/experiments.md)."""
     per_seed = [r.metrics for r in results]
@@ -84,6 +93,7 @@ def aggregate(cfg: ExperimentConfig, modalities: list[str], results: list[SeedRe
         "mac_j": e[0].mac_j,
         "head_macs_per_sample": e[0].head_macs,
     }
+    m["array"] = _array(cfg, results[0])
     m["timing"] = {"features_s": float(sum(r.timing.features_s for r in results)),
                    "train_s": float(sum(r.timing.train_s for r in results))}
     m["per_seed"] = per_seed

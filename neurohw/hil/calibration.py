@@ -461,13 +461,15 @@ def device_yaml(s: dict, info: ChipInfo, facts: dict, formed_kind: str) -> str:
     ir_r, src_r = fact("ir_drop", "wire_resistance_ohm", 0.0)
     L += ["ir_drop:", f"  enabled: {_fmt(bool(ir_on))}   # {src_ir}", f"  wire_resistance_ohm: {_fmt(ir_r)}   # {src_r}", ""]
     for section, keys, defaults in (
-        ("energy", ("cell_read_j", "active_row_j", "adc_conversion_j", "programming_pulse_j"), (0.0, 0.0, 0.0, 0.0)),
+        ("energy", ("cell_read_j", "active_row_j", "adc_conversion_j", "adc_conversion_bits", "programming_pulse_j"),
+         (0.0, 0.0, 0.0, None, 0.0)),
         ("timing", ("read_cycle_s", "programming_pulse_s"), (0.0, 0.0)),
     ):
         L.append(f"{section}:")
         for key, d in zip(keys, defaults):
             v, src_v = fact(section, key, d)
-            L.append(f"  {key}: {_fmt(v)}   # {src_v}")
+            if v is not None:  # adc_conversion_bits only where the facts give it (else the ADC energy is fixed)
+                L.append(f"  {key}: {_fmt(v)}   # {src_v}")
         L.append("")
     mac, src_mac = fact("digital_baseline", "mac_j", 4.6e-12)
     bsrc = fx.get("digital_baseline", {}).get("source", "M. Horowitz, ISSCC 2014: FP32 mult 3.7 pJ + add 0.9 pJ, 45 nm")

@@ -200,7 +200,7 @@ class ChipEmulator:
         self.clock = 0.0
         self._tiles: list[_Tile | None] = [None] * self.n_tiles
         self._g_cache: dict[int, tuple[tuple, np.ndarray]] = {}
-        self.ledger = EnergyLedger(device.energy, device.timing, device.digital_baseline)
+        self.ledger = EnergyLedger.for_device(device)
         self.ops: Counter = Counter()
         from neurohw.reservoir.rng import seed_key
 

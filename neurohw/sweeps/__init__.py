@@ -14,5 +14,9 @@ One module per concept:
 - :mod:`.plots`: each metric against each axis;
 - :mod:`.sweep`: :func:`run_sweep`, the whole sweep;
 - :mod:`.search`: :func:`run_search`, an Optuna study on the same executors, and
-  :mod:`.search_plots`, its history and each parameter's effect.
+  :mod:`.search_plots`, its history and each parameter's effect;
+- :mod:`.objectives`: a multi-objective search's metrics (validation, energy per sample, array
+  cost), their units, directions and constraints; :mod:`.multi`: its samplers and what a trial
+  stores; :mod:`.pareto`: the non-dominated filter and the hypervolume; :mod:`.front`: the
+  front's tables and runnable YAMLs; :mod:`.front_plots`: its pair plots and hypervolume curve.
 """

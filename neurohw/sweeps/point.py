@@ -6,7 +6,7 @@ itself: a failure comes back as ``status: failed`` with one line, and the other 
 
 Metrics (:func:`flat_metrics`): metrics.json's per-seed entry flattened to dotted names
 (``test_accuracy``, ``cv_accuracy``, ``zero_shot.seen.a_to_b``, ...) plus the energy per sample
-(``energy.encoder_j_per_sample``, ...), numbers only; with several run seeds the mean over them.
+(``energy.encoder_j_per_sample``, ...) and the encoder's array cost (``array.cells``, ...), numbers only; with several run seeds the mean over them.
 Wall times (``timing``, ``*_s``, ``training_cost_ratio``) are left out: they measure the machine,
 and the same seeds must give the same table on any executor.
 """
@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from neurohw.devices.array_cost import ARRAY_COSTS
 
 #: the environment variables that size the thread pools of numpy's BLAS, OpenMP, MKL and numba
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
@@ -106,13 +108,15 @@ def flat_metrics(metrics: dict) -> dict[str, float | None]:
         vals = [r.get(key) for r in rows]
         out[key] = None if any(v is None for v in vals) else (vals[0] if len(vals) == 1 else float(sum(vals) / len(vals)))
     _flatten({"energy": {k: metrics.get("energy", {}).get(k) for k in _ENERGY}}, "", out)
+    if "array" in metrics:  # the encoder's array cost (neurohw.devices.array_cost); runs before it had none
+        _flatten({"array": {k: metrics["array"].get(k) for k in ARRAY_COSTS}}, "", out)
     return out
 
 
 def metric_names(cfg) -> set[str]:
     """The metrics a run of ``cfg`` (an ExperimentConfig) reports (checked against real runs in
     the tests), so that a sweep or search naming another is refused before it runs."""
-    energy = {f"energy.{k}" for k in _ENERGY}
+    energy = {f"energy.{k}" for k in _ENERGY} | {f"array.{k}" for k in ARRAY_COSTS}
     if cfg.task == "zero_shot":
         dirs = ("a_to_b", "b_to_a")
         sets = ("seen", "unseen", "val_seen")

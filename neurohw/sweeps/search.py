@@ -41,6 +41,26 @@ same parameters), ``search.json``, ``runs/`` (every trial's run directory), ``tr
 ``history.png`` (objective per trial and best so far), ``params.png`` (the objective against
 each parameter) and ``best.yaml``: the base experiment with the best trial's values, a config
 ``neurohw run`` accepts.
+
+A multi-objective search (co-design: accuracy against energy and array cost) gives
+``objectives:``, a list of metrics with a direction each, instead of ``objective:``, and may
+bound metrics with ``constraints:``::
+
+    objectives:
+      - {metric: validation, direction: maximize}
+      - {metric: energy_per_sample}             # J per test sample (minimised by default)
+      - {metric: array.cells}                   # programmed RRAM cells
+    constraints:
+      - {metric: validation, min: 0.85}
+    sampler: nsga2                              # nsga2 (default) | nsga3 | tpe | random
+    population: 20                              # NSGA-II/III generation size
+
+The metrics and their units are in :mod:`neurohw.sweeps.objectives`; the samplers and what a
+trial stores in :mod:`neurohw.sweeps.multi`. Instead of ``best.yaml`` and the single-objective
+plots such a search writes ``pareto.csv`` (the front of the feasible trials, with each member's
+test score), ``front/tNNNN.yaml`` (each member as a runnable experiment), ``trials.csv`` (every
+trial's metrics, feasible, front), ``front__<y>__vs__<x>.png`` per pair of objectives and
+``hypervolume.png`` (:mod:`neurohw.sweeps.front`, :mod:`neurohw.sweeps.front_plots`).
 """
 
 from __future__ import annotations
@@ -59,6 +79,7 @@ from neurohw.experiments.schema import NAME_PATTERN, ExperimentConfig
 from neurohw.paths import atomic_path
 from neurohw.progress import Progress, note, warn
 from neurohw.sweeps import base as base_mod
+from neurohw.sweeps.objectives import ConstraintSpec, ObjectiveSpec, direction_of
 from neurohw.sweeps.point import VALIDATION_METRICS, PointTask, metric_names, one_line, run_point
 from neurohw.sweeps.records import hold_folder
 from neurohw.sweeps.table import cell
@@ -128,10 +149,13 @@ class SearchSpec(Section):
     base: str | dict[str, Any] = Field(description="the base experiment: a YAML path, a shipped name, or an inline mapping")
     overrides: dict[str, Any] = Field(default_factory=dict, description="fixed changes to the base (nested or dotted keys)")
     params: dict[str, ParamSpec] = Field(description="key -> range or choices")
-    objective: str = Field("validation", description="a validation metric (never a test one)")
-    direction: Literal["maximize", "minimize"] = "maximize"
+    objective: str | None = Field(None, description="a validation metric (never a test one); default validation")
+    direction: Literal["maximize", "minimize"] | None = None
+    objectives: list[ObjectiveSpec] | None = Field(None, description="several objectives (a multi-objective search), instead of objective")
+    constraints: list[ConstraintSpec] = Field(default_factory=list, description="bounds on metrics (multi-objective only)")
+    population: int = Field(20, ge=2, le=10_000, description="NSGA-II/III generation size")
     trials: int = Field(20, ge=1, le=100_000, description="trials in total, counting earlier sessions")
-    sampler: Literal["tpe", "random"] = "tpe"
+    sampler: Literal["tpe", "random", "nsga2", "nsga3"] | None = Field(None, description="default: tpe, nsga2 with objectives")
     seed: int = Field(0, ge=0, lt=2**32, description="the sampler's seed")
     seeds: list[int] | None = Field(None, description="run seeds of every trial (default: the base's); objective: their mean")
     output: str = Field("searches", description="parent folder of the search folder <output>/<name> (--out replaces both)")
@@ -145,6 +169,12 @@ class SearchSpec(Section):
             raise ValueError("params must name at least one key to search")
         if self.seeds is not None and (not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0):
             raise ValueError(f"seeds must list distinct non-negative integers, got {self.seeds}")
+        if self.objectives is not None and (self.objective is not None or self.direction is not None):
+            raise ValueError("give objective (and direction) for one objective, or objectives for several, not both")
+        if self.objectives is None and self.constraints:
+            raise ValueError("constraints need objectives: (a multi-objective search)")
+        if self.objectives is None and self.sampler in ("nsga2", "nsga3"):
+            raise ValueError(f"sampler {self.sampler} is multi-objective; give objectives: or use tpe or random")
         return self
 
 
@@ -165,6 +195,28 @@ class Search:
     output: str
     threads: int
     configs: list[ExperimentConfig] = field(default_factory=list, repr=False)  # the base and every corner, checked
+    objectives: list[ObjectiveSpec] = field(default_factory=list)  # several: a multi-objective search
+    constraints: list[ConstraintSpec] = field(default_factory=list)
+    population: int = 20
+
+    @property
+    def multi(self) -> bool:
+        """True for a multi-objective search (``objectives:``)."""
+        return bool(self.objectives)
+
+    @property
+    def directions(self) -> list[str]:
+        """The direction of each objective (multi-objective)."""
+        return [direction_of(o) for o in self.objectives]
+
+    def front_raw(self, number: int, values: dict[str, Any]) -> dict:
+        """A front member's experiment: the base with trial ``number``'s ``values`` and the
+        trial's run seeds, so that ``neurohw run`` measures the trial's validation score."""
+        raw = base_mod.point_config(self.raw, values, self.source)
+        raw["name"] = base_mod.run_name(self.name, f"t{number:04d}")
+        raw["seeds"] = list(self.seeds)
+        raw.pop("seed", None)
+        return raw
 
     def trial_raw(self, number: int, values: dict[str, Any]) -> dict:
         """The raw experiment of trial ``number`` with parameter ``values`` (dotted keys)."""
@@ -192,6 +244,7 @@ class SearchResult:
     best_trial: int
     trials: int
     plots: list[Path]
+    pareto: Path | None = None  # a multi-objective search's pareto.csv (best_* then describe its first member)
 
 
 def search_path(name_or_path: str | Path) -> Path:
@@ -229,6 +282,16 @@ def load_search(path_or_name: str | Path, overrides: list[str] | None = None, tr
         base_mod.check_key(key, source, "parameter")
         for v in p.corners():
             configs.append(base_mod.validate_point(seeds_raw, {key: v}, f"{source}: parameter"))
+    if spec.objectives is not None:
+        from neurohw.sweeps.objectives import check_objectives
+
+        check_objectives(spec.objectives, spec.constraints, base_cfg, source)
+        return Search(name=name, source=source, raw=raw, params=dict(spec.params), objective=spec.objectives[0].metric,
+                      direction=direction_of(spec.objectives[0]), trials=spec.trials, sampler=spec.sampler or "nsga2",
+                      seed=spec.seed, seeds=seeds, output=spec.output, threads=spec.threads, configs=configs,
+                      objectives=list(spec.objectives), constraints=list(spec.constraints), population=spec.population)
+    spec = spec.model_copy(update={"objective": spec.objective or "validation", "direction": spec.direction or "maximize",
+                                   "sampler": spec.sampler or "tpe"})
     allowed = ("validation", *VALIDATION_METRICS)
     if spec.objective not in allowed:
         test = spec.objective.startswith("test") or spec.objective.split(".")[:2] in (["zero_shot", "seen"], ["zero_shot", "unseen"])
@@ -275,6 +338,10 @@ def sampler_for(search: Search, slot: int):
     import optuna
 
     seed = slot_seed(search.seed, slot)
+    if search.multi:
+        from neurohw.sweeps.multi import sampler
+
+        return sampler(search, seed)
     if search.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed)
@@ -288,8 +355,8 @@ def _study(search: Search, folder: Path):
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = JournalStorage(CheckedJournal(folder / "study.log"))
-    return optuna.create_study(study_name=search.name, storage=storage, sampler=sampler_for(search, 0), direction=search.direction,
-                               load_if_exists=True)
+    aim = {"directions": search.directions} if search.multi else {"direction": search.direction}
+    return optuna.create_study(study_name=search.name, storage=storage, sampler=sampler_for(search, 0), load_if_exists=True, **aim)
 
 
 def _resume(study, search: Search) -> int:
@@ -305,8 +372,11 @@ def _resume(study, search: Search) -> int:
         study.set_user_attr("interrupted", sorted(set(interrupted_trials(study)) | {t.number for t in stale}))
     for t in stale:
         study.tell(t.number, state=TrialState.FAIL)
-        if set(t.params) == set(search.params):
+        if set(t.params) == set(search.params) and not search.multi:
             study.enqueue_trial(t.params)
+    # A multi-objective search enqueues nothing: its slot's sampler proposes the same values again
+    # (the slot rule), and NSGA-II must see that proposal to count it in its generation (an
+    # enqueued trial gets none, and the generations of every later trial would shift).
     return len(stale)
 
 
@@ -336,13 +406,13 @@ def run_search(search: Search, executor, folder: Path, progress: bool = True) ->
             tmp.write_text(json.dumps({"name": search.name, "source": search.source, "objective": search.objective,
                                        "direction": search.direction, "trials": search.trials, "sampler": search.sampler,
                                        "seed": search.seed, "seeds": search.seeds, "base": search.raw,
+                                       **_multi_json(search),
                                        "params": {k: p.model_dump(exclude_none=True) for k, p in search.params.items()}}, indent=1))
         study = _study(search, folder)
         retried = _resume(study, search)
         done = _finished(study)
         dists = {k: p.distribution() for k, p in search.params.items()}
-        note(f"[bold]search {search.name}[/bold]: {search.trials} trials ({search.sampler}, objective {search.objective}, "
-             f"{search.direction}) on {executor.describe()}" + (f"; {done} done, {retried} interrupted trial(s) to run again" if done or retried else "")
+        note(f"[bold]search {search.name}[/bold]: {search.trials} trials ({search.sampler}, {_aim_text(search)}) on {executor.describe()}" + (f"; {done} done, {retried} interrupted trial(s) to run again" if done or retried else "")
              + f" -> {folder}", progress)
         failed = 0
         with Progress(f"search {search.name}", total=search.trials, completed=min(done, search.trials), enabled=progress) as bar:
@@ -358,10 +428,8 @@ def run_search(search: Search, executor, folder: Path, progress: bool = True) ->
                 bar.update(info=f"{len(batch)} running, {failed} failed" + _best_text(study))
                 results = {task.task: result for task, result in executor.run(run_point, tasks)}
                 for trial, task in zip(batch, tasks):
-                    value, error = _objective(search, task, results[task.task])
-                    if error is None:
-                        study.tell(trial, value)
-                    else:
+                    error = _tell(study, trial, search, task, results[task.task])
+                    if error is not None:
                         failed += 1
                         trial.set_user_attr("error", error)
                         study.tell(trial, state=TrialState.FAIL)
@@ -371,6 +439,8 @@ def run_search(search: Search, executor, folder: Path, progress: bool = True) ->
         complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if not complete:
             raise ConfigError(f"search {search.name}: no trial finished ({failed} failed; see the warnings above); fix the config and run again")
+        if search.multi:
+            return _finish_multi(search, folder, study, len(complete), progress)
         best = study.best_trial
         values = {k: search.params[k].value(best.params[k]) for k in search.params}
         best_path = _write_best(search, folder, values, best, len(complete))
@@ -383,9 +453,52 @@ def run_search(search: Search, executor, folder: Path, progress: bool = True) ->
     return SearchResult(folder, best_path, float(best.value), best.number, len(complete), plots)
 
 
+def _aim_text(search: Search) -> str:
+    if not search.multi:
+        return f"objective {search.objective}, {search.direction}"
+    return "objectives " + ", ".join(f"{o.metric} ({d[:3]})" for o, d in zip(search.objectives, search.directions))
+
+
+def _multi_json(search: Search) -> dict:
+    """search.json's entries of a multi-objective search (none for one objective)."""
+    if not search.multi:
+        return {}
+    return {"objectives": [{"metric": o.metric, "direction": d} for o, d in zip(search.objectives, search.directions)],
+            "constraints": [c.model_dump(exclude_none=True) for c in search.constraints], "population": search.population}
+
+
+def _tell(study, trial, search: Search, task: PointTask, result) -> str | None:
+    """Tell a trial's result (one objective, or several: :func:`neurohw.sweeps.multi.tell`);
+    the error line of a failed trial (nothing told)."""
+    if not search.multi:
+        value, error = _objective(search, task, result)
+        if error is None:
+            study.tell(trial, value)
+        return error
+    if isinstance(result, BaseException):
+        return one_line(result)
+    if result["status"] != "ok":
+        return result["error"]
+    from neurohw.experiments.schema import parse_config
+    from neurohw.sweeps.multi import tell
+
+    return tell(study, trial, search, parse_config(task.config, task.task), result["metrics"])
+
+
+def _finish_multi(search: Search, folder: Path, study, n_complete: int, progress: bool) -> SearchResult:
+    """The end of a multi-objective search: the front, its tables and plots."""
+    from neurohw.sweeps.multi import finish
+
+    pareto, plots, n_front = finish(search, folder, study)
+    note(f"search {search.name}: {n_front} trial(s) on the Pareto front of {n_complete} finished; {pareto}", progress)
+    return SearchResult(folder, pareto, float("nan"), -1, n_complete, plots, pareto=pareto)
+
+
 def _best_text(study) -> str:
     from optuna.trial import TrialState
 
+    if len(study.directions) > 1:  # no single best: the front is written at the end
+        return ""
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         return ""
     return f", best {study.best_value:.4f} (trial {study.best_trial.number})"

@@ -61,3 +61,19 @@ def test_reference_macro_energy_is_below_digital_baseline():
     ratio = xb.ledger.digital_baseline_joules() / xb.ledger.joules()
     assert ratio == pytest.approx(100 * 512 * 256 * 4.6e-12 / expected)
     assert 10 < ratio < 40
+
+
+def test_adc_energy_follows_its_bits_when_the_device_gives_them():
+    """adc_conversion_bits: e_adc(b) = adc_conversion_j * 2^(b - adc_conversion_bits), by hand."""
+    over = {**OVER, "energy": {**OVER["energy"], "adc_conversion_bits": 8}, "adc": {"bits": 6, "range_us": 100.0}}
+    x = np.array([[1.0, 0, 1]])
+    for bits, per_conv in ((8, 100.0), (6, 25.0), (10, 400.0)):
+        dev = load_device("ideal", {**over, "adc": {"bits": bits, "range_us": 100.0}})
+        xb = Crossbar.from_weights(dev, np.ones((3, 3)), seed=0)
+        ledger = xb.count_reads(x)  # tiles 0 and 1 each read once in both column tiles: 2 reads x 3 outputs
+        assert ledger.adc_conversions == 6
+        assert ledger.breakdown()["adc_conversions"] == pytest.approx(6 * per_conv)
+    fixed = load_device("ideal", {**OVER, "adc": {"bits": 4, "range_us": 100.0}})  # no adc_conversion_bits: fixed
+    assert Crossbar.from_weights(fixed, np.ones((3, 3)), seed=0).count_reads(x).breakdown()["adc_conversions"] == pytest.approx(600.0)
+    taox = load_device("taox_rram_40nm", {"adc": {"bits": 6}})
+    assert Crossbar.from_forming(taox, 4, 2, scale=0.07, seed=0).ledger.energy.adc_conversion_j == pytest.approx(8.2e-11 / 256)
