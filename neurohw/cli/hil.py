@@ -45,6 +45,7 @@ def register(subparsers) -> None:
 
     p = sub.add_parser("info", help="print what the chip behind URL reports")
     p.add_argument("url", help="hil://HOST:PORT or hil+serial://PORT?baud=N")
+    p.add_argument("--verbose", action="store_true", help="log every frame to stderr")
     p.set_defaults(handler=cmd_info)
 
     p = sub.add_parser("calibrate", help="measure a chip over the link and write a device model of it")
@@ -55,7 +56,18 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of FORM, PROGRAM and the row sets (default 0)")
     p.add_argument("--formed", default="gaussian", choices=("gaussian", "lognormal", "histogram"), help="formed-conductance distribution to write (default gaussian)")
     p.add_argument("--no-drift", action="store_true", help="do not advance the chip's clock to measure drift")
+    p.add_argument("--verbose", action="store_true", help="log every frame to stderr")
     p.set_defaults(handler=cmd_calibrate)
+
+    p = sub.add_parser("conformance", help="check a chip against the protocol document, case by case (docs/hil-conformance.md)")
+    p.add_argument("url", help="hil://HOST:PORT or hil+serial://PORT?baud=N (key, if the board asks: NEUROHW_HIL_KEY or NEUROHW_HIL_KEY_FILE)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--destructive", action="store_true", help="also run RESET, FORM and PROGRAM on a scratch block of the last tile")
+    p.add_argument("--core", action="store_true", help="only the core cases (what the board skeleton implements)")
+    p.add_argument("--case", action="append", default=[], metavar="NAME", help="run only this case or group, e.g. replay/ (repeatable)")
+    p.add_argument("--timeout", type=float, default=None, metavar="S", help="seconds to wait for each reply (default 5, or the URL's timeout=)")
+    p.add_argument("--verbose", action="store_true", help="log every frame to stderr")
+    p.set_defaults(handler=cmd_conformance)
 
 
 def _overrides(items: list[str]) -> dict:
@@ -129,8 +141,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verbose(args: argparse.Namespace) -> None:
+    """``--verbose``: the HIL loggers (frames on ``neurohw.hil.frames``) at DEBUG on stderr."""
+    if getattr(args, "verbose", False):
+        import logging
+
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
+        logging.getLogger("neurohw.hil").setLevel(logging.DEBUG)
+
+
+def cmd_conformance(args: argparse.Namespace) -> int:
+    import json
+
+    from neurohw.hil.conformance import CASES, format_table, run_conformance
+
+    if args.timeout is not None and not 0.01 <= args.timeout <= 600:
+        raise UserError(f"--timeout {args.timeout}: give seconds in [0.01, 600]")
+    names = {c.name for c in CASES}
+    for item in args.case:
+        if item not in names and not any(n.startswith(item.rstrip("/") + "/") for n in names):
+            raise UserError(f"--case {item!r}: no such case or group; e.g. --case replay/ or --case frames/header-crc")
+    _verbose(args)
+    results = run_conformance(args.url, destructive=args.destructive, core_only=args.core, only=args.case or None, timeout=args.timeout)
+    if args.json:
+        print(json.dumps({"url": args.url, "passed": not any(r.outcome == "FAIL" for r in results), "cases": [r.as_dict() for r in results]}, indent=2))
+    else:
+        print(format_table(results))
+    return 1 if any(r.outcome == "FAIL" for r in results) else 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from neurohw.hil.remote import RemoteMacro
+
+    _verbose(args)
 
     with RemoteMacro(args.url) as macro:
         info = macro.info()
@@ -164,6 +207,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             tiles = [int(t) for t in args.tiles.split(",") if t.strip()]
         except ValueError:
             raise UserError(f"--tiles {args.tiles!r}: give comma-separated tile numbers, e.g. 0,1") from None
+    _verbose(args)
     console = Console(stderr=True)
     say = (lambda text: console.print(f"calibrate: {text}")) if console.is_terminal else None
     with RemoteMacro(args.url, chip_seed=args.seed) as macro:
