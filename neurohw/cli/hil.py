@@ -1,11 +1,20 @@
-"""``neurohw hil``: hardware in the loop (docs/hil-protocol.md).
+"""``neurohw hil``: hardware in the loop (docs/hil-protocol.md, docs/hil-conformance.md).
 
-- ``neurohw hil serve --device NAME_OR_YAML [--host 127.0.0.1] [--port 7341] [--tiles 8]
-  [--latency-us N] [--faults SPEC] [--serial URL [--baud N]] [--exit-after S]``: the emulator;
-  prints ``serving ... on hil://HOST:PORT`` and serves until Ctrl-C (or ``--exit-after``).
-- ``neurohw hil info URL``: what the chip behind URL reports (INFO).
-- ``neurohw hil calibrate URL --out DIR [--tiles 0,1] [--reads 32] [--seed 0]``: measure the
-  chip and write a device model (device.yaml, conductance maps, calibration.json).
+- ``neurohw hil serve --device NAME_OR_YAML [--set KEY=VALUE ...] [--host 127.0.0.1] [--port 7341]
+  [--tiles 8] [--latency-us N] [--faults SPEC] [--max-sessions 8] [--max-connections 16]
+  [--max-payload BYTES] [--frame-timeout-s 5] [--idle-timeout-s 600] [--session-ttl-s 600]
+  [--serial PORT [--baud N]] [--exit-after S] [--verbose]``: the emulator; prints
+  ``serving ... on hil://HOST:PORT`` and serves until Ctrl-C (or ``--exit-after``).
+- ``neurohw hil info URL [--verbose]``: what the chip behind URL reports (INFO).
+- ``neurohw hil calibrate URL --out DIR [--tiles 0,1] [--reads 32] [--seed 0]
+  [--formed gaussian|lognormal|histogram] [--no-drift] [--verbose]``: measure the chip and write
+  a device model (device.yaml, conductance maps, calibration.json).
+- ``neurohw hil conformance URL [--json] [--destructive] [--core] [--case NAME ...] [--timeout S]
+  [--verbose]``: the protocol document as an executable suite; exit 0 when no case fails, 1 when
+  one does, 2 for a bad URL or an unreachable chip.
+
+``--verbose`` logs every frame (logger ``neurohw.hil.frames``) to stderr; ``--debug`` (before or
+after the command) adds a traceback to an error and keeps its exit code.
 """
 
 from __future__ import annotations
