@@ -260,12 +260,13 @@ class Connection:
             why = self.server.full(self, frame)
             if why is not None:
                 self.send(reply_frame(h, Status.BUSY, msg.pack_error(why), session=0))
-                self.close()
+                self.hang_up()
                 return
         if h.opcode == Opcode.HELLO:
             self.send(self.server.hello(self, frame))
             if self.hangup:
-                self.close()
+                self.hangup = False
+                self.hang_up()
             return
         if s is None:
             self._error(h, Status.BAD_SESSION, "no session on this connection; send HELLO first")
@@ -285,13 +286,27 @@ class Connection:
         if h.opcode == Opcode.AUTH:
             self.send(self.server.authenticate(self, s, frame))
             if self.hangup:
-                self.close()
+                self.hangup = False
+                self.hang_up()
             return
         if not s.authed:
             self._error(h, Status.BAD_AUTH, "the session is not authenticated; send AUTH with the HMAC of the HELLO challenge first")
             return
         for out in s.handle(frame):
             self.send(out)
+
+    def hang_up(self) -> None:
+        """End this link's part after a refusal (server full, BAD_AUTH): a TCP connection is
+        closed; a serial port stays open (it is the only way in) and forgets its session."""
+        if not self.serial:
+            self.close()
+            return
+        s = self.session
+        if s is not None and s.conn is self:
+            s.conn = None
+            s.last_seen = time.monotonic()
+        self.session = None
+        self.last_hello = None
 
     def close(self) -> None:
         if self.closed:
@@ -415,7 +430,7 @@ class HilServer:
                 resumed = False
         if old is not None and old is not conn:
             old.session = None
-            old.close()
+            old.hang_up()
         s.version = hi
         s.conn = conn
         s.last_seen = time.monotonic()
