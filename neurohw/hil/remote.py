@@ -15,6 +15,13 @@ or a serial port (``hil+serial://PORT?baud=N``). How it survives a bad link:
 - a lost connection is reopened and the session resumed (HELLO with its id), then everything
   in flight is resent (a link that breaks again meanwhile is reopened again); a link that closes
   before the first HELLO's reply is tried again, at most ``retries`` times;
+- BUSY (a full server, which closes the connection after answering, or a chip busy with a
+  long operation) is waited out with backoff 0.1 s doubling to 2 s, for at most ``busy_wait``
+  seconds (URL option, default 60), then one HilError line;
+- a server that asks for a key (HELLO capability AUTH_REQUIRED) gets AUTH with the HMAC of its
+  challenge (:mod:`neurohw.hil.auth`; the key from ``NEUROHW_HIL_KEY`` or
+  ``NEUROHW_HIL_KEY_FILE``), after every HELLO, resumes included;
+- sequence numbers are never reused for another request (a retransmission reuses its own);
 - PROGRESS frames of a long operation keep its request alive; a progress callback that returns
   False sends ABORT (so does Ctrl-C).
 Failures end in one :class:`~neurohw.hil.errors.HilError` line: no server, the server gone
@@ -32,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neurohw.hil import auth
 from neurohw.hil import messages as msg
 from neurohw.hil.address import MAX_WINDOW, HilAddress, parse_address
 from neurohw.hil.errors import HilError, HilLinkLost, HilStatusError
@@ -52,9 +60,18 @@ from neurohw.hil.transport import LinkClosed, SerialTransport, TcpTransport
 
 #: bytes of non-frames a peer may send before it is judged not to be a HIL server
 NOT_A_SERVER_BYTES = 4096
-#: BUSY answers are retried after this wait (s), for at most BUSY_PATIENCE_S in all
-BUSY_WAIT_S = 0.05
-BUSY_PATIENCE_S = 120.0
+#: BUSY answers are retried after a wait doubling from BUSY_FIRST_S to BUSY_MAX_S (s)
+BUSY_FIRST_S = 0.1
+BUSY_MAX_S = 2.0
+
+
+class _ServerFull(HilError):
+    """HELLO was answered BUSY: the server is full (it closes the connection)."""
+
+
+class _KeyRefused(HilError):
+    """The server needs a key the driver does not have, or refused the driver's: not worth
+    another try."""
 
 
 @dataclass
@@ -70,6 +87,7 @@ class _Pending:
     deadline: float = 0.0
     attempts: int = 0
     busy_since: float | None = None
+    busy_backoff: float = 0.0
 
 
 def _op_name(opcode: int) -> str:
@@ -100,6 +118,8 @@ class RemoteMacro(Macro):
         self.window = int(window if window is not None else self.address.window)
         if not 1 <= self.window <= MAX_WINDOW:
             raise HilError(f"{self.address.url}: window {self.window} must be in 1..{MAX_WINDOW} (the server keeps {MAX_WINDOW} replies for retries)")
+        self.busy_wait = float(self.address.busy_wait_s)
+        self.key = auth.client_key()
         self.chip_seed = int(chip_seed)
         self.name = name
         self.session = 0
@@ -121,11 +141,24 @@ class RemoteMacro(Macro):
         """Open the link and start a new session; a link that closes before HELLO's reply (a
         flaky link) is tried again, at most ``retries`` attempts in all."""
         wait = 0.05
-        for attempt in range(1, max(self.retries, 1) + 1):
+        busy, busy_until = BUSY_FIRST_S, None
+        attempt = 0
+        while True:
+            attempt += 1
             self._open()
             try:
                 self._hello(resume=0)
                 return
+            except _ServerFull as exc:
+                self._transport.close()
+                now = time.monotonic()
+                busy_until = busy_until if busy_until is not None else now + self.busy_wait
+                if now + busy > busy_until:
+                    raise HilError(f"{exc}, for {self.busy_wait:g} s (busy_wait); retry later, end other sessions or raise ?busy_wait=") from None
+                self.counters["busy"] += 1
+                time.sleep(busy)
+                busy = min(2 * busy, BUSY_MAX_S)
+                attempt -= 1  # a full server is not a failed attempt
             except HilLinkLost as exc:
                 self._transport.close()
                 if attempt >= self.retries:
@@ -186,7 +219,7 @@ class RemoteMacro(Macro):
         if frame.status == Status.BAD_SESSION and resume:
             raise HilError(f"{a.url}: the server no longer knows session {resume} (it ended, expired or the server restarted); the chip state is lost, start again")
         if frame.status == Status.BUSY:
-            raise HilError(f"{a.url}: the server is full ({frame.payload.decode('utf-8', 'replace')})")
+            raise _ServerFull(f"{a.url}: the server is full ({frame.payload.decode('utf-8', 'replace')})")
         if frame.status != Status.OK:
             raise HilError(f"{a.url}: HELLO refused ({_status_text(frame.status)}): {frame.payload.decode('utf-8', 'replace')}")
         try:
@@ -199,6 +232,19 @@ class RemoteMacro(Macro):
         self.version = reply.version
         self.max_payload = max(reply.max_payload, MIN_MAX_PAYLOAD)
         self.capabilities = reply.capabilities
+        if reply.capabilities & msg.CAP_AUTH:
+            self._authenticate(reply.challenge)
+
+    def _authenticate(self, challenge: bytes) -> None:
+        a = self.address
+        if self.key is None:
+            raise _KeyRefused(f"{a.url}: the server requires a key: set {auth.ENV_KEY} or {auth.ENV_KEY_FILE}")
+        frame = self._exchange([(Opcode.AUTH, auth.mac(self.key, challenge, self.session), 0)], reconnect=False)[0]
+        if frame.status == Status.BAD_AUTH:
+            raise _KeyRefused(f"{a.url}: the server refused the key ({frame.payload.decode('utf-8', 'replace')}); "
+                              f"give the server's key in {auth.ENV_KEY} or {auth.ENV_KEY_FILE}")
+        if frame.status != Status.OK:
+            raise HilError(f"{a.url}: AUTH refused ({_status_text(frame.status)}): {frame.payload.decode('utf-8', 'replace')}")
 
     def _reconnect(self, reason: str) -> None:
         self.counters["reconnects"] += 1
@@ -214,7 +260,7 @@ class RemoteMacro(Macro):
                 return
             except HilError as exc:
                 last = str(exc)
-                if "no longer knows session" in last or "protocol versions" in last:
+                if isinstance(exc, _KeyRefused) or "no longer knows session" in last or "protocol versions" in last:
                     raise
             if time.monotonic() > deadline:
                 raise HilError(f"{self.address.url}: lost the link ({reason}) and could not resume session {self.session}: {last}")
@@ -280,8 +326,9 @@ class RemoteMacro(Macro):
 
     def _expired(self, q: _Pending, now: float) -> None:
         if q.busy_since is not None:
-            if now - q.busy_since > BUSY_PATIENCE_S:
-                raise HilError(f"{self.address.url}: the chip stayed busy for {BUSY_PATIENCE_S:g} s ({Opcode(q.opcode).name} not accepted)")
+            if now - q.busy_since > self.busy_wait:
+                raise HilError(f"{self.address.url}: the chip stayed busy for {self.busy_wait:g} s (busy_wait; {_op_name(q.opcode)} not accepted); "
+                               "retry later or raise ?busy_wait=")
             q.attempts -= 1  # a BUSY wait is not a failed attempt
             self._resend(q)
             return
@@ -337,7 +384,8 @@ class RemoteMacro(Macro):
         if h.status == Status.BUSY and q.opcode != Opcode.HELLO:
             self.counters["busy"] += 1
             q.busy_since = q.busy_since or now
-            q.deadline = now + BUSY_WAIT_S
+            q.busy_backoff = min(2 * q.busy_backoff, BUSY_MAX_S) if q.busy_backoff else BUSY_FIRST_S
+            q.deadline = now + q.busy_backoff
             return
         results[h.seq] = ev
         del pending[h.seq]
@@ -428,12 +476,16 @@ class RemoteMacro(Macro):
     def mvm_many(self, calls: Sequence[MvmCall], exact: bool = False) -> list[np.ndarray]:
         analog = self._geometry().adc_bits == 0
         requests, pieces = [], []
+        empty: dict[int, np.ndarray] = {}
         for i, call in enumerate(calls):
             planes = checked_planes(call.planes)
             nonces = self._nonces_for(call)
             B, P, n = planes.shape
             if n != call.block.nrows:
                 raise ValueError(f"MVM planes have {n} rows, the block {call.block.nrows}")
+            if B == 0:  # nothing to read (the protocol refuses B = 0)
+                empty[i] = np.zeros((0, P, call.block.ncols), dtype=np.float64 if analog else np.int32)
+                continue
             per_vec = max(msg.MvmRequest.size(n, 1, P) - msg.MvmRequest.size(n, 0, P), msg.MvmReply.size(call.block.ncols, 1, P, analog) - msg.MvmReply.size(0, 0, P, analog), 1)
             step = max(1, min(B or 1, (self.max_payload - 64) // per_vec, 0xFFFF))
             for b0 in range(0, max(B, 1), step):
@@ -441,7 +493,7 @@ class RemoteMacro(Macro):
                 requests.append((Opcode.MVM, req.pack(), Flag.EXACT if exact else 0))
                 pieces.append(i)
         frames = self._exchange(requests)
-        parts: list[list[np.ndarray]] = [[] for _ in calls]
+        parts: list[list[np.ndarray]] = [[empty[i]] if i in empty else [] for i in range(len(calls))]
         for i, f in zip(pieces, frames):
             try:
                 parts[i].append(msg.MvmReply.unpack(self._checked(f, f"MVM on {calls[i].block}")).values)
