@@ -9,15 +9,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import select
 import subprocess
 import sys
-import threading
-import tty
 from pathlib import Path
 
 import pytest
-from _hil import device, live_server, serve_process
+from _hil import device, live_server, pty_null_modem, serve_process
 
 from neurohw.cli import main
 from neurohw.hil import conformance as cf
@@ -78,48 +75,29 @@ def test_over_pyserial_socket_url(server):
     assert got["sessions/resume"] == "n/a" and got["replay/seq-reused"] == "pass"
 
 
-class NullModem:
-    """Two ptys whose masters a thread joins: writes to one slave come out of the other (what
-    ``socat pty,raw pty,raw`` makes), so a server and a client each open a tty path."""
-
-    def __init__(self):
-        self.a_master, a_slave = os.openpty()
-        self.b_master, b_slave = os.openpty()
-        for fd in (a_slave, b_slave):
-            tty.setraw(fd)
-        self.paths = (os.ttyname(a_slave), os.ttyname(b_slave))
-        self._slaves = (a_slave, b_slave)
-        self._stop = False
-        self.thread = threading.Thread(target=self._pump, daemon=True)
-        self.thread.start()
-
-    def _pump(self) -> None:
-        peer = {self.a_master: self.b_master, self.b_master: self.a_master}
-        while not self._stop:
-            ready, _, _ = select.select(list(peer), [], [], 0.1)
-            for fd in ready:
-                try:
-                    os.write(peer[fd], os.read(fd, 1 << 16))
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self._stop = True
-        self.thread.join(5)
-        for fd in (self.a_master, self.b_master, *self._slaves):
-            os.close(fd)
-
-
 def test_over_a_pty_null_modem_pair():
-    modem = NullModem()
-    try:
-        with live_server(device(), tiles=1) as srv:
-            srv.serve_serial(modem.paths[0], 115200)
-            results = cf.run_conformance(f"hil+serial://{modem.paths[1]}?baud=115200", timeout=T)
-    finally:
-        modem.close()
+    with pty_null_modem() as (board_tty, host_tty), live_server(device(), tiles=1) as srv:
+        srv.serve_serial(board_tty, 115200)
+        results = cf.run_conformance(f"hil+serial://{host_tty}?baud=115200", timeout=T)
     assert not _failures(results)
     assert _outcomes(results)["sessions/hello-after-bye"] == "pass"
+
+
+def test_a_keyed_emulator_passes_the_auth_cases_and_refuses_without_the_key(monkeypatch):
+    monkeypatch.delenv("NEUROHW_HIL_KEY_FILE", raising=False)
+    with live_server(device(), tiles=1, key=b"bench 7 key") as srv:
+        monkeypatch.setenv("NEUROHW_HIL_KEY", "bench 7 key")
+        results = cf.run_conformance(srv.url, timeout=T)
+        monkeypatch.setenv("NEUROHW_HIL_KEY", "another key")
+        with pytest.raises(cf.HilError, match="BAD_AUTH"):
+            cf.run_conformance(srv.url, only=["info/"], timeout=T)
+        monkeypatch.delenv("NEUROHW_HIL_KEY")
+        with pytest.raises(cf.UserError, match="requires a key"):
+            cf.run_conformance(srv.url, only=["info/"], timeout=T)
+    assert not _failures(results)
+    got = _outcomes(results)
+    assert {got[k] for k in got if k.startswith("auth/") and k != "auth/unkeyed-server"} == {"pass"}
+    assert got["auth/unkeyed-server"] == "n/a"
 
 
 def test_a_planted_stale_replay_fails_exactly_the_seq_reused_case():
