@@ -197,3 +197,19 @@ def test_a_skeleton_with_a_broken_replay_window_fails_the_replay_cases(tmp_path)
         proc.wait(10)
     failed = {n for n, _ in _failures(results)}
     assert "replay/seq-reused" in failed and "replay/identical" not in failed
+
+
+# ---------------------------------------------------------------- the documents
+
+
+def test_the_conformance_doc_lists_every_case_with_its_section():
+    text = (ROOT / "docs" / "hil-conformance.md").read_text()
+    rows = re.findall(r"^\| `([a-z-]+/[a-z-]+)` \|([^|]+)\|([^|]*)\|", text, re.M)
+    assert [(n, s.strip()) for n, s, _ in rows] == [(c.name, c.section) for c in cf.CASES]
+    for (name, _, kind), c in zip(rows, cf.CASES):
+        assert ("core" in kind) == c.core and ("--destructive" in kind) == c.destructive and ("TCP only" in kind) == c.tcp_only, name
+
+
+def test_every_cited_section_is_a_heading_of_the_protocol_document():
+    headings = {h.strip() for h in re.findall(r"^#{2,3} (.+)$", DOC.read_text(), re.M)}
+    assert {c.section for c in cf.CASES} <= headings, {c.section for c in cf.CASES} - headings
