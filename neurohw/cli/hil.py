@@ -60,7 +60,7 @@ def register(subparsers) -> None:
     p = sub.add_parser("info", help="print what the chip behind URL reports")
     p.add_argument("url", help="hil://HOST:PORT or hil+serial://PORT?baud=N")
     p.add_argument("--verbose", action="store_true", help="log every frame to stderr")
-    p.set_defaults(handler=cmd_info)
+    p.set_defaults(handler=_frames_logged(cmd_info))
 
     p = sub.add_parser("calibrate", help="measure a chip over the link and write a device model of it")
     p.add_argument("url", help="hil://HOST:PORT or hil+serial://PORT?baud=N")
@@ -71,7 +71,7 @@ def register(subparsers) -> None:
     p.add_argument("--formed", default="gaussian", choices=("gaussian", "lognormal", "histogram"), help="formed-conductance distribution to write (default gaussian)")
     p.add_argument("--no-drift", action="store_true", help="do not advance the chip's clock to measure drift")
     p.add_argument("--verbose", action="store_true", help="log every frame to stderr")
-    p.set_defaults(handler=cmd_calibrate)
+    p.set_defaults(handler=_frames_logged(cmd_calibrate))
 
     p = sub.add_parser("conformance", help="check a chip against the protocol document, case by case (docs/hil-conformance.md)")
     p.add_argument("url", help="hil://HOST:PORT or hil+serial://PORT?baud=N (key, if the board asks: NEUROHW_HIL_KEY or NEUROHW_HIL_KEY_FILE)")
@@ -81,7 +81,7 @@ def register(subparsers) -> None:
     p.add_argument("--case", action="append", default=[], metavar="NAME", help="run only this case or group, e.g. replay/ (repeatable)")
     p.add_argument("--timeout", type=float, default=None, metavar="S", help="seconds to wait for each reply (default 5, or the URL's timeout=)")
     p.add_argument("--verbose", action="store_true", help="log every frame to stderr")
-    p.set_defaults(handler=cmd_conformance)
+    p.set_defaults(handler=_frames_logged(cmd_conformance))
 
 
 def _overrides(items: list[str]) -> dict:
@@ -172,13 +172,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verbose(args: argparse.Namespace) -> None:
-    """``--verbose``: the HIL loggers (frames on ``neurohw.hil.frames``) at DEBUG on stderr."""
-    if getattr(args, "verbose", False):
+def _frames_logged(handler):
+    """``--verbose``: while ``handler`` runs, the HIL loggers (every frame on
+    ``neurohw.hil.frames``) write to stderr at DEBUG."""
+
+    def run(args: argparse.Namespace) -> int:
+        if not getattr(args, "verbose", False):
+            return handler(args)
         import logging
 
-        logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
-        logging.getLogger("neurohw.hil").setLevel(logging.DEBUG)
+        log = logging.getLogger("neurohw.hil")
+        out = logging.StreamHandler(sys.stderr)
+        out.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+        level = log.level
+        log.addHandler(out)
+        log.setLevel(logging.DEBUG)
+        try:
+            return handler(args)
+        finally:
+            log.removeHandler(out)
+            log.setLevel(level)
+
+    return run
 
 
 def cmd_conformance(args: argparse.Namespace) -> int:
@@ -192,7 +207,6 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     for item in args.case:
         if item not in names and not any(n.startswith(item.rstrip("/") + "/") for n in names):
             raise UserError(f"--case {item!r}: no such case or group; e.g. --case replay/ or --case frames/header-crc")
-    _verbose(args)
     results = run_conformance(args.url, destructive=args.destructive, core_only=args.core, only=args.case or None, timeout=args.timeout)
     if args.json:
         print(json.dumps({"url": args.url, "passed": not any(r.outcome == "FAIL" for r in results), "cases": [r.as_dict() for r in results]}, indent=2))
@@ -203,8 +217,6 @@ def cmd_conformance(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from neurohw.hil.remote import RemoteMacro
-
-    _verbose(args)
 
     with RemoteMacro(args.url) as macro:
         info = macro.info()
@@ -238,7 +250,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             tiles = [int(t) for t in args.tiles.split(",") if t.strip()]
         except ValueError:
             raise UserError(f"--tiles {args.tiles!r}: give comma-separated tile numbers, e.g. 0,1") from None
-    _verbose(args)
     console = Console(stderr=True)
     say = (lambda text: console.print(f"calibrate: {text}")) if console.is_terminal else None
     with RemoteMacro(args.url, chip_seed=args.seed) as macro:

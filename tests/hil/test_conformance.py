@@ -213,3 +213,10 @@ def test_the_conformance_doc_lists_every_case_with_its_section():
 def test_every_cited_section_is_a_heading_of_the_protocol_document():
     headings = {h.strip() for h in re.findall(r"^#{2,3} (.+)$", DOC.read_text(), re.M)}
     assert {c.section for c in cf.CASES} <= headings, {c.section for c in cf.CASES} - headings
+
+
+def test_verbose_logs_every_frame(capsys):
+    with live_server(device(), tiles=1) as srv:
+        assert main(["hil", "conformance", srv.url, "--case", "info/layout", "--verbose", "--timeout", str(T)]) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"neurohw\.hil\.frames: -> HELLO seq 1 session 0", err) and re.search(r"<- INFO seq \d+ session \d+ flags 0x1 OK", err)
