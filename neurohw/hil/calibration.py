@@ -19,7 +19,10 @@
    chi-square test, p < 0.001); a chip without one gets none.
 3. Stuck cells: PROGRAM every cell to 25 % and then to 75 % of the programming window and READ
    after each; a cell that did not move by a quarter of the window is stuck (on above the
-   middle, off below). Their share is ``stuck.p_on`` / ``p_off``, their conductances
+   middle, off below). Only cells FORM formed can be written: an unformed cell that reads above
+   the formed threshold is stuck on, one that reads low counts as unformed (stuck off or not, the
+   link cannot tell), so ``p_on`` is a share of all cells and ``p_off`` of the formed (writable)
+   ones. Their share is ``stuck.p_on`` / ``p_off``, their conductances
    ``g_on_us`` / ``g_off_us``; the programming reply's converged share and pulses are recorded.
 4. Drift, when the chip's clock can advance (TIME): READ at ages 10 t0 and 1000 t0 after the
    last PROGRAM; per free cell ``nu = ln(G(10 t0) / G(1000 t0)) / ln(100)`` (the power law of
@@ -246,6 +249,8 @@ def calibrate(
     # stuck cells: program to 25 % and 75 % of the window
     lo_w, hi_w = info.g_min_us, info.g_max_us
     t1, t2 = lo_w + 0.25 * (hi_w - lo_w), lo_w + 0.75 * (hi_w - lo_w)
+    thr_all = formed_threshold(np.concatenate([maps[t].ravel() for t in tiles]), info.level_step_us)
+    n_writable = 0
     stuck_on, stuck_off, prog_stats = {}, {}, {"cells": 0, "converged": 0, "pulses": 0, "max_pulses": 0, "max_error_us": 0.0}
     g_after: dict[int, np.ndarray] = {}
     for t in tiles:
@@ -255,11 +260,18 @@ def calibrate(
         g1 = macro.read(block)
         r2 = macro.program(block, np.full((rows, 2 * pairs), t2), _tile_seed(seed + 2, t))
         g2 = macro.read(block)
-        stuck = np.abs(g2 - g1) < 0.25 * (t2 - t1)
+        # only cells FORM formed can be written (an unformed cell reports 0 pulses and keeps its
+        # value): among them, one that did not move is stuck; an unformed cell that reads above
+        # the formed threshold is stuck on; an unformed one that reads low may be stuck off or
+        # merely unformed (the link cannot tell), so it counts as unformed
+        writable = np.asarray(formed_chip[t], bool)
+        stuck = writable & (np.abs(g2 - g1) < 0.25 * (t2 - t1))
         mid = (t1 + t2) / 2
-        stuck_on[t] = stuck & (g2 > mid)
+        high = ~writable & (maps[t] > thr_all) if math.isfinite(thr_all) else np.zeros_like(writable)
+        stuck_on[t] = (stuck & (g2 > mid)) | high
         stuck_off[t] = stuck & (g2 <= mid)
-        free = ~stuck
+        free = writable & ~stuck
+        n_writable += int(writable.sum())
         for r, gg, tt in ((r1, g1, t1), (r2, g2, t2)):
             conv = r.converged & free
             prog_stats["cells"] += int(free.sum())
@@ -282,7 +294,7 @@ def calibrate(
         macro.time(990 * t0)
         for t in tiles:
             gb = macro.read(Block(t, 0, rows, 0, pairs))
-            use = ~(stuck_on[t] | stuck_off[t]) & (ga[t] > 0) & (gb > 0)
+            use = np.asarray(formed_chip[t], bool) & ~(stuck_on[t] | stuck_off[t]) & (ga[t] > 0) & (gb > 0)
             nu_all.append(np.log(ga[t][use] / gb[use]) / math.log(100.0))
     nu = np.concatenate(nu_all) if nu_all else np.zeros(0)
 
@@ -319,7 +331,7 @@ def calibrate(
                 "gain": {str(t): gains[t] for t in tiles}, "gain_se": {str(t): gain_se[t] if math.isfinite(gain_se[t]) else None for t in tiles},
                 "gain_columns": {str(t): gain_used[t] for t in tiles}, "gain_spread": spread,
                 "gain_error_std": spread["gain_error_std"]},
-        "stuck": {"cells": n_cells, "on": n_on, "off": n_off, "p_on": n_on / n_cells, "p_off": n_off / n_cells, "g_on_us": g_on, "g_off_us": g_off},
+        "stuck": {"cells": n_cells, "writable_cells": n_writable, "on": n_on, "off": n_off, "p_on": n_on / n_cells, "p_off": n_off / max(n_writable, 1), "g_on_us": g_on, "g_off_us": g_off},
         "programming": {**prog_stats, "converged_fraction": prog_stats["converged"] / max(prog_stats["cells"], 1),
                         "mean_pulses": prog_stats["pulses"] / max(prog_stats["cells"], 1), "targets_us": [t1, t2]},
         "drift": {"measured": drift_measured, "t0_s": t0, "ages_s": [10 * t0, 1000 * t0] if drift_measured else [],
@@ -453,8 +465,8 @@ def device_model(s: dict, info: ChipInfo, facts: dict, formed_kind: str) -> tupl
         put("drift.nu_std", dr["nu_std"], "measured: std of the drift exponents")
     else:
         put("drift.enabled", False, "not measured (the chip cannot advance its clock)")
-    put("stuck.p_on", st["p_on"], f"measured: {st['on']} of {st['cells']} cells did not move under PROGRAM and sit high, {where}")
-    put("stuck.p_off", st["p_off"], f"measured: {st['off']} of {st['cells']} cells did not move and sit low")
+    put("stuck.p_on", st["p_on"], f"measured: {st['on']} of {st['cells']} cells sit high without moving under PROGRAM (or read formed though FORM left them unformed), {where}")
+    put("stuck.p_off", st["p_off"], f"measured: {st['off']} of the {st['writable_cells']} formed (writable) cells did not move and sit low")
     if st["g_on_us"] is not None:
         put("stuck.g_on_us", max(st["g_on_us"], 0.0), "measured: mean of the stuck-on cells")
     else:
