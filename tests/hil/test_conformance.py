@@ -54,8 +54,8 @@ def _failures(results) -> list:
 
 @pytest.fixture(scope="module")
 def server():
-    # slowop makes FORM last long enough that ABORT and BUSY are observable
-    with live_server(device(), tiles=2, frame_timeout_s=5.0, faults=parse_faults("slowop=5")) as s:
+    # slowop: each 64-row chunk of FORM takes >= 50 ms, so BUSY and ABORT are observable
+    with live_server(device(), tiles=2, frame_timeout_s=5.0, faults=parse_faults("slowop=50")) as s:
         yield s
 
 
@@ -64,6 +64,7 @@ def test_every_case_passes_against_the_emulator_over_tcp(server):
     assert not _failures(results)
     got = _outcomes(results)
     assert got["long/abort-or-done"] == "pass" and got["replay/seq-reused"] == "pass"
+    assert "READ during it: BUSY; ABORTED, nothing applied" in {r.name: r.seen for r in results}["long/abort-or-done"]
     assert all(v == "pass" for k, v in got.items() if not k.startswith("auth/") or k == "auth/unkeyed-server")
     assert {got[k] for k in got if k.startswith("auth/") and k != "auth/unkeyed-server"} == {"n/a"}
 
