@@ -233,11 +233,13 @@ def calibrate(
         g1 = macro.read(block)
         r2 = macro.program(block, np.full((rows, 2 * pairs), t2), _tile_seed(seed + 2, t))
         g2 = macro.read(block)
-        stuck = np.abs(g2 - g1) < 0.25 * (t2 - t1)
+        # only formed cells can be written: a cell that did not form (FORM's map) does not move
+        # either, but is no stuck cell; stuck cells are counted among the formed ones
+        stuck = (np.abs(g2 - g1) < 0.25 * (t2 - t1)) & formed_chip[t]
         mid = (t1 + t2) / 2
         stuck_on[t] = stuck & (g2 > mid)
         stuck_off[t] = stuck & (g2 <= mid)
-        free = ~stuck
+        free = ~stuck & formed_chip[t]
         for r, gg, tt in ((r1, g1, t1), (r2, g2, t2)):
             conv = r.converged & free
             prog_stats["cells"] += int(free.sum())
@@ -260,7 +262,7 @@ def calibrate(
         macro.time(990 * t0)
         for t in tiles:
             gb = macro.read(Block(t, 0, rows, 0, pairs))
-            use = ~(stuck_on[t] | stuck_off[t]) & (ga[t] > 0) & (gb > 0)
+            use = ~(stuck_on[t] | stuck_off[t]) & formed_chip[t] & (ga[t] > 0) & (gb > 0)
             nu_all.append(np.log(ga[t][use] / gb[use]) / math.log(100.0))
     nu = np.concatenate(nu_all) if nu_all else np.zeros(0)
 
@@ -272,7 +274,7 @@ def calibrate(
     n_formed = int(formed.sum())
     g_formed = free_g[formed]
     chip_formed = float(np.mean(np.concatenate([formed_chip[t][~(stuck_on[t] | stuck_off[t])] for t in tiles])))
-    n_cells = len(tiles) * rows * 2 * pairs
+    n_cells = max(1, int(sum(int(formed_chip[t].sum()) for t in tiles)))  # stuck fractions are of the formed cells
     n_on = int(sum(int(stuck_on[t].sum()) for t in tiles))
     n_off = int(sum(int(stuck_off[t].sum()) for t in tiles))
     g_on = float(np.mean(np.concatenate([g_after[t][stuck_on[t]] for t in tiles]))) if n_on else None
