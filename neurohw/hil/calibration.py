@@ -306,7 +306,7 @@ def calibrate(
     n_formed = int(formed.sum())
     g_formed = free_g[formed]
     chip_formed = float(np.mean(np.concatenate([formed_chip[t][~(stuck_on[t] | stuck_off[t])] for t in tiles])))
-    n_cells = len(tiles) * rows * 2 * pairs
+    n_cells = len(tiles) * rows * 2 * pairs  # p_on: of all cells (stuck on is seen on every cell); p_off: of the writable ones
     n_on = int(sum(int(stuck_on[t].sum()) for t in tiles))
     n_off = int(sum(int(stuck_off[t].sum()) for t in tiles))
     g_on = float(np.mean(np.concatenate([g_after[t][stuck_on[t]] for t in tiles]))) if n_on else None

@@ -31,7 +31,9 @@ the server no longer knows, a request the chip refused (:class:`HilStatusError`)
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -533,6 +535,124 @@ class RemoteMacro(Macro):
             self._transport.close()
 
 
-def connect(url: str, chip_seed: int = 0, **kwargs) -> RemoteMacro:
-    """A :class:`RemoteMacro` on ``url`` (``hil://`` or ``hil+serial://``)."""
-    return RemoteMacro(url, chip_seed, **kwargs)
+class _SerialLink:
+    """One serial port's session, shared by the :class:`SharedSerialMacro` s of this process.
+
+    A serial line is one connection and the protocol gives a connection one session (and a
+    tty read by two file descriptors splits the replies between them), so the macros that
+    ``connect`` opens on one port at the same time (a run's encoders, one per modality) share
+    one session, hence one chip: each gets the chip's tiles as it first uses them (its tile
+    ``t`` is the next free physical tile). The session ends (BYE) when the last one closes."""
+
+    _links: dict[str, "_SerialLink"] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, macro: RemoteMacro):
+        self.macro = macro
+        self.users = 0
+        self.owner: dict[int, object] = {}  # physical tile -> the SharedSerialMacro using it
+
+    @classmethod
+    def join(cls, address: HilAddress, chip_seed: int, kwargs: dict) -> "_SerialLink":
+        with cls._lock:
+            link = cls._links.get(address.serial_port)
+            if link is None or link.macro._closed:
+                link = cls(RemoteMacro(address, chip_seed, **kwargs))
+                cls._links[address.serial_port] = link
+            link.users += 1
+            return link
+
+    def leave(self) -> None:
+        with self._lock:
+            self.users -= 1
+            if self.users > 0:
+                return
+            if self._links.get(self.macro.address.serial_port) is self:
+                del self._links[self.macro.address.serial_port]
+        self.macro.close()
+
+
+class SharedSerialMacro(Macro):
+    """A macro on a serial link shared with other macros of this process (see
+    :class:`_SerialLink`): the :class:`Macro` API with its own tile numbering. ``reset`` is
+    refused while another macro shares the chip; ``time`` advances the one chip's clock."""
+
+    def __init__(self, link: _SerialLink):
+        super().__init__()
+        self._link = link
+        self._tiles: dict[int, int] = {}  # this macro's tile -> the chip's
+        self._closed = False
+        self.where = link.macro.where
+
+    @property
+    def _m(self) -> RemoteMacro:
+        if self._closed:
+            raise HilError(f"{self.where}: the macro is closed")
+        return self._link.macro
+
+    def _tile(self, t: int) -> int:
+        if t in self._tiles:
+            return self._tiles[t]
+        info = self._m._geometry()
+        if not 0 <= t < info.tiles:
+            return t  # out of range: the chip refuses it with its own message
+        with _SerialLink._lock:
+            free = [p for p in range(info.tiles) if p not in self._link.owner]
+            if not free:
+                raise HilError(f"{self.where}: all {info.tiles} tiles of the chip are in use by the macros sharing this serial link; "
+                               "use fewer or smaller crossbars, or a TCP link (one chip per session)")
+            self._link.owner[free[0]] = self
+            self._tiles[t] = free[0]
+        return free[0]
+
+    def _block(self, b: Block) -> Block:
+        return Block(self._tile(b.tile), b.row0, b.nrows, b.col0, b.ncols)
+
+    def info(self) -> ChipInfo:
+        info = self._m.info()
+        lsb = tuple(info.tile_lsb_us[self._tiles[t]] if t in self._tiles else info.lsb_us for t in range(info.tiles))
+        return dataclasses.replace(info, tile_lsb_us=lsb)
+
+    def form(self, block: Block, seed: int, mask: np.ndarray | None = None, progress: Progress | None = None) -> FormReply:
+        return self._m.form(self._block(block), seed, mask, progress)
+
+    def program(self, block: Block, targets: np.ndarray, seed: int, progress: Progress | None = None) -> ProgramReply:
+        return self._m.program(self._block(block), targets, seed, progress)
+
+    def read(self, block: Block) -> np.ndarray:
+        return self._m.read(self._block(block))
+
+    def mvm_many(self, calls: Sequence[MvmCall], exact: bool = False) -> list[np.ndarray]:
+        mapped = [MvmCall(self._block(c.block), c.planes, self._nonces_for(c)) for c in calls]
+        return self._m.mvm_many(mapped, exact=exact)
+
+    def time(self, seconds: float) -> float:
+        return self._m.time(seconds)
+
+    def reset(self) -> None:
+        if self._link.users > 1:
+            raise HilError(f"{self.where}: RESET would wipe the tiles of the other macros sharing this serial link; close them first")
+        self._m.reset()
+        with _SerialLink._lock:
+            for p in self._tiles.values():
+                self._link.owner.pop(p, None)
+            self._tiles.clear()
+
+    def stats(self) -> dict:
+        return self._m.stats()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._link.leave()
+
+
+def connect(url: str, chip_seed: int = 0, **kwargs) -> Macro:
+    """A macro on ``url``: a :class:`RemoteMacro` (its own session) on ``hil://``; on
+    ``hil+serial://`` a :class:`SharedSerialMacro`: the macros open on one serial port share
+    its one session (the first one's ``chip_seed``) and take the chip's tiles in turn."""
+    address = parse_address(url)
+    if address.kind != "serial":
+        return RemoteMacro(address, chip_seed, **kwargs)
+    return SharedSerialMacro(_SerialLink.join(address, chip_seed, kwargs))

@@ -95,7 +95,8 @@ def test_bench_hil_quick_json(capsys):
     names = {(r["name"], r["batch"]) for r in report["results"]}
     assert names == {(n, b) for n in ("local", "tcp", "tcp-pipelined") for b in (1, 64)}
     for r in report["results"]:
-        assert r["frames_per_s"] > 0 and r["rows_per_s"] == pytest.approx(r["frames_per_s"] * r["batch"], rel=1e-3)
+        # both are rounded to 0.1: on a loaded machine (a few frames/s) that is more than 0.1 %
+        assert r["frames_per_s"] > 0 and r["rows_per_s"] == pytest.approx(r["frames_per_s"] * r["batch"], abs=0.05 * r["batch"] + 0.05)
         assert r["same_codes_as_local"] is True
         if r["name"] == "local":
             assert r["ratio_to_local"] == 1.0

@@ -346,3 +346,21 @@ def test_serve_refuses_a_non_loopback_bind_without_a_key(tmp_path, capsys, monke
     assert main(["hil", "serve", "--device", "ideal", "--port", "0", "--exit-after", "0.1", "--key-file", str(empty)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "empty" in err[0]
+
+
+def test_the_documents_auth_example_is_what_the_encoder_writes():
+    from pathlib import Path
+    import re
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "hil-protocol.md"
+    text = doc.read_text().split("## Authentication", 1)[1].split("\n## ", 1)[0]
+    blocks = [bytes.fromhex(b.replace("\n", " ")) for b in re.findall(r"(?:\n    [0-9a-f]{2}(?: [0-9a-f]{2})*)+", text)]
+    challenge, sid = bytes(range(32)), 0x12345678
+    mac = _hmac(b"lab key", challenge, sid)
+    assert mac.hex().startswith("068cd45d") and mac.hex().endswith("084f17f7")
+    hello = msg.HelloReply(1, False, sid, 4 * 1024 * 1024, 0x1F, 0, challenge).pack()
+    assert blocks == [
+        encode_frame(Opcode.HELLO, hello, seq=1, session=sid, flags=Flag.REPLY),
+        encode_frame(Opcode.AUTH, mac, seq=2, session=sid),
+        encode_frame(Opcode.AUTH, b"", seq=2, session=sid, flags=Flag.REPLY),
+    ]
