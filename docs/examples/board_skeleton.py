@@ -71,14 +71,17 @@ def error(text):
     return text.encode("utf-8")[:200]
 
 
+RING = (1 << 32) - 1  # seqs live on the ring of the 2^32 - 1 nonzero values: 0xFFFFFFFF -> 1
+
+
 def serial_ahead(a, b):
-    """RFC 1982: a is ahead of b by less than 2^31 (serial-number arithmetic mod 2^32)."""
-    return a != b and (a - b) % (1 << 32) < (1 << 31)
+    """RFC 1982 on the ring: a is ahead of b when 0 < (a - b) mod (2^32 - 1) < 2^31."""
+    return 0 < (a - b) % RING < (1 << 31)
 
 
 def distance(a, b):
-    """How many sequence numbers a lies behind b (mod 2^32)."""
-    return (b - a) % (1 << 32)
+    """How many sequence numbers a lies behind b on the ring."""
+    return (b - a) % RING
 
 
 class Session:

@@ -584,7 +584,9 @@ def _counter(stats: dict, *path: str) -> int | None:
 S_FRAMES = "Frames"
 S_STREAM = "Reading a byte stream"
 S_STATUS = "Status"
-S_SESS = "Sessions, sequence numbers, retries"
+S_HEADER = "Header checks"
+S_LIFE = "Session lifecycle"
+S_REPLAY = "Sequence numbers and replay"
 S_LONG = "Long operations"
 S_CMDS = "Commands"
 S_AUTH = "Authentication"
@@ -669,7 +671,7 @@ def _trickle(s: Suite) -> str:
 # ---------------------------------------------------------------- cases: header checks
 
 
-@case("header/version", S_FRAMES, core=True)
+@case("header/version", S_HEADER, core=True)
 def _version(s: Suite) -> str:
     p = s.open()
     try:
@@ -696,32 +698,32 @@ def _header_rule(s: Suite, what: str, want: int, **kw) -> str:
         s.bye(p)
 
 
-@case("header/reply-flag", S_FRAMES, core=True)
+@case("header/reply-flag", S_HEADER, core=True)
 def _reply_flag(s: Suite) -> str:
     return _header_rule(s, "a request with the REPLY flag", BAD_REQUEST, flags=F_REPLY)
 
 
-@case("header/progress-flag", S_FRAMES, core=True)
+@case("header/progress-flag", S_HEADER, core=True)
 def _progress_flag(s: Suite) -> str:
     return _header_rule(s, "a request with the PROGRESS flag", BAD_REQUEST, flags=F_PROGRESS)
 
 
-@case("header/status-byte", S_FRAMES, core=True)
+@case("header/status-byte", S_HEADER, core=True)
 def _status_byte(s: Suite) -> str:
     return _header_rule(s, "a request with status byte 3", BAD_REQUEST, status=3)
 
 
-@case("header/reserved-byte", S_FRAMES, core=True)
+@case("header/reserved-byte", S_HEADER, core=True)
 def _reserved_byte(s: Suite) -> str:
     return _header_rule(s, "a request with reserved byte 1", BAD_REQUEST, reserved=1)
 
 
-@case("header/unknown-flags", S_FRAMES, core=True)
+@case("header/unknown-flags", S_HEADER, core=True)
 def _unknown_flags(s: Suite) -> str:
     return _header_rule(s, "INFO with unknown flag bits 0xF0 and RETRY", OK, flags=0xF0 | F_RETRY)
 
 
-@case("header/seq-zero", S_SESS, core=True)
+@case("header/seq-zero", S_HEADER, core=True)
 def _seq_zero(s: Suite) -> str:
     q = Peer(s)
     try:
@@ -737,7 +739,7 @@ def _seq_zero(s: Suite) -> str:
         s.bye(p)
 
 
-@case("header/empty-payloads", S_CMDS, core=True)
+@case("header/empty-payloads", S_HEADER, core=True)
 def _empty_payloads(s: Suite) -> str:
     p = s.open()
     try:
@@ -760,7 +762,7 @@ def _unknown_opcode(s: Suite) -> str:
         s.bye(p)
 
 
-@case("header/wrong-session", S_SESS, core=True)
+@case("header/wrong-session", S_HEADER, core=True)
 def _wrong_session(s: Suite) -> str:
     q = Peer(s) if s.address.kind == "tcp" else None
     if q is not None:
@@ -821,7 +823,7 @@ def _negotiation(s: Suite) -> str:
         s.bye(p)
 
 
-@case("sessions/hello-repeated", S_CMDS, core=True)
+@case("sessions/hello-repeated", S_LIFE, core=True)
 def _hello_repeat(s: Suite) -> str:
     p = Peer(s)
     try:
@@ -837,7 +839,7 @@ def _hello_repeat(s: Suite) -> str:
         s.bye(p)
 
 
-@case("sessions/second-hello", S_SESS, core=True)
+@case("sessions/second-hello", S_LIFE, core=True)
 def _second_hello(s: Suite) -> str:
     p = s.open()
     try:
@@ -850,7 +852,7 @@ def _second_hello(s: Suite) -> str:
         s.bye(p)
 
 
-@case("sessions/bye", S_CMDS, core=True)
+@case("sessions/bye", S_LIFE, core=True)
 def _bye(s: Suite) -> str:
     p = s.open()
     sid = p.session
@@ -863,7 +865,7 @@ def _bye(s: Suite) -> str:
     return "OK (empty), then BAD_SESSION for its id"
 
 
-@case("sessions/hello-after-bye", S_SESS, core=True)
+@case("sessions/hello-after-bye", S_LIFE, core=True)
 def _hello_after_bye(s: Suite) -> str:
     p = Peer(s)
     try:
@@ -889,7 +891,7 @@ def _hello_after_bye(s: Suite) -> str:
         s.bye(p)
 
 
-@case("sessions/resume", S_SESS, tcp_only=True)
+@case("sessions/resume", S_LIFE, tcp_only=True)
 def _resume(s: Suite) -> str:
     p = s.open()
     blk = s.small_block()
@@ -913,7 +915,7 @@ def _resume(s: Suite) -> str:
 # ---------------------------------------------------------------- cases: replay
 
 
-@case("replay/identical", S_SESS, core=True)
+@case("replay/identical", S_REPLAY, core=True)
 def _replay_identical(s: Suite) -> str:
     p = s.open()
     try:
@@ -937,7 +939,7 @@ def _replay_identical(s: Suite) -> str:
         s.bye(p)
 
 
-@case("replay/seq-reused", S_SESS, core=True)
+@case("replay/seq-reused", S_REPLAY, core=True)
 def _replay_reused(s: Suite) -> str:
     p = s.open()
     try:
@@ -954,7 +956,7 @@ def _replay_reused(s: Suite) -> str:
         s.bye(p)
 
 
-@case("replay/behind-window", S_SESS, core=True)
+@case("replay/behind-window", S_REPLAY, core=True)
 def _behind(s: Suite) -> str:
     p = s.open()
     try:
@@ -969,7 +971,7 @@ def _behind(s: Suite) -> str:
         s.bye(p)
 
 
-@case("replay/in-window-unseen", S_SESS, core=True)
+@case("replay/in-window-unseen", S_REPLAY, core=True)
 def _in_window(s: Suite) -> str:
     p = s.open()
     try:
@@ -982,7 +984,7 @@ def _in_window(s: Suite) -> str:
         s.bye(p)
 
 
-@case("replay/read-only-any-seq", S_SESS, core=True)
+@case("replay/read-only-any-seq", S_REPLAY, core=True)
 def _read_only(s: Suite) -> str:
     p = s.open()
     try:
@@ -997,7 +999,7 @@ def _read_only(s: Suite) -> str:
         s.bye(p)
 
 
-@case("replay/wrap", S_SESS, core=True)
+@case("replay/wrap", S_REPLAY, core=True)
 def _wrap(s: Suite) -> str:
     p = s.open()
     try:
@@ -1007,7 +1009,13 @@ def _wrap(s: Suite) -> str:
         _mvm_ok(p, blk, [[[0]]], seq=0xFFFFFFFE)  # still inside the window after the wrap: its kept reply
         far = (2 + (1 << 31) + 5) & 0xFFFFFFFF
         p.expect(p.reply(p.send(MVM, mvm_payload(blk, [[[3]]]), seq=far), MVM), STALE, f"seq {far}, 2^31+5 ahead of last_seq 2 (so behind)")
-        return "serial-number arithmetic across 2^32 (0 skipped)"
+        s.bye(p)
+        p = s.open()
+        _mvm_ok(p, blk, [[[0]]], seq=0xFFFFFFC0)
+        _mvm_ok(p, blk, [[[1]]], seq=1)  # 64 ahead on the ring of nonzero seqs
+        r = p.reply(p.send(MVM, mvm_payload(blk, [[[2]]]), seq=0xFFFFFFC1), MVM)
+        p.expect(r, OK, "seq 0xFFFFFFC1 after last_seq 1: 63 behind on the ring of 2^32 - 1 nonzero seqs (inside the window, never executed)")
+        return "serial-number arithmetic on the ring of nonzero seqs (0xFFFFFFFF -> 1)"
     finally:
         s.bye(p)
 
