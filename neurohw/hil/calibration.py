@@ -234,12 +234,13 @@ def calibrate(
         r2 = macro.program(block, np.full((rows, 2 * pairs), t2), _tile_seed(seed + 2, t))
         g2 = macro.read(block)
         # only formed cells can be written: a cell that did not form (FORM's map) does not move
-        # either, but is no stuck cell; stuck cells are counted among the formed ones
-        stuck = (np.abs(g2 - g1) < 0.25 * (t2 - t1)) & formed_chip[t]
+        # either. A cell that does not move and sits high is stuck on (formed or not); one that
+        # sits low is stuck off only if it formed (else it is an unformed cell)
+        still = np.abs(g2 - g1) < 0.25 * (t2 - t1)
         mid = (t1 + t2) / 2
-        stuck_on[t] = stuck & (g2 > mid)
-        stuck_off[t] = stuck & (g2 <= mid)
-        free = ~stuck & formed_chip[t]
+        stuck_on[t] = still & (g2 > mid)
+        stuck_off[t] = still & (g2 <= mid) & formed_chip[t]
+        free = ~still & formed_chip[t]
         for r, gg, tt in ((r1, g1, t1), (r2, g2, t2)):
             conv = r.converged & free
             prog_stats["cells"] += int(free.sum())
@@ -274,7 +275,9 @@ def calibrate(
     n_formed = int(formed.sum())
     g_formed = free_g[formed]
     chip_formed = float(np.mean(np.concatenate([formed_chip[t][~(stuck_on[t] | stuck_off[t])] for t in tiles])))
-    n_cells = max(1, int(sum(int(formed_chip[t].sum()) for t in tiles)))  # stuck fractions are of the formed cells
+    n_cells = len(tiles) * rows * 2 * pairs
+    # stuck off is seen only among formed cells (an unformed cell sits low too): its fraction is of them
+    n_formed_cells = max(1, int(sum(int(formed_chip[t].sum()) for t in tiles)))
     n_on = int(sum(int(stuck_on[t].sum()) for t in tiles))
     n_off = int(sum(int(stuck_off[t].sum()) for t in tiles))
     g_on = float(np.mean(np.concatenate([g_after[t][stuck_on[t]] for t in tiles]))) if n_on else None
@@ -298,7 +301,7 @@ def calibrate(
         "adc": {"bits": info.adc_bits, "lsb_us": info.lsb_us, "tile_lsb_us": {str(t): info.tile_lsb_us[t] for t in tiles},
                 "gain": {str(t): gains[t] for t in tiles}, "gain_columns": {str(t): gain_used[t] for t in tiles},
                 "gain_error_std": float(np.std(gain_list, ddof=1)) if len(gain_list) > 1 else 0.0},
-        "stuck": {"cells": n_cells, "on": n_on, "off": n_off, "p_on": n_on / n_cells, "p_off": n_off / n_cells, "g_on_us": g_on, "g_off_us": g_off},
+        "stuck": {"cells": n_cells, "on": n_on, "off": n_off, "p_on": n_on / n_cells, "p_off": n_off / n_formed_cells, "g_on_us": g_on, "g_off_us": g_off},
         "programming": {**prog_stats, "converged_fraction": prog_stats["converged"] / max(prog_stats["cells"], 1),
                         "mean_pulses": prog_stats["pulses"] / max(prog_stats["cells"], 1), "targets_us": [t1, t2]},
         "drift": {"measured": drift_measured, "t0_s": t0, "ages_s": [10 * t0, 1000 * t0] if drift_measured else [],
