@@ -19,9 +19,9 @@
    chi-square test, p < 0.001); a chip without one gets none.
 3. Stuck cells: PROGRAM every cell to 25 % and then to 75 % of the programming window and READ
    after each; a cell that did not move by a quarter of the window is stuck (on above the
-   middle, off below). Only cells FORM formed can be written: an unformed cell that reads above
-   the formed threshold is stuck on, one that reads low counts as unformed (stuck off or not, the
-   link cannot tell), so ``p_on`` is a share of all cells and ``p_off`` of the formed (writable)
+   middle, off below). Only cells FORM formed can be written: an unformed cell that sits high
+   without moving is stuck on, one that sits low counts as unformed (stuck off or not, the link
+   cannot tell), so ``p_on`` is a share of all cells and ``p_off`` of the formed (writable)
    ones. Their share is ``stuck.p_on`` / ``p_off``, their conductances
    ``g_on_us`` / ``g_off_us``; the programming reply's converged share and pulses are recorded.
 4. Drift, when the chip's clock can advance (TIME): READ at ages 10 t0 and 1000 t0 after the
@@ -249,7 +249,6 @@ def calibrate(
     # stuck cells: program to 25 % and 75 % of the window
     lo_w, hi_w = info.g_min_us, info.g_max_us
     t1, t2 = lo_w + 0.25 * (hi_w - lo_w), lo_w + 0.75 * (hi_w - lo_w)
-    thr_all = formed_threshold(np.concatenate([maps[t].ravel() for t in tiles]), info.level_step_us)
     n_writable = 0
     stuck_on, stuck_off, prog_stats = {}, {}, {"cells": 0, "converged": 0, "pulses": 0, "max_pulses": 0, "max_error_us": 0.0}
     g_after: dict[int, np.ndarray] = {}
@@ -261,16 +260,15 @@ def calibrate(
         r2 = macro.program(block, np.full((rows, 2 * pairs), t2), _tile_seed(seed + 2, t))
         g2 = macro.read(block)
         # only cells FORM formed can be written (an unformed cell reports 0 pulses and keeps its
-        # value): among them, one that did not move is stuck; an unformed cell that reads above
-        # the formed threshold is stuck on; an unformed one that reads low may be stuck off or
-        # merely unformed (the link cannot tell), so it counts as unformed
+        # value, so it does not move either). A cell that does not move and sits high is stuck on
+        # (formed or not); one that sits low is stuck off only if it formed: an unformed one may
+        # be stuck off or merely unformed (the link cannot tell), so it counts as unformed
         writable = np.asarray(formed_chip[t], bool)
-        stuck = writable & (np.abs(g2 - g1) < 0.25 * (t2 - t1))
+        still = np.abs(g2 - g1) < 0.25 * (t2 - t1)
         mid = (t1 + t2) / 2
-        high = ~writable & (maps[t] > thr_all) if math.isfinite(thr_all) else np.zeros_like(writable)
-        stuck_on[t] = (stuck & (g2 > mid)) | high
-        stuck_off[t] = stuck & (g2 <= mid)
-        free = writable & ~stuck
+        stuck_on[t] = still & (g2 > mid)
+        stuck_off[t] = still & (g2 <= mid) & writable
+        free = ~still & writable
         n_writable += int(writable.sum())
         for r, gg, tt in ((r1, g1, t1), (r2, g2, t2)):
             conv = r.converged & free
@@ -465,7 +463,7 @@ def device_model(s: dict, info: ChipInfo, facts: dict, formed_kind: str) -> tupl
         put("drift.nu_std", dr["nu_std"], "measured: std of the drift exponents")
     else:
         put("drift.enabled", False, "not measured (the chip cannot advance its clock)")
-    put("stuck.p_on", st["p_on"], f"measured: {st['on']} of {st['cells']} cells sit high without moving under PROGRAM (or read formed though FORM left them unformed), {where}")
+    put("stuck.p_on", st["p_on"], f"measured: {st['on']} of {st['cells']} cells did not move under PROGRAM and sit high (formed or not), {where}")
     put("stuck.p_off", st["p_off"], f"measured: {st['off']} of the {st['writable_cells']} formed (writable) cells did not move and sit low")
     if st["g_on_us"] is not None:
         put("stuck.g_on_us", max(st["g_on_us"], 0.0), "measured: mean of the stuck-on cells")

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import socket
 import struct
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +22,7 @@ from neurohw.cli import main
 from neurohw.hil import messages as msg
 from neurohw.hil.errors import HilError
 from neurohw.hil.faults import parse_faults
-from neurohw.hil.protocol import Flag, Frame, Opcode, Status, encode_frame
+from neurohw.hil.protocol import Flag, Opcode, Status, encode_frame
 from neurohw.hil.remote import RemoteMacro
 
 BLOCK = msg.Block(0, 0, 16, 0, 8)
@@ -349,9 +351,6 @@ def test_serve_refuses_a_non_loopback_bind_without_a_key(tmp_path, capsys, monke
 
 
 def test_the_documents_auth_example_is_what_the_encoder_writes():
-    from pathlib import Path
-    import re
-
     doc = Path(__file__).resolve().parents[2] / "docs" / "hil-protocol.md"
     text = doc.read_text().split("## Authentication", 1)[1].split("\n## ", 1)[0]
     blocks = [bytes.fromhex(b.replace("\n", " ")) for b in re.findall(r"(?:\n    [0-9a-f]{2}(?: [0-9a-f]{2})*)+", text)]
