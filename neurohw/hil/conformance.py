@@ -462,8 +462,9 @@ class Suite:
         if r.version != VERSION and r.status != BAD_VERSION:
             raise Fail(f"a reply to seq {r.seq} has version byte {r.version}")
 
-    def hello(self, peer: Peer, *, auth: bool = True, seq: int | None = None, payload: bytes | None = None) -> Reply:
-        r = peer.ask(HELLO, hello_payload() if payload is None else payload, seq=seq, session=0)
+    def hello(self, peer: Peer, *, auth: bool = True, seq: int | None = None, payload: bytes | None = None, reply: Reply | None = None) -> Reply:
+        """HELLO (or its ``reply`` already received) and, when the chip asks for it, AUTH."""
+        r = reply or peer.ask(HELLO, hello_payload() if payload is None else payload, seq=seq, session=0)
         peer.expect(r, OK, "HELLO")
         if len(r.payload) < HELLO_REP.size:
             raise Fail(f"HELLO reply payload {len(r.payload)} bytes, the document says 20 (52 with a challenge)")
@@ -477,8 +478,20 @@ class Suite:
         return r
 
     def open(self, *, auth: bool = True) -> Peer:
-        peer = Peer(self)
-        self.hello(peer, auth=auth)
+        """A new session (a fresh connection on TCP). A full server answers HELLO with BUSY
+        (§Session lifecycle): wait it out as the driver does, 0.1 s doubling to 2 s, for at most
+        the URL's ``busy_wait`` seconds (default 60)."""
+        deadline = time.monotonic() + self.address.busy_wait_s
+        pause = 0.1
+        while True:
+            peer = Peer(self)
+            r = peer.ask(HELLO, hello_payload(), session=0)
+            if r.status != BUSY or time.monotonic() + pause > deadline:
+                break
+            peer.close()
+            time.sleep(pause)
+            pause = min(2.0, 2 * pause)
+        self.hello(peer, auth=auth, reply=r)
         return peer
 
     def bye(self, peer: Peer) -> None:

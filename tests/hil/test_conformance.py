@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -221,3 +222,13 @@ def test_verbose_logs_every_frame(capsys):
         assert main(["hil", "conformance", srv.url, "--case", "info/layout", "--verbose", "--timeout", str(T)]) == 0
     err = capsys.readouterr().err
     assert re.search(r"neurohw\.hil\.frames: -> HELLO seq 1 session 0", err) and re.search(r"<- INFO seq \d+ session \d+ flags 0x1 OK", err)
+
+
+def test_a_full_server_is_waited_out_as_the_driver_does():
+    """A server holding its one session answers HELLO with BUSY; the suite waits until it frees."""
+    with live_server(device(), tiles=1, max_sessions=1) as srv:
+        holder = cf.Suite(cf.parse_address(srv.url), timeout=T)
+        held = holder.open()
+        threading.Timer(1.5, lambda: holder.bye(held)).start()
+        results = cf.run_conformance(srv.url + "?busy_wait=60", only=["info/"], timeout=T)
+    assert [r.outcome for r in results] == ["pass", "pass"]
