@@ -6,10 +6,13 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import select
 import socket
 import subprocess
 import sys
+import threading
 import time
+import tty
 from pathlib import Path
 
 import yaml
@@ -46,11 +49,56 @@ def live_server(dev=None, **config):
 
 
 @contextlib.contextmanager
-def serve_process(*args: str, exit_after: float = 300.0):
+def pty_null_modem():
+    """Two pseudo-terminals wired back to back, as a null-modem cable joins two serial ports:
+    what one side writes to its tty (the slave end) is read from the other's. A thread pumps
+    bytes between the two master ends (non-blocking, buffered: a side that does not read does
+    not stall the other). Both ttys are raw (no echo, no line editing) and held open for the
+    whole block, so their settings stay and a port may be opened and closed many times.
+    Yields the two tty paths."""
+    pairs = [os.openpty(), os.openpty()]
+    masters = [m for m, _ in pairs]
+    for _, slave in pairs:
+        tty.setraw(slave)
+    for m in masters:
+        os.set_blocking(m, False)
+    stop = threading.Event()
+    pending = {masters[0]: bytearray(), masters[1]: bytearray()}  # bytes waiting to be written to that master
+
+    def pump():
+        other = {masters[0]: masters[1], masters[1]: masters[0]}
+        while not stop.is_set():
+            wr = [m for m in masters if pending[m]]
+            r, w, _ = select.select(masters, wr, [], 0.05)
+            for m in r:
+                try:
+                    pending[other[m]] += os.read(m, 1 << 16)
+                except (BlockingIOError, OSError):
+                    pass
+            for m in w:
+                try:
+                    n = os.write(m, pending[m])
+                    del pending[m][:n]
+                except (BlockingIOError, OSError):
+                    pass
+
+    thread = threading.Thread(target=pump, name="null-modem", daemon=True)
+    thread.start()
+    try:
+        yield os.ttyname(pairs[0][1]), os.ttyname(pairs[1][1])
+    finally:
+        stop.set()
+        thread.join(10)
+        for fd in (*masters, *(s for _, s in pairs)):
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def serve_process(*args: str, exit_after: float = 300.0, env: dict | None = None):
     """``neurohw hil serve`` in a subprocess on a free port (``--exit-after`` as a safety net);
     yields (process, url)."""
     cmd = [sys.executable, "-m", "neurohw", "hil", "serve", "--port", "0", "--exit-after", str(exit_after), *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, OMP_NUM_THREADS="1", **(env or {})))
     try:
         line = proc.stdout.readline()
         m = re.search(r"hil://127\.0\.0\.1:\d+", line)
@@ -81,7 +129,7 @@ def port_of(url: str) -> int:
 class RawClient:
     """Frames over a plain socket, for the bad-input tests."""
 
-    def __init__(self, port: int, timeout: float = 5.0):
+    def __init__(self, port: int, timeout: float = 30.0):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.reader = FrameReader(1 << 30)
         self.session = 0
@@ -98,7 +146,7 @@ class RawClient:
         self.sock.sendall(encode_frame(opcode, payload, seq=seq, session=self.session if session is None else session, flags=flags, version=version))
         return seq
 
-    def events(self, timeout: float = 5.0, until=None) -> list:
+    def events(self, timeout: float = 30.0, until=None) -> list:
         """Events (first those held back by :meth:`reply`) until ``until(events)`` is true or
         ``timeout`` passes; all are handed over."""
         out: list = self._backlog
@@ -119,7 +167,7 @@ class RawClient:
             out += self.reader.feed(data)
         return out
 
-    def reply(self, seq: int, timeout: float = 5.0, final: bool = True) -> Frame:
+    def reply(self, seq: int, timeout: float = 30.0, final: bool = True) -> Frame:
         """The first (final) reply frame with ``seq``; other events are kept for later calls."""
         def match(e):
             return isinstance(e, Frame) and e.seq == seq and (not final or not e.header.is_progress)

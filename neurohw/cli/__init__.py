@@ -51,8 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except UserError as exc:
-        if args.debug:
-            raise
+        if args.debug:  # the traceback, and still the user error's exit code (2), not Python's 1
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
         print(f"neurohw: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

@@ -178,6 +178,21 @@ def _selection_lines(per_seed: list[dict]) -> list[str]:
     return lines
 
 
+def _chip_lines(chip: dict | None) -> list[str]:
+    """The chip a run over a link ran on, and the device facts where it differs from the YAML's."""
+    if not chip:
+        return []
+    lines = ["## Chip", "", f"Ran on chip {chip['chip_id']} (`{chip['name']}`) at `{chip['url']}`: {chip['tiles']} tiles of "
+             f"{chip['rows']} x {chip['cols']} cells, ADC {chip['adc_bits']} bits (LSB {_fmt(chip['lsb_us'])} uS).", ""]  # fmt: skip
+    if chip["facts_differ"]:
+        lines += [f"Device facts where the chip differs from device `{chip['device']}` (the numbers above are the chip's):", "",
+                  "| fact | chip | device |", "|---|---|---|"]  # fmt: skip
+        lines += [f"| {k} | {v['chip']} | {v['device']} |" for k, v in chip["facts_differ"].items()]
+    else:
+        lines.append(f"Every device fact the chip states equals device `{chip['device']}`'s.")
+    return lines + [""]
+
+
 def write_report(folder: Path, metrics: dict, figures: list[str], config_text: str) -> None:
     """report.md: the numbers of metrics.json in tables, the figures, the resolved config."""
     lines = [f"# Run report: {metrics.get('name')}", ""]
@@ -226,6 +241,7 @@ def write_report(folder: Path, metrics: dict, figures: list[str], config_text: s
         for k, v in metrics["baselines"].items():
             lines.append(f"| {k} | {_fmt(v) if not isinstance(v, dict) else v} |")
         lines.append("")
+    lines += _chip_lines(metrics.get("chip"))
     e, t = metrics.get("energy", {}), metrics.get("timing", {})
     lines += ["## Energy and time", "", "| quantity | value |", "|---|---|"]
     for k, v in {**e, **{f"timing.{k}": v for k, v in t.items()}}.items():

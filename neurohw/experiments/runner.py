@@ -28,12 +28,27 @@ def run_experiment(cfg: ExperimentConfig, out: str | Path | None = None, progres
     check_folders(parent)  # before the datasets: a cold cache generates them first
     mods = resolve_modalities(cfg, progress)
     preflight(cfg, mods, parent)
+    chip = _chip(cfg)
     results = []
     for k, seed in enumerate(cfg.run_seeds):
         note(f"[bold]seed {seed}[/bold] ({k + 1} of {len(cfg.run_seeds)})", progress)
         results.append(run_seed(cfg, mods, seed, progress, figures=cfg.plots and k == 0))
     metrics = aggregate(cfg, [m.name for m in mods], results)
+    if chip is not None:
+        metrics["chip"] = chip
     return write_run_dir(cfg, parent, metrics, results)
+
+
+def _chip(cfg: ExperimentConfig) -> dict | None:
+    """For a run on a chip over a link, the chip it runs on (and one warning line when its facts
+    differ from the experiment's device); None for the local backends."""
+    from neurohw.reservoir.backends import is_url
+
+    if not is_url(cfg.backend):
+        return None
+    from neurohw.hil.backend import chip_record
+
+    return chip_record(cfg.backend, cfg.device.resolved)
 
 
 def run(config: str | Path | dict | ExperimentConfig, overrides: list[str] | None = None, out: str | Path | None = None,

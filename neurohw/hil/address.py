@@ -5,8 +5,10 @@
   pyserial URL as the port: ``hil+serial://socket://127.0.0.1:7341?baud=115200`` (a raw TCP
   socket), ``hil+serial://loop://`` (a loopback; useful only to test the framing).
 Both take the driver options ``timeout`` (seconds per attempt, default 2), ``retries``
-(attempts per request before giving up, default 8) and ``window`` (requests in flight,
-default 32, at most 64: the emulator keeps the last 64 replies for retries) as query keys, e.g. ``hil://127.0.0.1:7341?timeout=0.5``. ``baud`` defaults to
+(attempts per request before giving up, default 8), ``window`` (requests in flight,
+default 32, at most 64: the replay window of the protocol) and ``busy_wait`` (seconds the
+driver waits out BUSY answers, a full server or a chip busy with a long operation, with
+backoff 0.1 s doubling to 2 s; default 60) as query keys, e.g. ``hil://127.0.0.1:7341?timeout=0.5``. ``baud`` defaults to
 115200. A pyserial URL's own ``?options`` cannot be given inside a ``hil+serial`` URL.
 
 :func:`parse_address` raises :class:`neurohw.hil.errors.HilError` with one line for a bad URL.
@@ -24,7 +26,7 @@ from neurohw.hil.errors import HilError
 SCHEMES = ("hil", "hil+serial")
 DEFAULT_PORT = 7341
 DEFAULT_BAUD = 115200
-OPTIONS = ("timeout", "retries", "window")
+OPTIONS = ("timeout", "retries", "window", "busy_wait")
 #: requests in flight at most: the emulator keeps the replies of the last 64 requests
 MAX_WINDOW = 64
 
@@ -42,6 +44,7 @@ class HilAddress:
     timeout_s: float = 2.0
     retries: int = 8
     window: int = 32
+    busy_wait_s: float = 60.0
 
     def __str__(self) -> str:
         return self.url
@@ -66,6 +69,14 @@ def _options(query: str, url: str, allowed: tuple[str, ...]) -> dict:
         if not 0.001 <= t <= 3600:
             raise HilError(f"{url}: timeout={out['timeout']!r} must be seconds in [0.001, 3600]")
         parsed["timeout_s"] = t
+    if "busy_wait" in out:
+        try:
+            t = float(out["busy_wait"])
+        except ValueError:
+            t = math.nan
+        if not 0 <= t <= 86400:
+            raise HilError(f"{url}: busy_wait={out['busy_wait']!r} must be seconds in [0, 86400]")
+        parsed["busy_wait_s"] = t
     for key, lo, hi in (("retries", 1, 1000), ("window", 1, MAX_WINDOW)):
         if key in out:
             try:

@@ -18,8 +18,17 @@ experiment's seeds.
 
 from __future__ import annotations
 
+import math
+import warnings
+
 from neurohw.errors import ConfigError, UserError
 from neurohw.hil.address import parse_address
+
+#: device facts that describe rather than determine a chip (text), and those the link already
+#: refuses on when they differ (the array's geometry; the ADC's bits, range and gain mode, which
+#: fix the LSB the host converts codes with): neither is repeated in the identity warning
+DESCRIPTIVE = ("name", "description", "source", "array.technology", "digital_baseline.source")
+REFUSED = ("array.rows", "array.cols", "adc.bits", "adc.range_us", "adc.gain")
 
 
 def check_url(url: str) -> str:
@@ -34,6 +43,55 @@ def check_url(url: str) -> str:
 def backend_for(url: str, **options) -> HilBackend:
     """The backend of ``url`` (the local backends' options, e.g. ``threads``, do not apply)."""
     return HilBackend(url)
+
+
+def _flatten(node, prefix: str = "") -> dict:
+    """A nested mapping as {dotted key: leaf}."""
+    if isinstance(node, dict):
+        out: dict = {}
+        for k, v in node.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: node}
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) and not isinstance(b, bool):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=0.0) or (math.isnan(float(a)) and math.isnan(float(b)))
+    return a == b
+
+
+def fact_differences(facts: dict, device) -> dict:
+    """The chip's INFO device facts that differ from ``device`` (a DeviceModel): {dotted key:
+    {"chip": value, "device": value}}. Only the facts the chip states are compared (a board may
+    state none: ``{}``); descriptive text and the facts the link refuses on (:data:`REFUSED`)
+    are left out."""
+    chip = _flatten(facts or {})
+    mine = _flatten(device.model_dump(mode="json"))
+    out = {}
+    for key in sorted(chip):
+        if key in DESCRIPTIVE or key in REFUSED:
+            continue
+        if key not in mine or not _same(chip[key], mine[key]):
+            out[key] = {"chip": chip[key], "device": mine.get(key)}
+    return out
+
+
+def chip_record(url: str, device) -> dict:
+    """What a run over ``url`` reports about the chip it ran on (metrics.json's ``chip``): the
+    link, the chip's id, name, geometry and ADC from INFO, and every device fact that differs from
+    the experiment's ``device`` (named in ONE warning line; geometry and ADC mismatches are
+    refused where the crossbars are formed)."""
+    from neurohw.hil.remote import connect
+
+    with connect(url) as macro:
+        info = macro.info()
+    differs = fact_differences(info.facts, device)
+    if differs:
+        listed = ", ".join(f"{k} {v['chip']!r} (device {v['device']!r})" for k, v in differs.items())
+        warnings.warn(f"{url}: chip '{info.name}' differs from device '{device.name}' in {listed}; the run records the chip's facts in metrics.json and report.md", stacklevel=2)
+    return {"url": url, "chip_id": f"0x{info.chip_id:016x}", "name": info.name, "tiles": info.tiles, "rows": info.rows, "cols": info.cols,
+            "adc_bits": info.adc_bits, "lsb_us": info.lsb_us, "device": device.name, "facts_differ": differs}  # fmt: skip
 
 
 class HilBackend:

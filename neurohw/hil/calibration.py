@@ -14,18 +14,24 @@
    variance ``LSB^2 / 12`` and divided by gain^2, is fitted by weighted least squares to the
    read-noise model ``r^2 sum_i dG_i^2 + a^2 k`` (k rows; :mod:`neurohw.devices.read_noise`)
    over all columns, row sets and tiles: ``relative = r``, ``additive_us = a``. Columns whose
-   reads reach the ADC's end codes are left out.
+   reads reach the ADC's end codes are left out. An ADC gain error between tiles is written only
+   when the per-tile gains differ beyond their own standard errors (:func:`gain_spread`: a
+   chi-square test, p < 0.001); a chip without one gets none.
 3. Stuck cells: PROGRAM every cell to 25 % and then to 75 % of the programming window and READ
    after each; a cell that did not move by a quarter of the window is stuck (on above the
-   middle, off below). Their share is ``stuck.p_on`` / ``p_off``, their conductances
+   middle, off below). Only cells FORM formed can be written: an unformed cell that sits high
+   without moving is stuck on, one that sits low counts as unformed (stuck off or not, the link
+   cannot tell), so ``p_on`` is a share of all cells and ``p_off`` of the formed (writable)
+   ones. Their share is ``stuck.p_on`` / ``p_off``, their conductances
    ``g_on_us`` / ``g_off_us``; the programming reply's converged share and pulses are recorded.
 4. Drift, when the chip's clock can advance (TIME): READ at ages 10 t0 and 1000 t0 after the
    last PROGRAM; per free cell ``nu = ln(G(10 t0) / G(1000 t0)) / ln(100)`` (the power law of
    :mod:`neurohw.devices.drift`); ``drift.nu_mean``, ``nu_std``; drift off when all are 0.
 
-Written to DIR (atomically): ``device.yaml`` (validated by
-:func:`neurohw.devices.model.load_device`; each measured value cites chip id, date and counts in
-its comment; values not measurable over the link come from the chip's INFO facts and say so),
+Written to DIR (atomically): ``device.yaml`` (a :class:`~neurohw.devices.model.DeviceModel`
+built from the measurements and validated, then dumped: each measured value cites chip id, date
+and counts in its comment; values not measurable over the link come from the chip's INFO facts
+and say so; nothing else is written, so the model's defaults apply to the rest),
 ``conductance_map.h5`` (tile 0's formed map, readable by
 :meth:`neurohw.crossbar.Crossbar.from_conductance_map`), ``conductance_map_tile<t>.h5`` per
 tile, and ``calibration.json`` (every measurement, per tile).
@@ -40,9 +46,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 import neurohw
 from neurohw.devices.conductance_map import save_conductance_map
+from neurohw.devices.model import DeviceModel, validate_device
 from neurohw.errors import DeviceError
 from neurohw.hil.errors import HilError
 from neurohw.hil.macro import Macro
@@ -140,28 +148,45 @@ def _noise_reads(macro: Macro, info: ChipInfo, tile: int, dg: np.ndarray, reads:
     return {"mean": v.mean(axis=1), "var": v.var(axis=1, ddof=1), "mu": mu, "q": q, "k": k, "ok": ~clipped, "lsb": lsb}
 
 
-def _gain(m: dict) -> tuple[float, int]:
-    """Least-squares gain through the origin over unclipped columns with |mu| > 4 LSB."""
+def _gain(m: dict) -> tuple[float, float, int]:
+    """Least-squares gain through the origin over unclipped columns with |mu| > 4 LSB, its
+    standard error (from the residuals: the measurement's own uncertainty, quantisation and read
+    noise included) and the number of columns used."""
     use = m["ok"] & (np.abs(m["mu"]) > 4 * m["lsb"])
-    if not use.any():
-        return 1.0, 0
+    n = int(use.sum())
+    if n < 2:
+        return 1.0, math.inf, n
     mu, mean = m["mu"][use], m["mean"][use]
-    return float(np.sum(mean * mu) / np.sum(mu * mu)), int(use.sum())
+    g = float(np.sum(mean * mu) / np.sum(mu * mu))
+    resid = mean - g * mu
+    # heteroscedasticity-robust (HC1 sandwich) standard error: the residuals grow with |mu|
+    # (read noise r^2 sum dG^2), which the plain formula would understate
+    se2 = n / (n - 1) * np.sum(mu * mu * resid * resid) / np.sum(mu * mu) ** 2
+    return g, float(math.sqrt(se2)), n
 
 
-def _fmt(v: float) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    v = float(v)
-    if v == 0:
-        return "0.0"
-    text = f"{v:.6g}"
-    mant, e, exp = text.partition("e")
-    if "." not in mant:  # YAML 1.1 reads a float only with a dot: 2e-11 would be a string
-        mant += ".0"
-    return mant + e + exp
+#: a gain spread between tiles is written only when chi^2 of the per-tile gains against their
+#: common mean has a p-value below this (it is then not explained by their standard errors)
+GAIN_SPREAD_P = 0.001
+
+
+def gain_spread(gains: list[float], ses: list[float]) -> dict:
+    """Is there an ADC gain error between tiles? chi^2 = sum_t (g_t - g_w)^2 / se_t^2 about the
+    inverse-variance weighted mean g_w, on T - 1 degrees of freedom; p < GAIN_SPREAD_P: resolved,
+    and the spread is the sample std of the gains less their mean squared standard error,
+    sqrt(max(var(g) - mean(se^2), 0)). One tile, or an infinite standard error: not measurable."""
+    from scipy.stats import chi2
+
+    g, se = np.asarray(gains, float), np.asarray(ses, float)
+    if len(g) < 2 or not np.all(np.isfinite(se)):
+        return {"tiles": int(len(g)), "chi2": None, "dof": max(len(g) - 1, 0), "p": None, "resolved": False, "gain_error_std": None}
+    w = 1.0 / np.maximum(se, 1e-12) ** 2
+    gw = float(np.sum(w * g) / np.sum(w))
+    x2 = float(np.sum(w * (g - gw) ** 2))
+    p = float(chi2.sf(x2, len(g) - 1))
+    resolved = p < GAIN_SPREAD_P
+    std = float(math.sqrt(max(np.var(g, ddof=1) - np.mean(se**2), 0.0))) if resolved else None
+    return {"tiles": int(len(g)), "chi2": x2, "dof": int(len(g) - 1), "p": p, "resolved": bool(resolved), "gain_error_std": std}
 
 
 def calibrate(
@@ -188,7 +213,7 @@ def calibrate(
     chip = f"0x{info.chip_id:016x}"
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x524541]))
     macro.reset()
-    maps, formed_chip, noise, gains, gain_used = {}, {}, [], {}, {}
+    maps, formed_chip, noise, gains, gain_se, gain_used = {}, {}, [], {}, {}, {}
     form_pulses = 0
     for t in tiles:
         say(f"tile {t}: FORM and READ")
@@ -202,7 +227,7 @@ def calibrate(
         say(f"tile {t}: read noise and ADC gain ({len(PATTERN_ROWS) * PATTERNS_PER_SIZE} row sets x {reads} reads)")
         g = maps[t]
         m = _noise_reads(macro, info, t, g[:, 0::2] - g[:, 1::2], reads, rng)
-        gains[t], gain_used[t] = _gain(m) if info.adc_bits else (1.0, 0)
+        gains[t], gain_se[t], gain_used[t] = _gain(m) if info.adc_bits else (1.0, math.inf, 0)
         m["gain"] = gains[t]
         noise.append(m)
     # read noise over all tiles: (var - lsb^2/12) / gain^2 = r^2 q + a^2 k
@@ -224,6 +249,7 @@ def calibrate(
     # stuck cells: program to 25 % and 75 % of the window
     lo_w, hi_w = info.g_min_us, info.g_max_us
     t1, t2 = lo_w + 0.25 * (hi_w - lo_w), lo_w + 0.75 * (hi_w - lo_w)
+    n_writable = 0
     stuck_on, stuck_off, prog_stats = {}, {}, {"cells": 0, "converged": 0, "pulses": 0, "max_pulses": 0, "max_error_us": 0.0}
     g_after: dict[int, np.ndarray] = {}
     for t in tiles:
@@ -233,11 +259,17 @@ def calibrate(
         g1 = macro.read(block)
         r2 = macro.program(block, np.full((rows, 2 * pairs), t2), _tile_seed(seed + 2, t))
         g2 = macro.read(block)
-        stuck = np.abs(g2 - g1) < 0.25 * (t2 - t1)
+        # only cells FORM formed can be written (an unformed cell reports 0 pulses and keeps its
+        # value, so it does not move either). A cell that does not move and sits high is stuck on
+        # (formed or not); one that sits low is stuck off only if it formed: an unformed one may
+        # be stuck off or merely unformed (the link cannot tell), so it counts as unformed
+        writable = np.asarray(formed_chip[t], bool)
+        still = np.abs(g2 - g1) < 0.25 * (t2 - t1)
         mid = (t1 + t2) / 2
-        stuck_on[t] = stuck & (g2 > mid)
-        stuck_off[t] = stuck & (g2 <= mid)
-        free = ~stuck
+        stuck_on[t] = still & (g2 > mid)
+        stuck_off[t] = still & (g2 <= mid) & writable
+        free = ~still & writable
+        n_writable += int(writable.sum())
         for r, gg, tt in ((r1, g1, t1), (r2, g2, t2)):
             conv = r.converged & free
             prog_stats["cells"] += int(free.sum())
@@ -260,7 +292,7 @@ def calibrate(
         macro.time(990 * t0)
         for t in tiles:
             gb = macro.read(Block(t, 0, rows, 0, pairs))
-            use = ~(stuck_on[t] | stuck_off[t]) & (ga[t] > 0) & (gb > 0)
+            use = np.asarray(formed_chip[t], bool) & ~(stuck_on[t] | stuck_off[t]) & (ga[t] > 0) & (gb > 0)
             nu_all.append(np.log(ga[t][use] / gb[use]) / math.log(100.0))
     nu = np.concatenate(nu_all) if nu_all else np.zeros(0)
 
@@ -272,12 +304,12 @@ def calibrate(
     n_formed = int(formed.sum())
     g_formed = free_g[formed]
     chip_formed = float(np.mean(np.concatenate([formed_chip[t][~(stuck_on[t] | stuck_off[t])] for t in tiles])))
-    n_cells = len(tiles) * rows * 2 * pairs
+    n_cells = len(tiles) * rows * 2 * pairs  # p_on: of all cells (stuck on is seen on every cell); p_off: of the writable ones
     n_on = int(sum(int(stuck_on[t].sum()) for t in tiles))
     n_off = int(sum(int(stuck_off[t].sum()) for t in tiles))
     g_on = float(np.mean(np.concatenate([g_after[t][stuck_on[t]] for t in tiles]))) if n_on else None
     g_off = float(np.mean(np.concatenate([g_after[t][stuck_off[t]] for t in tiles]))) if n_off else None
-    gain_list = [gains[t] for t in tiles]
+    spread = gain_spread([gains[t] for t in tiles], [gain_se[t] for t in tiles]) if info.adc_bits else gain_spread([], [])
 
     summary = {
         "chip_id": chip, "chip_name": info.name, "link": macro.where, "date": date, "neurohw": neurohw.__version__,
@@ -294,9 +326,10 @@ def calibrate(
             "median_noise_std_us": pred_sd, "lsb_us": lsb_max,
         },
         "adc": {"bits": info.adc_bits, "lsb_us": info.lsb_us, "tile_lsb_us": {str(t): info.tile_lsb_us[t] for t in tiles},
-                "gain": {str(t): gains[t] for t in tiles}, "gain_columns": {str(t): gain_used[t] for t in tiles},
-                "gain_error_std": float(np.std(gain_list, ddof=1)) if len(gain_list) > 1 else 0.0},
-        "stuck": {"cells": n_cells, "on": n_on, "off": n_off, "p_on": n_on / n_cells, "p_off": n_off / n_cells, "g_on_us": g_on, "g_off_us": g_off},
+                "gain": {str(t): gains[t] for t in tiles}, "gain_se": {str(t): gain_se[t] if math.isfinite(gain_se[t]) else None for t in tiles},
+                "gain_columns": {str(t): gain_used[t] for t in tiles}, "gain_spread": spread,
+                "gain_error_std": spread["gain_error_std"]},
+        "stuck": {"cells": n_cells, "writable_cells": n_writable, "on": n_on, "off": n_off, "p_on": n_on / n_cells, "p_off": n_off / max(n_writable, 1), "g_on_us": g_on, "g_off_us": g_off},
         "programming": {**prog_stats, "converged_fraction": prog_stats["converged"] / max(prog_stats["cells"], 1),
                         "mean_pulses": prog_stats["pulses"] / max(prog_stats["cells"], 1), "targets_us": [t1, t2]},
         "drift": {"measured": drift_measured, "t0_s": t0, "ages_s": [10 * t0, 1000 * t0] if drift_measured else [],
@@ -311,167 +344,161 @@ def calibrate(
 
 
 def _write(out: Path, s: dict, maps: dict, info: ChipInfo, facts: dict, formed_kind: str, tiles: list[int]) -> None:
+    model, notes = device_model(s, info, facts, formed_kind)  # validated before anything is written
     out.mkdir(parents=True, exist_ok=True)
     first = tiles[0]
     for t in tiles:
         save_conductance_map(out / f"conductance_map_tile{t}.h5", maps[t][:, 0::2], maps[t][:, 1::2])
     save_conductance_map(out / "conductance_map.h5", maps[first][:, 0::2], maps[first][:, 1::2])
-    text = device_yaml(s, info, facts, formed_kind)
-    final = out / "device.yaml"
-    with atomic_path(final, suffix=".yaml") as tmp:
-        tmp.write_text(text)
-        from neurohw.devices.model import load_device
-
-        try:
-            load_device(tmp)
-        except DeviceError as exc:
-            raise HilError(f"the measured device model does not validate ({exc}); measurements are in {out / 'calibration.json'}") from None
+    with atomic_path(out / "device.yaml", suffix=".yaml") as tmp:
+        tmp.write_text(dump_device(model, notes, _header(s, info)))
     with atomic_path(out / "calibration.json", suffix=".json") as tmp:
         tmp.write_text(json.dumps(s, indent=2, sort_keys=True))
 
 
-def device_yaml(s: dict, info: ChipInfo, facts: dict, formed_kind: str) -> str:
-    """The device model YAML of a calibration summary, every value with its source."""
-    f = s["forming"]
-    rn = s["read_noise"]
-    st = s["stuck"]
-    pr = s["programming"]
-    dr = s["drift"]
-    adc = s["adc"]
+def _header(s: dict, info: ChipInfo) -> list[str]:
+    chip = s["chip_id"]
+    return [
+        "Device model measured over the HIL link by `neurohw hil calibrate`.",
+        f"  chip {chip} (it names itself {info.name or 'nothing'!r}), link {s['link']}, {s['date']}, neurohw {s['neurohw']}",
+        f"  tiles {', '.join(str(t) for t in s['tiles'])} of {info.rows} x {info.cols} cells; measurements in calibration.json;",
+        "  the formed conductance map of the first tile is conductance_map.h5 (Crossbar.from_conductance_map).",
+        "  Only what was measured, read from INFO or stated in the chip's INFO facts is written; every other",
+        "  value is the device model's default (docs/hil-protocol.md, Calibration).",
+    ]
+
+
+def _scalar(value) -> str:
+    """One YAML value on one line (flow style for lists)."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=1 << 30).strip()
+    return text.removesuffix("...").strip()
+
+
+def dump_device(model: DeviceModel, notes: dict[str, str], header: list[str]) -> str:
+    """The YAML of ``model``: the keys ``notes`` names (dotted paths), each with its note as a
+    comment, in the model's field order; keys without a note are left to the model's defaults."""
+    lines = [f"# {h}" for h in header]
+
+    def walk(node: dict, path: str, indent: str) -> None:
+        for key, value in node.items():
+            dotted = f"{path}{key}"
+            if isinstance(value, dict):
+                if any(n.startswith(dotted + ".") for n in notes):
+                    lines.append(f"{indent}{key}:" + (f"   # {notes[dotted]}" if dotted in notes else ""))
+                    walk(value, dotted + ".", indent + "  ")
+            elif dotted in notes:
+                lines.append(f"{indent}{key}: {_scalar(value)}" + (f"   # {notes[dotted]}" if notes[dotted] else ""))
+
+    walk(model.model_dump(mode="json"), "", "")
+    return "\n".join(lines) + "\n"
+
+
+def device_model(s: dict, info: ChipInfo, facts: dict, formed_kind: str) -> tuple[DeviceModel, dict[str, str]]:
+    """The device model of a calibration summary (validated) and, per written key, its source:
+    measured (with chip id, date and counts), from INFO, or from the chip's INFO facts."""
+    f, rn, st, pr, dr, adc = s["forming"], s["read_noise"], s["stuck"], s["programming"], s["drift"], s["adc"]
     chip, date, link = s["chip_id"], s["date"], s["link"]
-    ntiles = len(s["tiles"])
-    cells = f"{f['free_cells']} free cells of {ntiles} tile(s)"
+    cells = f"{f['free_cells']} free cells of {len(s['tiles'])} tile(s)"
     where = f"chip {chip}, {date}"
     fx = {k: v for k, v in facts.items() if isinstance(v, dict)}
+    raw: dict = {}
+    notes: dict[str, str] = {}
 
-    def fact(section: str, key: str, default):
+    def put(path: str, value, note: str = "") -> None:
+        node = raw
+        *parents, last = path.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
+        notes[path] = note
+
+    def stated(path: str, default=None) -> None:
+        """A value the link cannot measure: the chip's INFO facts' if it states one, else the default."""
+        section, key = path.split(".")
         if key in fx.get(section, {}):
-            return fx[section][key], f"from the chip's INFO facts ({section}.{key}; not measured)"
-        return default, "not measurable over the link and not in the chip's facts; neurohw default"
+            put(path, fx[section][key], f"from the chip's INFO facts ({path}; not measured)")
+        elif default is not None:
+            put(path, default, "not measurable over the link and not in the chip's facts; neurohw's choice")
 
-    L = [
-        "# Device model measured over the HIL link by `neurohw hil calibrate`.",
-        f"#   chip {chip} (it names itself {info.name or 'nothing'!r}), link {s['link']}, {date}, neurohw {s['neurohw']}",
-        f"#   tiles {', '.join(str(t) for t in s['tiles'])} of {info.rows} x {info.cols} cells; measurements in calibration.json;",
-        "#   the formed conductance map of the first tile is conductance_map.h5 (Crossbar.from_conductance_map).",
-        f"name: chip_{chip[2:10]}",
-        f"description: {json.dumps(f'{info.name or chip} measured over {link} on {date}')}",
-        f"source: {json.dumps(f'neurohw hil calibrate, chip {chip}, {date}')}",
-        "",
-        "array:",
-        f"  rows: {info.rows}                # from INFO",
-        f"  cols: {info.cols}                # from INFO",
-        f"  technology: {json.dumps(str(fx.get('array', {}).get('technology', '')))}   # from the chip's INFO facts",
-        "",
-        "forming:",
-        f"  probability: {_fmt(f['formed_fraction'])}   # measured: {f['formed_cells']} formed of {cells} ({'above ' + format(f['threshold_us'], '.4g') + ' uS' if f['threshold_us'] is not None else 'one cluster'}; the chip's FORM map says {f['formed_fraction_reported_by_chip']:.4f}), {where}",
-        "  formed:",
-    ]
+    put("name", f"chip_{chip[2:10]}")
+    put("description", f"{info.name or chip} measured over {link} on {date}")
+    put("source", f"neurohw hil calibrate, chip {chip}, {date}")
+    put("array.rows", info.rows, "from INFO")
+    put("array.cols", info.cols, "from INFO")
+    stated("array.technology")
+    split = f"above {f['threshold_us']:.4g} uS" if f["threshold_us"] is not None else "one cluster"
+    put("forming.probability", f["formed_fraction"], f"measured: {f['formed_cells']} formed of {cells} ({split}; the chip's FORM map says {f['formed_fraction_reported_by_chip']:.4f}), {where}")
     if formed_kind == "histogram" and "histogram" in f:
-        h = f["histogram"]
-        L += [
-            "    kind: histogram          # measured: histogram of the formed cells' conductances, " + where,
-            "    edges_us: [" + ", ".join(_fmt(e) for e in h["edges_us"]) + "]",
-            "    counts: [" + ", ".join(str(c) for c in h["counts"]) + "]",
-        ]
+        put("forming.formed.kind", "histogram", f"measured: histogram of the formed cells' conductances, {where}")
+        put("forming.formed.edges_us", f["histogram"]["edges_us"])
+        put("forming.formed.counts", f["histogram"]["counts"])
     else:
-        L += [
-            f"    kind: {formed_kind}",
-            f"    mean_us: {_fmt(max(f['formed_mean_us'], 1e-9) if formed_kind == 'lognormal' else f['formed_mean_us'])}   # measured: mean of {f['formed_cells']} formed cells, {where}",
-            f"    std_us: {_fmt(f['formed_std_us'])}    # measured: std of the same cells",
-        ]
-    g_min, src_min = fact("forming", "g_min_us", 0.0)
-    g_max, src_max = fact("forming", "g_max_us", max(info.g_max_us, f["formed_mean_us"] + 10 * f["formed_std_us"], 1e-6))
+        put("forming.formed.kind", formed_kind)
+        mean = max(f["formed_mean_us"], 1e-9) if formed_kind == "lognormal" else f["formed_mean_us"]
+        put("forming.formed.mean_us", mean, f"measured: mean of {f['formed_cells']} formed cells, {where}")
+        put("forming.formed.std_us", f["formed_std_us"], "measured: std of the same cells")
+    put("forming.unformed_us", f["unformed_median_us"], f"measured: median of the {f['free_cells'] - f['formed_cells']} unformed cells")
+    stated("forming.g_min_us", 0.0)
+    stated("forming.g_max_us", max(info.g_max_us, f["formed_mean_us"] + 10 * f["formed_std_us"], 1e-6))
     ppc = f["pulses"] / max(f["free_cells"] + st["on"] + st["off"], 1)
-    L += [
-        f"  unformed_us: {_fmt(f['unformed_median_us'])}   # measured: median of the {f['free_cells'] - f['formed_cells']} unformed cells",
-        f"  g_min_us: {_fmt(g_min)}   # {src_min}",
-        f"  g_max_us: {_fmt(g_max)}   # {src_max}",
-        f"  pulses_per_cell: {int(round(ppc))}   # measured: FORM reported {f['pulses']} pulses",
-        "",
-        "levels:",
-        f"  step_us: {_fmt(info.level_step_us) if info.level_step_us > 0 else 'null'}   # from INFO (level_step_us)",
-        "",
-    ]
-    wv, src = fact("programming", "write_verify", True)
-    tol, src_tol = fact("programming", "tolerance_us", max(pr["max_error_us"], 1e-6))
-    pstd, src_pstd = fact("programming", "pulse_std_us", tol)
-    mp, src_mp = fact("programming", "max_pulses", max(pr["max_pulses"], 1))
-    L += [
-        f"# programming: measured on the free cells at {pr['targets_us'][0]:g} and {pr['targets_us'][1]:g} uS: {pr['converged_fraction']:.4f} converged, "
-        f"{pr['mean_pulses']:.3f} pulses per cell, largest converged error {pr['max_error_us']:.4g} uS",
-        "programming:",
-        f"  write_verify: {_fmt(bool(wv))}   # {src}",
-        f"  tolerance_us: {_fmt(tol)}   # {src_tol}",
-        f"  pulse_std_us: {_fmt(pstd)}   # {src_pstd}",
-        f"  max_pulses: {int(mp)}   # {src_mp}",
-        f"  g_min_us: {_fmt(info.g_min_us)}   # from INFO (PROGRAM's window)",
-        f"  g_max_us: {_fmt(info.g_max_us)}   # from INFO (PROGRAM's window)",
-        "",
-        "read_noise:",
-        f"  relative: {_fmt(rn['relative'])}   # measured: {rn['column_groups']} column groups x {rn['reads_per_group']} reads of 1/16/64-row sets, {where}"
-        + ("" if rn["resolved"] else f" (noise below half an LSB of {rn['lsb_us']:.4g} uS: not resolved, an estimate)"),
-        f"  additive_us: {_fmt(rn['additive_us'])}   # measured: same fit (additive term per active row)",
-        "",
-        "drift:",
-    ]
+    put("forming.pulses_per_cell", max(int(round(ppc)), 1), f"measured: FORM reported {f['pulses']} pulses")
+    if info.level_step_us > 0:
+        put("levels.step_us", info.level_step_us, "from INFO (level_step_us)")
+    prog = (f"measured on the free cells at {pr['targets_us'][0]:g} and {pr['targets_us'][1]:g} uS: {pr['converged_fraction']:.4f} converged, "
+            f"{pr['mean_pulses']:.3f} pulses per cell, largest converged error {pr['max_error_us']:.4g} uS")  # fmt: skip
+    stated("programming.write_verify", True)
+    stated("programming.tolerance_us", max(pr["max_error_us"], 1e-6))
+    stated("programming.pulse_std_us", raw["programming"]["tolerance_us"])
+    stated("programming.max_pulses", max(pr["max_pulses"], 1))
+    notes["programming"] = prog
+    put("programming.g_min_us", info.g_min_us, "from INFO (PROGRAM's window)")
+    put("programming.g_max_us", info.g_max_us, "from INFO (PROGRAM's window)")
+    unresolved = "" if rn["resolved"] else f" (noise below half an LSB of {rn['lsb_us']:.4g} uS: not resolved, an estimate)"
+    put("read_noise.relative", rn["relative"], f"measured: {rn['column_groups']} column groups x {rn['reads_per_group']} reads of 1/16/64-row sets, {where}{unresolved}")
+    put("read_noise.additive_us", rn["additive_us"], "measured: same fit (additive term per active row)")
     if dr["measured"]:
-        on = dr["nu_mean"] > 1e-6
-        L += [
-            f"  enabled: {_fmt(on)}   # measured: {dr['cells']} cells READ at ages {dr['ages_s'][0]:g} s and {dr['ages_s'][1]:g} s, {where}",
-            f"  t0_s: {_fmt(dr['t0_s'])}   # from the chip's INFO facts (drift.t0_s; not measured)",
-            f"  nu_mean: {_fmt(max(dr['nu_mean'], 0.0))}   # measured: mean drift exponent",
-            f"  nu_std: {_fmt(dr['nu_std'])}   # measured: std of the drift exponents",
-        ]
+        put("drift.enabled", dr["nu_mean"] > 1e-6, f"measured: {dr['cells']} cells READ at ages {dr['ages_s'][0]:g} s and {dr['ages_s'][1]:g} s, {where}")
+        put("drift.t0_s", dr["t0_s"], "from the chip's INFO facts (drift.t0_s; not measured)")
+        put("drift.nu_mean", max(dr["nu_mean"], 0.0), "measured: mean drift exponent")
+        put("drift.nu_std", dr["nu_std"], "measured: std of the drift exponents")
     else:
-        L += ["  enabled: false   # not measured (the chip cannot advance its clock)"]
-    g_on = st["g_on_us"] if st["g_on_us"] is not None else fact("stuck", "g_on_us", info.g_max_us)[0]
-    g_off = st["g_off_us"] if st["g_off_us"] is not None else fact("stuck", "g_off_us", 0.0)[0]
-    L += [
-        "",
-        "stuck:",
-        f"  p_on: {_fmt(st['p_on'])}   # measured: {st['on']} of {st['cells']} cells did not move under PROGRAM and sit high, {where}",
-        f"  p_off: {_fmt(st['p_off'])}   # measured: {st['off']} of {st['cells']} cells did not move and sit low",
-        f"  g_on_us: {_fmt(max(g_on, 0.0))}   # " + ("measured: mean of the stuck-on cells" if st["g_on_us"] is not None else "none stuck on; from the facts or the window"),
-        f"  g_off_us: {_fmt(max(g_off, 0.0))}   # " + ("measured: mean of the stuck-off cells" if st["g_off_us"] is not None else "none stuck off; from the facts or 0"),
-        "",
-        "adc:",
-    ]
+        put("drift.enabled", False, "not measured (the chip cannot advance its clock)")
+    put("stuck.p_on", st["p_on"], f"measured: {st['on']} of {st['cells']} cells did not move under PROGRAM and sit high (formed or not), {where}")
+    put("stuck.p_off", st["p_off"], f"measured: {st['off']} of the {st['writable_cells']} formed (writable) cells did not move and sit low")
+    if st["g_on_us"] is not None:
+        put("stuck.g_on_us", max(st["g_on_us"], 0.0), "measured: mean of the stuck-on cells")
+    else:
+        stated("stuck.g_on_us", info.g_max_us)
+    if st["g_off_us"] is not None:
+        put("stuck.g_off_us", max(st["g_off_us"], 0.0), "measured: mean of the stuck-off cells")
+    else:
+        stated("stuck.g_off_us", 0.0)
     if info.adc_bits:
+        sp = adc["gain_spread"]
         gains = ", ".join(f"tile {t}: {v:.5f}" for t, v in adc["gain"].items())
-        L += [
-            f"  bits: {info.adc_bits}   # from INFO",
-            f"  range_us: {_fmt(info.lsb_us * 2 ** (info.adc_bits - 1))}   # from INFO: LSB {info.lsb_us:g} uS x 2^(bits-1)",
-            f"  gain: {'per_tile' if info.per_tile_gain else 'fixed'}   # from INFO",
-            f"  gain_error_std: {_fmt(adc['gain_error_std'])}   # measured: std of the per-tile analog gains ({gains}) from mean codes vs READ sums",
-        ]
+        put("adc.bits", info.adc_bits, "from INFO")
+        put("adc.range_us", info.lsb_us * 2 ** (info.adc_bits - 1), f"from INFO: LSB {info.lsb_us:g} uS x 2^(bits-1)")
+        if sp["resolved"]:
+            put("adc.gain", "per_tile" if info.per_tile_gain else "fixed", "from INFO")
+            put("adc.gain_error_std", sp["gain_error_std"], f"measured: per-tile analog gains ({gains}) from mean codes vs READ sums differ beyond their standard errors "
+                f"(chi2 {sp['chi2']:.4g} on {sp['dof']} dof, p {sp['p']:.2g}); spread less the standard errors")  # fmt: skip
+        else:
+            why = "one tile measured" if sp["chi2"] is None else f"chi2 {sp['chi2']:.4g} on {sp['dof']} dof, p {sp['p']:.2g} >= {GAIN_SPREAD_P}"
+            put("adc.gain", "per_tile" if info.per_tile_gain else "fixed", f"from INFO; no gain error between tiles resolved ({gains}; {why}), none written")
     else:
-        L += ["  bits: null   # from INFO: no ADC"]
-    in_bits = info.input_bits or None
-    fs, src_fs = fact("input", "full_scale", None)
-    L += [
-        "",
-        "input:",
-        f"  bits: {in_bits if in_bits else 'null'}   # from INFO",
-        f"  full_scale: {_fmt(fs) if fs is not None else 'null'}   # {src_fs}",
-        f"  bit_serial: {_fmt(info.bit_serial or in_bits is None)}   # from INFO",
-        "",
-    ]
-    ir_on, src_ir = fact("ir_drop", "enabled", False)
-    ir_r, src_r = fact("ir_drop", "wire_resistance_ohm", 0.0)
-    L += ["ir_drop:", f"  enabled: {_fmt(bool(ir_on))}   # {src_ir}", f"  wire_resistance_ohm: {_fmt(ir_r)}   # {src_r}", ""]
-    for section, keys, defaults in (
-        ("energy", ("cell_read_j", "active_row_j", "adc_conversion_j", "adc_conversion_bits", "programming_pulse_j"),
-         (0.0, 0.0, 0.0, None, 0.0)),
-        ("timing", ("read_cycle_s", "programming_pulse_s"), (0.0, 0.0)),
-    ):
-        L.append(f"{section}:")
-        for key, d in zip(keys, defaults):
-            v, src_v = fact(section, key, d)
-            if v is not None:  # adc_conversion_bits only where the facts give it (else the ADC energy is fixed)
-                L.append(f"  {key}: {_fmt(v)}   # {src_v}")
-        L.append("")
-    mac, src_mac = fact("digital_baseline", "mac_j", 4.6e-12)
-    bsrc = fx.get("digital_baseline", {}).get("source", "M. Horowitz, ISSCC 2014: FP32 mult 3.7 pJ + add 0.9 pJ, 45 nm")
-    L += ["digital_baseline:", f"  mac_j: {_fmt(mac)}   # {src_mac}", f"  source: {json.dumps(bsrc)}", ""]
-    return "\n".join(L)
+        put("adc.bits", None, "from INFO: no ADC")
+    put("input.bits", info.input_bits or None, "from INFO")
+    stated("input.full_scale")
+    put("input.bit_serial", bool(info.bit_serial or not info.input_bits), "from INFO")
+    stated("ir_drop.enabled", False)
+    stated("ir_drop.wire_resistance_ohm", 0.0)
+    for path in ("energy.cell_read_j", "energy.active_row_j", "energy.adc_conversion_j", "energy.programming_pulse_j", "timing.read_cycle_s", "timing.programming_pulse_s"):
+        stated(path, 0.0)
+    stated("energy.adc_conversion_bits")  # only where the facts give it (else the ADC energy does not scale with bits)
+    stated("digital_baseline.mac_j", 4.6e-12)
+    stated("digital_baseline.source", "M. Horowitz, ISSCC 2014: FP32 mult 3.7 pJ + add 0.9 pJ, 45 nm")
+    try:
+        model = validate_device(raw, f"the device model measured on chip {chip}")
+    except DeviceError as exc:
+        raise HilError(f"the measured device model does not validate ({exc})") from None
+    return model, notes

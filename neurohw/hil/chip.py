@@ -10,10 +10,13 @@ physical effect comes from neurohw's device models (``neurohw.devices.*``):
 - FORM of a block of ``nrows x ncols`` pairs with seed ``s`` takes exactly the draws of
   ``Crossbar.from_forming(device, nrows, ncols, scale, s)`` (G+ cells, G- cells, stuck cells,
   drift exponents), so a block that holds a whole single-tile crossbar gets that crossbar's
-  conductances. Pairs outside FORM's mask are not touched.
+  conductances. Pairs outside FORM's mask are not touched. Forming is one-time: a FORM whose
+  selected cells include one already formed is refused (:class:`ChipStateError`, BAD_REQUEST),
+  nothing changed; RESET returns the chip to pristine.
 - PROGRAM: write-verify (:func:`neurohw.devices.programming.program`) of the block's targets
   with ``SeedSequence(s).spawn(6)``'s programming stream (as ``Crossbar.from_weights``); stuck
-  cells keep their value. Drift exponents of programmed cells come from the drift stream.
+  cells keep their value; cells not formed are not programmed (0 pulses, not converged, value
+  unchanged, not counted in ``programmed``). Drift exponents of programmed cells come from the drift stream.
 - READ: the conductances at the current clock, ``G0 (max(t - t_prog, t0) / t0)^-nu``
   (:mod:`neurohw.devices.drift`); no read noise (the write-verify sense path's value).
 - MVM: per input plane ``P`` (binary rows) the column sums ``I = P @ (G+ - G-)`` in uS at the
@@ -47,7 +50,7 @@ from neurohw.devices.levels import snap
 from neurohw.devices.model import DeviceModel
 from neurohw.devices.programming import program
 from neurohw.devices.stuck import FREE, OFF, ON
-from neurohw.hil.errors import ChipRangeError
+from neurohw.hil.errors import ChipRangeError, ChipStateError
 from neurohw.hil.messages import (
     INFO_BIT_SERIAL,
     INFO_DRIFT,
@@ -300,8 +303,15 @@ class ChipEmulator:
         if mask is not None and np.shape(mask) != (block.nrows, block.ncols):
             raise ChipRangeError(f"FORM mask has shape {np.shape(mask)}, the block {(block.nrows, block.ncols)}")
         tile = self._tile(block.tile)
-        xb = Crossbar.from_forming(self.device, block.nrows, block.ncols, 1.0, int(seed))
         r, c = block.rows, block.cols
+        sel = np.ones((block.nrows, block.ncols), dtype=bool) if mask is None else np.asarray(mask, bool)
+        again = tile.formed[:, r, c] & sel
+        if again.any():
+            raise ChipStateError(
+                f"FORM of {block}: {int(again.sum())} of its selected cells are already formed (forming is one-time); "
+                "cells already formed; RESET the chip first or FORM other cells"
+            )
+        xb = Crossbar.from_forming(self.device, block.nrows, block.ncols, 1.0, int(seed))
         g = np.stack([xb.g_pos, xb.g_neg])
         nu = np.array(xb.nu) if tile.nu is not None else None
         formed = np.array(xb.formed)
@@ -356,20 +366,28 @@ class ChipEmulator:
         pulses = np.zeros(t2.shape, dtype=np.int32)
         code = tile.stuck_code()[:, r, c]
         free = code == FREE
-        upd = sel2 & free
+        # an unformed cell cannot be written: not programmed, 0 pulses, not converged, value
+        # unchanged (what write-verify of an unformed cell reports); program() still draws for
+        # every selected cell, so the formed cells get Crossbar.from_weights' values
+        formed = tile.formed[:, r, c]
+        upd = sel2 & free & formed
         g_sel = res.g_us
-        g[upd] = g_sel[free[sel2]]
+        g[upd] = g_sel[(free & formed)[sel2]]
         if nu is not None:
             nu[upd] = nu_new[upd]
         pulses[sel2] = res.pulses
         # converged as write-verify judges it: |g - target on the level grid| <= tolerance
         converged = np.zeros(t2.shape, dtype=bool)
         converged[sel2] = res.converged
-        stuck_sel = sel2 & ~free
+        stuck_sel = sel2 & ~free & formed
         goal = snap(np.clip(t2[stuck_sel], prog.g_min_us, prog.g_max_us), step)
         ok = np.abs(g[stuck_sel] - goal) <= prog.tolerance_us
         converged[stuck_sel] = ok
         pulses[stuck_sel] = np.where(ok | (not prog.write_verify), 1, prog.max_pulses)
+        unformed = sel2 & ~formed
+        pulses[unformed] = 0
+        converged[unformed] = False
+        sel2 = sel2 & formed
         reply = ProgramReply(
             programmed=int(sel2.sum()), converged_cells=int(converged.sum()), total_pulses=int(pulses.sum()),
             pulses=interleave(pulses[0], pulses[1]), converged=interleave(converged[0], converged[1]),
@@ -462,7 +480,7 @@ class ChipEmulator:
         rows = int(active.sum())
         self.ledger.add(read_cycles=reads, active_rows=rows, cell_reads=rows * 2 * block.ncols, adc_conversions=reads * block.ncols, macs=B * n * block.ncols)
         self.ops["MVM"] += 1
-        self.ops["MVM_VECTORS"] += B
+        self.ops["MVM_VECTORS"] += reads  # vector-planes with an active row (an empty one reads 0)
         if not self.adc_bits:
             return current.reshape(B, P, block.ncols)
         tile = self._tile(block.tile)

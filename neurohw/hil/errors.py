@@ -33,6 +33,17 @@ class ChipRangeError(ValueError):
     (raised by the chip model; the server answers OUT_OF_RANGE, LocalMacro raises
     :class:`HilStatusError` with the same message)."""
 
+    #: the reply status (protocol.Status.OUT_OF_RANGE)
+    status = 4
+
+
+class ChipStateError(ChipRangeError):
+    """A request the chip's state forbids, e.g. FORM on cells already formed (status
+    BAD_REQUEST; nothing is changed)."""
+
+    #: protocol.Status.BAD_REQUEST
+    status = 10
+
 
 class ChipBusyError(RuntimeError):
     """A long operation is running on the chip (status BUSY)."""

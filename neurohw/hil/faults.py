@@ -16,6 +16,9 @@ SPEC (``neurohw hil serve --faults SPEC``): comma-separated ``key=value`` items,
 - ``slowop=MS``: each chunk of 64 rows of a FORM or PROGRAM takes at least MS milliseconds
   (a slow board; makes progress reports and ABORT observable).
 - ``seed=N``: seeds the fault draws (default 0), so a faulty run is repeatable.
+- ``stale_replay=1``: a planted protocol defect, for testing a conformance suite: a state-changing
+  request whose seq was already executed is answered with the kept reply whatever its payload
+  (the protocol says SEQ_REUSED). ``stale_replay=0``: off (the default).
 Probabilities are in [0, 1]; MS in [0, 60000]; a bad SPEC is one :class:`HilError` line.
 """
 
@@ -29,7 +32,7 @@ import numpy as np
 from neurohw.errors import did_you_mean
 from neurohw.hil.errors import HilError
 
-KEYS = ("drop", "corrupt", "delay", "disconnect", "stuck", "slowop", "seed")
+KEYS = ("drop", "corrupt", "delay", "disconnect", "stuck", "slowop", "seed", "stale_replay")
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class FaultSpec:
     stuck_kind: str = "off"
     slowop_ms: float = 0.0
     seed: int = 0
+    stale_replay: bool = False
 
     @property
     def link_faults(self) -> bool:
@@ -106,6 +110,10 @@ def parse_faults(spec: str | None) -> FaultSpec:
             values["stuck_kind"] = kind
         elif key == "slowop":
             values["slowop_ms"] = _ms("slowop", value, spec)
+        elif key == "stale_replay":
+            if value not in ("0", "1"):
+                raise HilError(f"--faults {spec!r}: stale_replay={value} must be 0 or 1")
+            values["stale_replay"] = value == "1"
         else:
             try:
                 seed = int(value)

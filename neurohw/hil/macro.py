@@ -176,7 +176,8 @@ class LocalMacro(Macro):
         self.chip = ChipEmulator(device, tiles, chip_seed, extra_stuck=extra_stuck, extra_stuck_kind=extra_stuck_kind)
         self.device = device
 
-    def _refused(self, op: str, exc: Exception, status: int = Status.OUT_OF_RANGE) -> HilStatusError:
+    def _refused(self, op: str, exc: Exception, status: int | None = None) -> HilStatusError:
+        status = getattr(exc, "status", Status.OUT_OF_RANGE) if status is None else status
         return HilStatusError(f"{self.where}: {op} refused ({Status(status).name.lower().replace('_', ' ')}): {exc}", status)
 
     def info(self) -> ChipInfo:

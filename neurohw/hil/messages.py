@@ -41,12 +41,15 @@ PROGRESS = struct.Struct("<II")
 VERSION_PAIR = struct.Struct("<BB")
 
 MAX_NAME = 255
+#: bytes of the AUTH challenge in a HELLO reply with CAP_AUTH
+CHALLENGE_SIZE = 32
 
 #: HELLO capabilities (u32 bit set)
 CAP_EXACT = 0x1  # MVM honours the EXACT flag (an emulator; a physical chip cannot)
 CAP_TIME = 0x2  # TIME advances the drift clock
 CAP_ABORT = 0x4  # ABORT stops a long operation
 CAP_STATS = 0x8  # STATS reports the server's counters
+CAP_AUTH = 0x10  # AUTH_REQUIRED: the session opens only after AUTH (the HELLO reply carries a challenge)
 
 #: INFO flags (u8 bit set)
 INFO_BIT_SERIAL = 0x01  # multi-bit inputs are read one binary plane at a time
@@ -169,21 +172,25 @@ class Hello:
 
 @dataclass(frozen=True)
 class HelloReply:
+    """HELLO's reply: 20 bytes, then (capability CAP_AUTH set) the 32-byte AUTH challenge."""
+
     version: int
     resumed: bool
     session: int
     max_payload: int
     capabilities: int
     last_seq: int
+    challenge: bytes = b""
 
     def pack(self) -> bytes:
-        return HELLO_REPLY.pack(self.version, int(self.resumed), 0, self.session, self.max_payload, self.capabilities, self.last_seq)
+        return HELLO_REPLY.pack(self.version, int(self.resumed), 0, self.session, self.max_payload, self.capabilities, self.last_seq) + self.challenge
 
     @classmethod
     def unpack(cls, payload: bytes) -> "HelloReply":
-        _need(payload, HELLO_REPLY.size, "HELLO reply")
-        v, resumed, _, session, max_payload, caps, last = HELLO_REPLY.unpack(payload)
-        return cls(v, bool(resumed), session, max_payload, caps, last)
+        _at_least(payload, HELLO_REPLY.size, "HELLO reply")
+        v, resumed, _, session, max_payload, caps, last = HELLO_REPLY.unpack_from(payload)
+        _need(payload, HELLO_REPLY.size + (CHALLENGE_SIZE if caps & CAP_AUTH else 0), "HELLO reply")
+        return cls(v, bool(resumed), session, max_payload, caps, last, bytes(payload[HELLO_REPLY.size :]))
 
 
 # ----------------------------------------------------------------------------- INFO
@@ -440,9 +447,19 @@ class MvmRequest:
         if reserved:
             raise PayloadError("MVM reserved byte must be 0", Status.BAD_REQUEST)
         _need(payload, cls.size(block.nrows, B, P), "MVM")
+        if B == 0:
+            raise PayloadError("MVM with B = 0 vectors; send at least one", Status.OUT_OF_RANGE)
+        if P == 0:
+            raise PayloadError("MVM with P = 0 planes per vector; send at least one", Status.OUT_OF_RANGE)
         off = BLOCK.size + MVM.size
         nonces = np.frombuffer(payload, dtype="<u8", count=B, offset=off).astype(np.uint64)
-        planes = _unbits(payload[off + 8 * B :], (B, P, block.nrows))
+        rows = payload[off + 8 * B :]
+        pad = -block.nrows % 8
+        if pad and block.nrows:
+            last = np.frombuffer(rows, dtype=np.uint8).reshape(B * P, -1)[:, -1]
+            if np.any(last >> np.uint8(8 - pad)):
+                raise PayloadError(f"MVM bit rows have nonzero padding bits (rows of {block.nrows} bits are padded with {pad} zero bits)", Status.BAD_REQUEST)
+        planes = _unbits(rows, (B, P, block.nrows))
         return cls(block, planes, nonces)
 
 

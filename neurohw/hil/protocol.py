@@ -32,6 +32,7 @@ frame of ``max_payload`` bytes plus one chunk, whatever the peer sends.
 from __future__ import annotations
 
 import binascii
+import hashlib
 import struct
 import zlib
 from dataclasses import dataclass
@@ -68,13 +69,23 @@ class Opcode(IntEnum):
     ABORT = 0x09
     STATS = 0x0A
     BYE = 0x0B
+    AUTH = 0x0C
 
 
-#: requests that change the chip's state: executed once per (session, sequence number); a
-#: retry with the same number gets the cached reply
+#: requests that change the chip's state: subject to the sequence/replay rules (docs/hil-protocol.md,
+#: "Sequence numbers and replay"): executed once per sequence number, a retry with the same
+#: number and the same request gets the kept reply, another request with a used number gets
+#: SEQ_REUSED
 MUTATING = frozenset({Opcode.FORM, Opcode.PROGRAM, Opcode.MVM, Opcode.TIME, Opcode.RESET})
 #: asynchronous requests: progress frames, then a final reply; ABORT stops them
 LONG = frozenset({Opcode.FORM, Opcode.PROGRAM})
+#: requests that must carry an empty payload (else BAD_LENGTH)
+EMPTY = frozenset({Opcode.INFO, Opcode.RESET, Opcode.STATS, Opcode.BYE})
+#: nonzero sequence numbers: the ring the serial-number arithmetic runs on (0 is never used)
+SEQ_RING = 0xFFFFFFFF
+#: sequence numbers a state-changing request may be behind the highest executed one and still
+#: be judged (the anti-replay window: last_seq - 63 .. last_seq)
+REPLAY_WINDOW = 64
 
 
 class Status(IntEnum):
@@ -90,6 +101,8 @@ class Status(IntEnum):
     STALE = 9  # a retry of a request applied long ago whose reply is no longer held
     BAD_REQUEST = 10  # a malformed field (e.g. a reserved byte not 0, a bad name)
     INTERNAL = 11  # the server failed; the request was not applied
+    SEQ_REUSED = 12  # a sequence number already used by another request; not executed
+    BAD_AUTH = 13  # the session is not authenticated, or AUTH's HMAC is wrong
 
 
 class Flag(IntFlag):
@@ -98,6 +111,13 @@ class Flag(IntFlag):
     PROGRESS = 0x02  # an intermediate report of a long operation (not its final reply)
     EXACT = 0x04  # MVM: read without read noise (emulator capability CAP_EXACT)
     RETRY = 0x08  # informational: this request is a retransmission (same sequence number)
+
+
+def request_digest(opcode: int, flags: int, payload: bytes) -> bytes:
+    """SHA-256 of what makes a request this request: ``u8 opcode, u8 flags without RETRY,
+    payload`` (a retransmission has the same digest; another request with the same sequence
+    number has another)."""
+    return hashlib.sha256(bytes([int(opcode) & 0xFF, int(flags) & ~int(Flag.RETRY) & 0xFF]) + bytes(payload)).digest()
 
 
 STATUS_TEXT = {
@@ -113,7 +133,20 @@ STATUS_TEXT = {
     Status.STALE: "stale",
     Status.BAD_REQUEST: "bad request",
     Status.INTERNAL: "internal error",
+    Status.SEQ_REUSED: "sequence number reused",
+    Status.BAD_AUTH: "bad authentication",
 }
+
+
+def seq_ahead(seq: int, last: int) -> int:
+    """How far ``seq`` is ahead of ``last`` (negative: behind), by serial-number arithmetic
+    (RFC 1982) on the ring of the 2^32 - 1 nonzero sequence numbers (a client skips 0 when it
+    wraps, so 0xFFFFFFFF is followed by 1). Result in -2^31 .. 2^31 - 1; ``last`` 0 (nothing
+    executed yet): every ``seq`` is ahead by ``seq``."""
+    if last == 0:
+        return int(seq)
+    d = (int(seq) - int(last)) % SEQ_RING
+    return d if d < 2**31 else d - SEQ_RING
 
 
 def crc16(data: bytes) -> int:
@@ -137,6 +170,7 @@ class Header:
     session: int
     length: int
     status: int = 0
+    reserved: int = 0
 
     @property
     def is_reply(self) -> bool:
@@ -171,13 +205,14 @@ class Frame:
         return self.header.flags
 
 
-def encode_frame(opcode: int, payload: bytes = b"", *, seq: int, session: int = 0, flags: int = 0, status: int = 0, version: int = VERSION) -> bytes:
-    """The bytes of one frame (header, payload, CRC-32)."""
+def encode_frame(opcode: int, payload: bytes = b"", *, seq: int, session: int = 0, flags: int = 0, status: int = 0, version: int = VERSION, reserved: int = 0) -> bytes:
+    """The bytes of one frame (header, payload, CRC-32). ``reserved`` is 0 in every valid
+    frame (a test may set it to check that a peer refuses it)."""
     payload = bytes(payload)
-    for name, value, top in (("seq", seq, U32), ("session", session, U32), ("opcode", opcode, 0xFF), ("flags", flags, 0xFF), ("status", status, 0xFF), ("version", version, 0xFF)):
+    for name, value, top in (("seq", seq, U32), ("session", session, U32), ("opcode", opcode, 0xFF), ("flags", flags, 0xFF), ("status", status, 0xFF), ("version", version, 0xFF), ("reserved", reserved, 0xFF)):
         if not 0 <= int(value) <= top:
             raise ValueError(f"frame field {name} = {value} out of range 0..{top}")
-    head = HEADER.pack(SYNC, version, int(opcode), int(flags), int(seq), int(session), len(payload), int(status), 0, 0)
+    head = HEADER.pack(SYNC, version, int(opcode), int(flags), int(seq), int(session), len(payload), int(status), int(reserved), 0)
     check = crc16(head[:CHECKED])
     head = head[:CHECKED] + struct.pack("<H", check)
     return head + payload + struct.pack("<I", crc32(payload))
@@ -196,10 +231,10 @@ def parse_header(data: bytes) -> Header | None:
     """The header of ``data[:20]`` if its sync byte and header check are right, else None."""
     if len(data) < HEADER_SIZE or data[0] != SYNC:
         return None
-    sync, version, opcode, flags, seq, session, length, status, _reserved, check = HEADER.unpack_from(data)
+    sync, version, opcode, flags, seq, session, length, status, reserved, check = HEADER.unpack_from(data)
     if crc16(bytes(data[:CHECKED])) != check:
         return None
-    return Header(version, opcode, flags, seq, session, length, status)
+    return Header(version, opcode, flags, seq, session, length, status, reserved)
 
 
 # ----------------------------------------------------------------------------- reader events

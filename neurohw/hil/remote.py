@@ -15,6 +15,13 @@ or a serial port (``hil+serial://PORT?baud=N``). How it survives a bad link:
 - a lost connection is reopened and the session resumed (HELLO with its id), then everything
   in flight is resent (a link that breaks again meanwhile is reopened again); a link that closes
   before the first HELLO's reply is tried again, at most ``retries`` times;
+- BUSY (a full server, which closes the connection after answering, or a chip busy with a
+  long operation) is waited out with backoff 0.1 s doubling to 2 s, for at most ``busy_wait``
+  seconds (URL option, default 60), then one HilError line;
+- a server that asks for a key (HELLO capability AUTH_REQUIRED) gets AUTH with the HMAC of its
+  challenge (:mod:`neurohw.hil.auth`; the key from ``NEUROHW_HIL_KEY`` or
+  ``NEUROHW_HIL_KEY_FILE``), after every HELLO, resumes included;
+- sequence numbers are never reused for another request (a retransmission reuses its own);
 - PROGRESS frames of a long operation keep its request alive; a progress callback that returns
   False sends ABORT (so does Ctrl-C).
 Failures end in one :class:`~neurohw.hil.errors.HilError` line: no server, the server gone
@@ -24,7 +31,9 @@ the server no longer knows, a request the chip refused (:class:`HilStatusError`)
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -32,6 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neurohw.hil import auth
 from neurohw.hil import messages as msg
 from neurohw.hil.address import MAX_WINDOW, HilAddress, parse_address
 from neurohw.hil.errors import HilError, HilLinkLost, HilStatusError
@@ -52,9 +62,18 @@ from neurohw.hil.transport import LinkClosed, SerialTransport, TcpTransport
 
 #: bytes of non-frames a peer may send before it is judged not to be a HIL server
 NOT_A_SERVER_BYTES = 4096
-#: BUSY answers are retried after this wait (s), for at most BUSY_PATIENCE_S in all
-BUSY_WAIT_S = 0.05
-BUSY_PATIENCE_S = 120.0
+#: BUSY answers are retried after a wait doubling from BUSY_FIRST_S to BUSY_MAX_S (s)
+BUSY_FIRST_S = 0.1
+BUSY_MAX_S = 2.0
+
+
+class _ServerFull(HilError):
+    """HELLO was answered BUSY: the server is full (it closes the connection)."""
+
+
+class _KeyRefused(HilError):
+    """The server needs a key the driver does not have, or refused the driver's: not worth
+    another try."""
 
 
 @dataclass
@@ -70,6 +89,7 @@ class _Pending:
     deadline: float = 0.0
     attempts: int = 0
     busy_since: float | None = None
+    busy_backoff: float = 0.0
 
 
 def _op_name(opcode: int) -> str:
@@ -100,6 +120,8 @@ class RemoteMacro(Macro):
         self.window = int(window if window is not None else self.address.window)
         if not 1 <= self.window <= MAX_WINDOW:
             raise HilError(f"{self.address.url}: window {self.window} must be in 1..{MAX_WINDOW} (the server keeps {MAX_WINDOW} replies for retries)")
+        self.busy_wait = float(self.address.busy_wait_s)
+        self.key = auth.client_key()
         self.chip_seed = int(chip_seed)
         self.name = name
         self.session = 0
@@ -121,11 +143,24 @@ class RemoteMacro(Macro):
         """Open the link and start a new session; a link that closes before HELLO's reply (a
         flaky link) is tried again, at most ``retries`` attempts in all."""
         wait = 0.05
-        for attempt in range(1, max(self.retries, 1) + 1):
+        busy, busy_until = BUSY_FIRST_S, None
+        attempt = 0
+        while True:
+            attempt += 1
             self._open()
             try:
                 self._hello(resume=0)
                 return
+            except _ServerFull as exc:
+                self._transport.close()
+                now = time.monotonic()
+                busy_until = busy_until if busy_until is not None else now + self.busy_wait
+                if now + busy > busy_until:
+                    raise HilError(f"{exc}, for {self.busy_wait:g} s (busy_wait); retry later, end other sessions or raise ?busy_wait=") from None
+                self.counters["busy"] += 1
+                time.sleep(busy)
+                busy = min(2 * busy, BUSY_MAX_S)
+                attempt -= 1  # a full server is not a failed attempt
             except HilLinkLost as exc:
                 self._transport.close()
                 if attempt >= self.retries:
@@ -186,7 +221,7 @@ class RemoteMacro(Macro):
         if frame.status == Status.BAD_SESSION and resume:
             raise HilError(f"{a.url}: the server no longer knows session {resume} (it ended, expired or the server restarted); the chip state is lost, start again")
         if frame.status == Status.BUSY:
-            raise HilError(f"{a.url}: the server is full ({frame.payload.decode('utf-8', 'replace')})")
+            raise _ServerFull(f"{a.url}: the server is full ({frame.payload.decode('utf-8', 'replace')})")
         if frame.status != Status.OK:
             raise HilError(f"{a.url}: HELLO refused ({_status_text(frame.status)}): {frame.payload.decode('utf-8', 'replace')}")
         try:
@@ -199,6 +234,19 @@ class RemoteMacro(Macro):
         self.version = reply.version
         self.max_payload = max(reply.max_payload, MIN_MAX_PAYLOAD)
         self.capabilities = reply.capabilities
+        if reply.capabilities & msg.CAP_AUTH:
+            self._authenticate(reply.challenge)
+
+    def _authenticate(self, challenge: bytes) -> None:
+        a = self.address
+        if self.key is None:
+            raise _KeyRefused(f"{a.url}: the server requires a key: set {auth.ENV_KEY} or {auth.ENV_KEY_FILE}")
+        frame = self._exchange([(Opcode.AUTH, auth.mac(self.key, challenge, self.session), 0)], reconnect=False)[0]
+        if frame.status == Status.BAD_AUTH:
+            raise _KeyRefused(f"{a.url}: the server refused the key ({frame.payload.decode('utf-8', 'replace')}); "
+                              f"give the server's key in {auth.ENV_KEY} or {auth.ENV_KEY_FILE}")
+        if frame.status != Status.OK:
+            raise HilError(f"{a.url}: AUTH refused ({_status_text(frame.status)}): {frame.payload.decode('utf-8', 'replace')}")
 
     def _reconnect(self, reason: str) -> None:
         self.counters["reconnects"] += 1
@@ -214,7 +262,7 @@ class RemoteMacro(Macro):
                 return
             except HilError as exc:
                 last = str(exc)
-                if "no longer knows session" in last or "protocol versions" in last:
+                if isinstance(exc, _KeyRefused) or "no longer knows session" in last or "protocol versions" in last:
                     raise
             if time.monotonic() > deadline:
                 raise HilError(f"{self.address.url}: lost the link ({reason}) and could not resume session {self.session}: {last}")
@@ -280,8 +328,9 @@ class RemoteMacro(Macro):
 
     def _expired(self, q: _Pending, now: float) -> None:
         if q.busy_since is not None:
-            if now - q.busy_since > BUSY_PATIENCE_S:
-                raise HilError(f"{self.address.url}: the chip stayed busy for {BUSY_PATIENCE_S:g} s ({Opcode(q.opcode).name} not accepted)")
+            if now - q.busy_since > self.busy_wait:
+                raise HilError(f"{self.address.url}: the chip stayed busy for {self.busy_wait:g} s (busy_wait; {_op_name(q.opcode)} not accepted); "
+                               "retry later or raise ?busy_wait=")
             q.attempts -= 1  # a BUSY wait is not a failed attempt
             self._resend(q)
             return
@@ -337,7 +386,8 @@ class RemoteMacro(Macro):
         if h.status == Status.BUSY and q.opcode != Opcode.HELLO:
             self.counters["busy"] += 1
             q.busy_since = q.busy_since or now
-            q.deadline = now + BUSY_WAIT_S
+            q.busy_backoff = min(2 * q.busy_backoff, BUSY_MAX_S) if q.busy_backoff else BUSY_FIRST_S
+            q.deadline = now + q.busy_backoff
             return
         results[h.seq] = ev
         del pending[h.seq]
@@ -428,12 +478,16 @@ class RemoteMacro(Macro):
     def mvm_many(self, calls: Sequence[MvmCall], exact: bool = False) -> list[np.ndarray]:
         analog = self._geometry().adc_bits == 0
         requests, pieces = [], []
+        empty: dict[int, np.ndarray] = {}
         for i, call in enumerate(calls):
             planes = checked_planes(call.planes)
             nonces = self._nonces_for(call)
             B, P, n = planes.shape
             if n != call.block.nrows:
                 raise ValueError(f"MVM planes have {n} rows, the block {call.block.nrows}")
+            if B == 0:  # nothing to read (the protocol refuses B = 0)
+                empty[i] = np.zeros((0, P, call.block.ncols), dtype=np.float64 if analog else np.int32)
+                continue
             per_vec = max(msg.MvmRequest.size(n, 1, P) - msg.MvmRequest.size(n, 0, P), msg.MvmReply.size(call.block.ncols, 1, P, analog) - msg.MvmReply.size(0, 0, P, analog), 1)
             step = max(1, min(B or 1, (self.max_payload - 64) // per_vec, 0xFFFF))
             for b0 in range(0, max(B, 1), step):
@@ -441,7 +495,7 @@ class RemoteMacro(Macro):
                 requests.append((Opcode.MVM, req.pack(), Flag.EXACT if exact else 0))
                 pieces.append(i)
         frames = self._exchange(requests)
-        parts: list[list[np.ndarray]] = [[] for _ in calls]
+        parts: list[list[np.ndarray]] = [[empty[i]] if i in empty else [] for i in range(len(calls))]
         for i, f in zip(pieces, frames):
             try:
                 parts[i].append(msg.MvmReply.unpack(self._checked(f, f"MVM on {calls[i].block}")).values)
@@ -481,6 +535,124 @@ class RemoteMacro(Macro):
             self._transport.close()
 
 
-def connect(url: str, chip_seed: int = 0, **kwargs) -> RemoteMacro:
-    """A :class:`RemoteMacro` on ``url`` (``hil://`` or ``hil+serial://``)."""
-    return RemoteMacro(url, chip_seed, **kwargs)
+class _SerialLink:
+    """One serial port's session, shared by the :class:`SharedSerialMacro` s of this process.
+
+    A serial line is one connection and the protocol gives a connection one session (and a
+    tty read by two file descriptors splits the replies between them), so the macros that
+    ``connect`` opens on one port at the same time (a run's encoders, one per modality) share
+    one session, hence one chip: each gets the chip's tiles as it first uses them (its tile
+    ``t`` is the next free physical tile). The session ends (BYE) when the last one closes."""
+
+    _links: dict[str, "_SerialLink"] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, macro: RemoteMacro):
+        self.macro = macro
+        self.users = 0
+        self.owner: dict[int, object] = {}  # physical tile -> the SharedSerialMacro using it
+
+    @classmethod
+    def join(cls, address: HilAddress, chip_seed: int, kwargs: dict) -> "_SerialLink":
+        with cls._lock:
+            link = cls._links.get(address.serial_port)
+            if link is None or link.macro._closed:
+                link = cls(RemoteMacro(address, chip_seed, **kwargs))
+                cls._links[address.serial_port] = link
+            link.users += 1
+            return link
+
+    def leave(self) -> None:
+        with self._lock:
+            self.users -= 1
+            if self.users > 0:
+                return
+            if self._links.get(self.macro.address.serial_port) is self:
+                del self._links[self.macro.address.serial_port]
+        self.macro.close()
+
+
+class SharedSerialMacro(Macro):
+    """A macro on a serial link shared with other macros of this process (see
+    :class:`_SerialLink`): the :class:`Macro` API with its own tile numbering. ``reset`` is
+    refused while another macro shares the chip; ``time`` advances the one chip's clock."""
+
+    def __init__(self, link: _SerialLink):
+        super().__init__()
+        self._link = link
+        self._tiles: dict[int, int] = {}  # this macro's tile -> the chip's
+        self._closed = False
+        self.where = link.macro.where
+
+    @property
+    def _m(self) -> RemoteMacro:
+        if self._closed:
+            raise HilError(f"{self.where}: the macro is closed")
+        return self._link.macro
+
+    def _tile(self, t: int) -> int:
+        if t in self._tiles:
+            return self._tiles[t]
+        info = self._m._geometry()
+        if not 0 <= t < info.tiles:
+            return t  # out of range: the chip refuses it with its own message
+        with _SerialLink._lock:
+            free = [p for p in range(info.tiles) if p not in self._link.owner]
+            if not free:
+                raise HilError(f"{self.where}: all {info.tiles} tiles of the chip are in use by the macros sharing this serial link; "
+                               "use fewer or smaller crossbars, or a TCP link (one chip per session)")
+            self._link.owner[free[0]] = self
+            self._tiles[t] = free[0]
+        return free[0]
+
+    def _block(self, b: Block) -> Block:
+        return Block(self._tile(b.tile), b.row0, b.nrows, b.col0, b.ncols)
+
+    def info(self) -> ChipInfo:
+        info = self._m.info()
+        lsb = tuple(info.tile_lsb_us[self._tiles[t]] if t in self._tiles else info.lsb_us for t in range(info.tiles))
+        return dataclasses.replace(info, tile_lsb_us=lsb)
+
+    def form(self, block: Block, seed: int, mask: np.ndarray | None = None, progress: Progress | None = None) -> FormReply:
+        return self._m.form(self._block(block), seed, mask, progress)
+
+    def program(self, block: Block, targets: np.ndarray, seed: int, progress: Progress | None = None) -> ProgramReply:
+        return self._m.program(self._block(block), targets, seed, progress)
+
+    def read(self, block: Block) -> np.ndarray:
+        return self._m.read(self._block(block))
+
+    def mvm_many(self, calls: Sequence[MvmCall], exact: bool = False) -> list[np.ndarray]:
+        mapped = [MvmCall(self._block(c.block), c.planes, self._nonces_for(c)) for c in calls]
+        return self._m.mvm_many(mapped, exact=exact)
+
+    def time(self, seconds: float) -> float:
+        return self._m.time(seconds)
+
+    def reset(self) -> None:
+        if self._link.users > 1:
+            raise HilError(f"{self.where}: RESET would wipe the tiles of the other macros sharing this serial link; close them first")
+        self._m.reset()
+        with _SerialLink._lock:
+            for p in self._tiles.values():
+                self._link.owner.pop(p, None)
+            self._tiles.clear()
+
+    def stats(self) -> dict:
+        return self._m.stats()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._link.leave()
+
+
+def connect(url: str, chip_seed: int = 0, **kwargs) -> Macro:
+    """A macro on ``url``: a :class:`RemoteMacro` (its own session) on ``hil://``; on
+    ``hil+serial://`` a :class:`SharedSerialMacro`: the macros open on one serial port share
+    its one session (the first one's ``chip_seed``) and take the chip's tiles in turn."""
+    address = parse_address(url)
+    if address.kind != "serial":
+        return RemoteMacro(address, chip_seed, **kwargs)
+    return SharedSerialMacro(_SerialLink.join(address, chip_seed, kwargs))

@@ -12,9 +12,17 @@ HELLO. What it guarantees against any client (docs/hil-protocol.md, "Robustness"
 - a frame not completed within ``frame_timeout_s`` of its first byte (a client that sends half
   a frame and stalls) closes that connection (on a serial port: the partial frame is dropped);
   a connection idle for ``idle_timeout_s`` is closed;
-- memory is bounded: at most ``max_connections`` connections, each buffering at most one frame;
-  at most ``max_sessions`` sessions (ended by BYE, or ``session_ttl_s`` after their connection
-  went away), each with a bounded reply cache; a new client beyond the limits gets BUSY;
+- requests are checked in the order of docs/hil-protocol.md ("Header checks"): version,
+  REPLY flag, status and reserved bytes, PROGRESS flag, seq 0, payloads of INFO/RESET/STATS/BYE;
+- a connection holds at most one session; BYE ends it and its id is never used again; HELLO
+  after BYE on the same link opens a new session;
+- memory is bounded: connections that have not sent a valid frame within ``hello_timeout_s``
+  are closed, and at most ``max_pending`` of them are kept (the oldest closed first); they never
+  count toward the limits. At most ``max_connections`` connections holding a session and
+  ``max_sessions`` sessions (ended by BYE, or ``session_grace_s`` after their connection went
+  away unless resumed), each with a bounded replay window; when full, the first frame of a new
+  connection gets BUSY (its own seq) and the connection is closed;
+- with a key (``ServerConfig.key``) a session opens only after AUTH (:mod:`neurohw.hil.auth`);
 - an exception while handling a request becomes an INTERNAL reply; the server keeps serving.
 """
 
@@ -29,11 +37,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from neurohw.devices.model import DeviceModel
+from neurohw.hil import auth
 from neurohw.hil import messages as msg
 from neurohw.hil.chip import ChipEmulator
 from neurohw.hil.faults import FaultInjector, FaultSpec
 from neurohw.hil.protocol import (
     DEFAULT_MAX_PAYLOAD,
+    EMPTY,
     MIN_MAX_PAYLOAD,
     VERSIONS,
     BadHeader,
@@ -48,7 +58,7 @@ from neurohw.hil.protocol import (
     encode_frame,
     reply_frame,
 )
-from neurohw.hil.session import ReplyCache, Session
+from neurohw.hil.session import ReplayWindow, Session
 from neurohw.hil.transport import LinkClosed, SerialTransport, TcpTransport, Transport
 
 log = logging.getLogger("neurohw.hil.server")
@@ -68,17 +78,26 @@ class ServerConfig:
     max_connections: int = 16
     frame_timeout_s: float = 5.0
     idle_timeout_s: float = 600.0
-    session_ttl_s: float = 600.0
+    #: a session whose connection closed ends this long after unless resumed (s)
+    session_grace_s: float = 10.0
+    #: a connection that sent no valid frame this long after it opened is closed (s)
+    hello_timeout_s: float = 5.0
+    #: connections without a session kept at once (the oldest closed first)
+    max_pending: int = 64
     tick_s: float = 0.1
     versions: tuple[int, int] = VERSIONS
     cache_entries: int = 64
     cache_bytes: int = 8 * 1024 * 1024
+    #: the pre-shared key (None: no authentication); see neurohw.hil.auth
+    key: bytes | None = field(default=None, repr=False)
 
     def __post_init__(self):
         if not MIN_MAX_PAYLOAD <= self.max_payload <= 0xFFFFFFFF:
             raise ValueError(f"max_payload must be in [{MIN_MAX_PAYLOAD}, 2^32-1], got {self.max_payload}")
-        if self.max_sessions < 1 or self.max_connections < 1:
-            raise ValueError("max_sessions and max_connections must be >= 1")
+        if self.max_sessions < 1 or self.max_connections < 1 or self.max_pending < 1:
+            raise ValueError("max_sessions, max_connections and max_pending must be >= 1")
+        if self.key is not None and not self.key:
+            raise ValueError("an empty key; give None for no authentication")
 
 
 class Connection:
@@ -92,8 +111,11 @@ class Connection:
         self.session: Session | None = None
         self.closed = False
         self._send_lock = threading.Lock()
-        self.last_hello: tuple[int, bytes] | None = None  # (seq, reply) of the last HELLO
+        self.last_hello: tuple[int, bytes, bytes] | None = None  # (seq, payload, reply) of the HELLO that opened the session
         self.thread: threading.Thread | None = None
+        self.opened = time.monotonic()
+        self.frames = 0  # valid frames received
+        self.hangup = False  # close after the reply being sent (BUSY when full, BAD_AUTH)
 
     # ------------------------------------------------------------------ output
 
@@ -153,6 +175,10 @@ class Connection:
                 if not self.serial and not self.reader.pending and now - last > cfg.idle_timeout_s:
                     self.server.count("idle_closed")
                     break
+                if not self.serial and self.frames == 0 and now - self.opened > cfg.hello_timeout_s:
+                    self.server.count("hello_timeouts")
+                    log.info("%s: no valid frame within %.1f s; closing", self.transport.name, cfg.hello_timeout_s)
+                    break
         except Exception:  # noqa: BLE001 - a connection's failure must not reach the server
             self.server.count("internal_errors")
             log.exception("%s: connection failed", self.transport.name)
@@ -176,6 +202,7 @@ class Connection:
             self._error(event.header, Status.BAD_CRC, "payload CRC-32 mismatch; resend")
         elif isinstance(event, Frame):
             srv.count("frames_in")
+            self.frames += 1
             faults = srv.faults
             if inject and faults is not None:
                 if faults.drop_in():
@@ -198,15 +225,49 @@ class Connection:
                 log.exception("%s: request failed", self.transport.name)
                 self._error(event.header, Status.INTERNAL, f"the server failed on this request: {type(exc).__name__}")
 
+    def _header_error(self, h) -> tuple[int, bytes] | None:
+        """The header checks of docs/hil-protocol.md ("Header checks"), in order: (status,
+        payload) of the error reply, or None when the header is acceptable."""
+        vmin, vmax = self.server.config.versions
+        if not vmin <= h.version <= vmax:
+            return Status.BAD_VERSION, msg.pack_version_error(vmin, vmax, f"frame of protocol version {h.version}; this server speaks {vmin}..{vmax}")
+        if h.flags & Flag.REPLY:
+            return Status.BAD_REQUEST, msg.pack_error("REPLY flag on a request")
+        if h.status != 0 or h.reserved != 0:
+            return Status.BAD_REQUEST, msg.pack_error(f"status byte {h.status} and reserved byte {h.reserved} of a request must be 0")
+        if h.flags & Flag.PROGRESS:
+            return Status.BAD_REQUEST, msg.pack_error("PROGRESS flag on a request")
+        if h.seq == 0:
+            return Status.BAD_REQUEST, msg.pack_error("seq 0 is never valid; number requests from 1")
+        if h.opcode in EMPTY and h.length:
+            return Status.BAD_LENGTH, msg.pack_error(f"{Opcode(h.opcode).name} takes no payload; got {h.length} bytes")
+        return None
+
     def _frame(self, frame: Frame) -> None:
         h = frame.header
-        if h.is_reply:
+        if h.is_reply and h.status == Status.BAD_REQUEST:
+            # an echo of our own "REPLY flag on a request" answer (a line that echoes): answering
+            # it again would ping-pong forever
             self.server.count("unexpected_replies")
             return
-        if h.opcode == Opcode.HELLO:
-            self.send(self.server.hello(self, frame))
+        bad = self._header_error(h)
+        if bad is not None:
+            self.server.count("header_errors")
+            self.send(reply_frame(h, bad[0], bad[1]))
             return
         s = self.session
+        if s is None and (self.frames == 1 or h.opcode == Opcode.HELLO):
+            why = self.server.full(self, frame)
+            if why is not None:
+                self.send(reply_frame(h, Status.BUSY, msg.pack_error(why), session=0))
+                self.hang_up()
+                return
+        if h.opcode == Opcode.HELLO:
+            self.send(self.server.hello(self, frame))
+            if self.hangup:
+                self.hangup = False
+                self.hang_up()
+            return
         if s is None:
             self._error(h, Status.BAD_SESSION, "no session on this connection; send HELLO first")
             return
@@ -217,12 +278,35 @@ class Connection:
             self.send(reply_frame(h, Status.BAD_VERSION, msg.pack_version_error(*self.server.config.versions, f"frame of version {h.version}; this session speaks {s.version}")))
             return
         if h.opcode == Opcode.BYE:
+            self.send(reply_frame(h, Status.OK))
             self.server.end_session(s)
             self.session = None
-            self.send(reply_frame(h, Status.OK))
+            self.last_hello = None
+            return
+        if h.opcode == Opcode.AUTH:
+            self.send(self.server.authenticate(self, s, frame))
+            if self.hangup:
+                self.hangup = False
+                self.hang_up()
+            return
+        if not s.authed:
+            self._error(h, Status.BAD_AUTH, "the session is not authenticated; send AUTH with the HMAC of the HELLO challenge first")
             return
         for out in s.handle(frame):
             self.send(out)
+
+    def hang_up(self) -> None:
+        """End this link's part after a refusal (server full, BAD_AUTH): a TCP connection is
+        closed; a serial port stays open (it is the only way in) and forgets its session."""
+        if not self.serial:
+            self.close()
+            return
+        s = self.session
+        if s is not None and s.conn is self:
+            s.conn = None
+            s.last_seen = time.monotonic()
+        self.session = None
+        self.last_hello = None
 
     def close(self) -> None:
         if self.closed:
@@ -250,10 +334,15 @@ class HilServer:
         self.stopping = False
         self._lock = threading.Lock()
         self._sessions: dict[int, Session] = {}
+        self._ids: set[int] = set()  # every session id ever issued: never issued again
         self._conns: set[Connection] = set()
         self._counts: Counter = Counter()
         self._listener: socket.socket | None = None
         self._threads: list[threading.Thread] = []
+
+    @property
+    def capabilities(self) -> int:
+        return CAPABILITIES | (msg.CAP_AUTH if self.config.key is not None else 0)
 
     # ------------------------------------------------------------------ counters
 
@@ -265,6 +354,7 @@ class HilServer:
         with self._lock:
             out = dict(self._counts)
             out["connections"] = len(self._conns)
+            out["pending_connections"] = sum(1 for c in self._conns if c.session is None)
             out["sessions"] = len(self._sessions)
         if self.faults is not None:
             out["faults"] = dict(self.faults.counts)
@@ -272,11 +362,37 @@ class HilServer:
 
     # ------------------------------------------------------------------ sessions
 
+    def full(self, conn: Connection, frame: Frame) -> str | None:
+        """Why a new session (or a resume) cannot be served on ``conn`` now, or None."""
+        resume = 0
+        if frame.opcode == Opcode.HELLO:
+            try:
+                resume = msg.Hello.unpack(frame.payload).resume
+            except msg.PayloadError:
+                resume = 0
+        cfg = self.config
+        with self._lock:
+            self._reap_locked()
+            held = [c for c in self._conns if c is not conn and c.session is not None and not c.closed]
+            old = self._sessions.get(resume) if resume else None
+            if old is not None and old.conn is not None and old.conn in held:
+                held.remove(old.conn)  # a resume takes its session's connection over
+            if len(held) >= cfg.max_connections:
+                self._counts["refused_connections"] += 1
+                return f"server full: {len(held)} connections hold sessions, its limit; retry later"
+            if old is None and len(self._sessions) >= cfg.max_sessions:
+                self._counts["refused_sessions"] += 1
+                return f"server full: {len(self._sessions)} sessions open; retry later or end one with BYE"
+        return None
+
     def hello(self, conn: Connection, frame: Frame) -> bytes:
         """Answer a HELLO: version negotiation, a new or resumed session bound to ``conn``."""
         h = frame.header
-        if conn.last_hello is not None and conn.last_hello[0] == h.seq:
-            return conn.last_hello[1]
+        held = conn.session
+        if held is not None and not held.closed:
+            if conn.last_hello is not None and conn.last_hello[:2] == (h.seq, frame.payload):
+                return conn.last_hello[2]
+            return reply_frame(h, Status.BAD_REQUEST, msg.pack_error(f"this connection holds session {held.id}; send BYE first"))
         try:
             hello = msg.Hello.unpack(frame.payload)
         except msg.PayloadError as exc:
@@ -285,6 +401,7 @@ class HilServer:
         lo, hi = max(hello.min_version, vmin), min(hello.max_version, vmax)
         if lo > hi:
             return reply_frame(h, Status.BAD_VERSION, msg.pack_version_error(vmin, vmax, f"this server speaks protocol versions {vmin}..{vmax}"))
+        key = self.config.key
         with self._lock:
             if hello.resume:
                 s = self._sessions.get(hello.resume)
@@ -296,13 +413,16 @@ class HilServer:
                 self._reap_locked()
                 if len(self._sessions) >= self.config.max_sessions:
                     self._counts["refused_sessions"] += 1
-                    return reply_frame(h, Status.BUSY, msg.pack_error(f"the server holds {len(self._sessions)} sessions, its limit; retry later or end one with BYE"))
+                    conn.hangup = True
+                    return reply_frame(h, Status.BUSY, msg.pack_error(f"server full: {len(self._sessions)} sessions open; retry later"), session=0)
                 sid = 0
-                while sid == 0 or sid in self._sessions:
+                while sid == 0 or sid in self._ids:
                     sid = secrets.randbits(32)
+                self._ids.add(sid)
                 fs = self.config.faults
                 chip = ChipEmulator(self.device, self.config.tiles, hello.chip_seed, extra_stuck=fs.stuck, extra_stuck_kind=fs.stuck_kind, max_payload=self.config.max_payload)
-                s = Session(sid, chip, cache=ReplyCache(self.config.cache_entries, self.config.cache_bytes), slowop_s=fs.slowop_ms / 1000.0, capabilities=CAPABILITIES)
+                s = Session(sid, chip, window=ReplayWindow(self.config.cache_entries, self.config.cache_bytes), slowop_s=fs.slowop_ms / 1000.0,
+                            capabilities=self.capabilities, stale_replay=fs.stale_replay)  # fmt: skip
                 s.server_stats = self.stats
                 self._sessions[sid] = s
                 self._counts["sessions_created"] += 1
@@ -310,17 +430,41 @@ class HilServer:
                 resumed = False
         if old is not None and old is not conn:
             old.session = None
-            old.close()
-        if conn.session is not None and conn.session is not s and conn.session.conn is conn:
-            conn.session.conn = None
+            old.hang_up()
         s.version = hi
         s.conn = conn
         s.last_seen = time.monotonic()
+        challenge = b""
+        if key is not None:
+            challenge = auth.new_challenge()
+            s.challenge, s.authed, s.auth_mac = challenge, False, b""
         conn.session = s
-        body = msg.HelloReply(hi, resumed, s.id, self.config.max_payload, CAPABILITIES, s.last_seq).pack()
+        body = msg.HelloReply(hi, resumed, s.id, self.config.max_payload, self.capabilities, s.last_seq, challenge).pack()
         out = encode_frame(Opcode.HELLO, body, seq=h.seq, session=s.id, flags=Flag.REPLY, status=Status.OK, version=hi)
-        conn.last_hello = (h.seq, out)
+        conn.last_hello = (h.seq, frame.payload, out)
         return out
+
+    def authenticate(self, conn: Connection, s: Session, frame: Frame) -> bytes:
+        """Answer AUTH: OK and the session opens, or BAD_AUTH, the session ends and the
+        connection closes (docs/hil-protocol.md, "Authentication")."""
+        h = frame.header
+        key = self.config.key
+        if key is None:
+            return reply_frame(h, Status.BAD_REQUEST, msg.pack_error("this server takes no key; AUTH is not needed"))
+        if s.authed and s.auth_mac and frame.payload == s.auth_mac:
+            return reply_frame(h, Status.OK)
+        if auth.verify(key, s.challenge, s.id, frame.payload):
+            s.authed, s.auth_mac = True, bytes(frame.payload)
+            self.count("auth_ok")
+            return reply_frame(h, Status.OK)
+        self.count("auth_failed")
+        log.info("%s: AUTH failed for session %d; session ended", conn.transport.name, s.id)
+        self.end_session(s)
+        conn.session = None
+        conn.last_hello = None
+        conn.hangup = True
+        why = "wrong length" if len(frame.payload) != auth.MAC_SIZE else "wrong key"
+        return reply_frame(h, Status.BAD_AUTH, msg.pack_error(f"AUTH refused ({why}); the session is discarded"))
 
     def end_session(self, s: Session) -> None:
         with self._lock:
@@ -331,7 +475,7 @@ class HilServer:
     def _reap_locked(self) -> None:
         now = time.monotonic()
         for sid, s in list(self._sessions.items()):
-            if s.conn is None and s.long_op is None and now - s.last_seen > self.config.session_ttl_s:
+            if s.conn is None and s.long_op is None and now - s.last_seen > self.config.session_grace_s:
                 del self._sessions[sid]
                 s.stop()
                 self._counts["sessions_expired"] += 1
@@ -392,20 +536,14 @@ class HilServer:
                 continue
             self.count("accepted")
             transport = TcpTransport(sock, f"{addr[0]}:{addr[1]}", tick=self.config.tick_s, send_timeout=max(self.config.frame_timeout_s, 1.0))
-            with self._lock:
-                full = len(self._conns) >= self.config.max_connections
-                if full:
-                    self._counts["refused_connections"] += 1
-            if full:
-                try:
-                    transport.send(encode_frame(Opcode.HELLO, msg.pack_error(f"the server has {self.config.max_connections} connections, its limit; retry later"), seq=0, flags=Flag.REPLY, status=Status.BUSY))
-                except LinkClosed:
-                    pass
-                transport.close()
-                continue
             conn = Connection(self, transport)
             with self._lock:
                 self._conns.add(conn)
+                pending = sorted((c for c in self._conns if c.session is None and not c.serial), key=lambda c: c.opened)
+                evict = pending[: max(0, len(pending) - self.config.max_pending)]
+                self._counts["pending_evicted"] += len(evict)
+            for c in evict:
+                c.close()
             conn.thread = threading.Thread(target=conn.run, name=f"hil-conn-{addr[1]}", daemon=True)
             conn.thread.start()
 

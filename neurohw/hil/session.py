@@ -1,13 +1,15 @@
-"""One client's session on the emulator: its own chip, its reply cache, its long operation.
+"""One client's session on the emulator: its own chip, its replay window, its long operation.
 
 A :class:`Session` answers the frames of the connection bound to it (HELLO binds; a resumed
 session moves to the new connection). Rules (docs/hil-protocol.md, "Sessions, retries"):
 
-- State-changing requests (FORM, PROGRAM, MVM, TIME, RESET) are executed once per sequence
-  number. Their final replies are kept in a :class:`ReplyCache` (the last ``entries`` replies,
-  at most ``max_bytes`` bytes); a request whose sequence number is in the cache gets the cached
-  reply again, not a second execution. A retry of a request executed so long ago that its reply
-  was dropped gets STALE (never a second execution).
+- State-changing requests (FORM, PROGRAM, MVM, TIME, RESET) follow the replay rules of
+  :class:`ReplayWindow`: a seq ahead of the highest executed one, or inside the 64-seq window
+  and not executed yet, is executed; an executed one whose request digest (SHA-256 of opcode,
+  flags without RETRY, payload) equals the kept one gets the kept reply again (not a second
+  execution); another request with an executed seq gets SEQ_REUSED; an executed seq whose reply
+  is no longer kept, or a seq behind the window, gets STALE (never a second execution).
+  Refused requests (errors) are not executed and do not count.
 - FORM and PROGRAM are long operations: computed at once, then applied chunk by chunk (64 rows)
   with a PROGRESS frame per chunk; ABORT (or the end of the session) stops them and nothing is
   applied; otherwise the whole result is committed at once (a PROGRAM is never half-applied).
@@ -25,43 +27,65 @@ from collections.abc import Callable
 from neurohw.hil import messages as msg
 from neurohw.hil.chip import ChipEmulator, Plan
 from neurohw.hil.errors import ChipRangeError
-from neurohw.hil.protocol import LONG, MUTATING, Flag, Frame, Opcode, Status, reply_frame
+from neurohw.hil.protocol import LONG, MUTATING, REPLAY_WINDOW, Flag, Frame, Opcode, Status, reply_frame, request_digest, seq_ahead
 
 #: rows per chunk of a long operation (one PROGRESS frame each)
 CHUNK_ROWS = 64
 KNOWN = {int(o) for o in Opcode}
 
 
-class ReplyCache:
-    """The last replies of state-changing requests, by sequence number, bounded by count and
-    bytes; remembers the sequence numbers of the last ``remember`` executed requests."""
+class ReplayWindow:
+    """The sequence/replay state of a session (docs/hil-protocol.md, "Sequence numbers and
+    replay"): ``last_seq`` (the highest seq executed among state-changing requests), a 64-bit
+    bitmap of which of ``last_seq - 63 .. last_seq`` were executed (bit ``k``: ``last_seq - k``,
+    as IPsec's anti-replay window), and the kept final replies of executed ones, each with the
+    SHA-256 digest of its request, at most ``entries`` replies and ``max_bytes`` bytes (the
+    oldest dropped first; a reply whose seq leaves the window is dropped)."""
 
-    def __init__(self, entries: int = 64, max_bytes: int = 8 * 1024 * 1024, remember: int = 65536):
-        self.entries = int(entries)
+    def __init__(self, entries: int = REPLAY_WINDOW, max_bytes: int = 8 * 1024 * 1024):
+        self.entries = min(int(entries), REPLAY_WINDOW)
         self.max_bytes = int(max_bytes)
-        self._replies: collections.OrderedDict[int, bytes] = collections.OrderedDict()
+        self.last_seq = 0
+        self._bits = 0
+        self._replies: collections.OrderedDict[int, tuple[bytes, bytes]] = collections.OrderedDict()
         self._bytes = 0
-        self._executed: collections.deque[int] = collections.deque(maxlen=int(remember))
-        self._executed_set: set[int] = set()
 
-    def get(self, seq: int) -> bytes | None:
+    def judge(self, seq: int) -> str:
+        """Where ``seq`` stands: "new" (ahead of last_seq, or in the window and not executed),
+        "executed" (in the window, executed) or "behind" (older than the window)."""
+        d = seq_ahead(seq, self.last_seq)
+        if d > 0:
+            return "new"
+        if -d >= REPLAY_WINDOW:
+            return "behind"
+        return "executed" if (self._bits >> -d) & 1 else "new"
+
+    def kept(self, seq: int) -> tuple[bytes, bytes] | None:
+        """(request digest, reply frame) kept for ``seq``, or None."""
         return self._replies.get(seq)
 
-    def executed(self, seq: int) -> bool:
-        return seq in self._executed_set
+    def mark(self, seq: int) -> None:
+        """Record ``seq`` as executed (the window slides when it is ahead)."""
+        d = seq_ahead(seq, self.last_seq)
+        if d > 0:
+            self._bits = ((self._bits << d) | 1) & ((1 << REPLAY_WINDOW) - 1) if d < REPLAY_WINDOW else 1
+            self.last_seq = seq
+            for old in [k for k in self._replies if -seq_ahead(k, seq) >= REPLAY_WINDOW]:
+                self._bytes -= len(self._replies.pop(old)[1])
+        elif -d < REPLAY_WINDOW:
+            self._bits |= 1 << -d
 
-    def put(self, seq: int, frame: bytes) -> None:
-        if len(self._executed) == self._executed.maxlen:
-            self._executed_set.discard(self._executed[0])
-        self._executed.append(seq)
-        self._executed_set.add(seq)
+    def keep(self, seq: int, digest: bytes, frame: bytes) -> None:
+        """Keep the final reply of executed ``seq`` (bounded by count and bytes)."""
+        if self.judge(seq) == "behind":
+            return
         old = self._replies.pop(seq, None)
         if old is not None:
-            self._bytes -= len(old)
-        self._replies[seq] = frame
+            self._bytes -= len(old[1])
+        self._replies[seq] = (digest, frame)
         self._bytes += len(frame)
         while self._replies and (len(self._replies) > self.entries or self._bytes > self.max_bytes):
-            _, dropped = self._replies.popitem(last=False)
+            _, (_, dropped) = self._replies.popitem(last=False)
             self._bytes -= len(dropped)
 
     @property
@@ -75,9 +99,10 @@ class ReplyCache:
 class LongOp:
     """A FORM or PROGRAM in progress."""
 
-    def __init__(self, frame: Frame, plan: Plan):
+    def __init__(self, frame: Frame, plan: Plan, digest: bytes = b""):
         self.frame = frame
         self.plan = plan
+        self.digest = digest
         self.abort = threading.Event()
         self.done = 0
         self.total = max(plan.cells, 1)
@@ -89,21 +114,28 @@ class LongOp:
 
 
 class Session:
-    """A session: id, chip, reply cache, counters; ``send`` delivers frames to the connection
+    """A session: id, chip, replay window, counters, authentication state; ``send`` delivers frames to the connection
     currently bound (set by the server)."""
 
-    def __init__(self, sid: int, chip: ChipEmulator, *, cache: ReplyCache | None = None, slowop_s: float = 0.0, capabilities: int = 0):
+    def __init__(self, sid: int, chip: ChipEmulator, *, window: ReplayWindow | None = None, slowop_s: float = 0.0, capabilities: int = 0, stale_replay: bool = False):
         self.id = int(sid)
         self.chip = chip
-        self.cache = cache if cache is not None else ReplyCache()
+        self.window = window if window is not None else ReplayWindow()
         self.slowop_s = float(slowop_s)
+        #: a planted defect (fault ``stale_replay=1``): a used seq is answered from the kept
+        #: replies whatever the request (what the protocol forbids; the conformance suite must see it)
+        self.stale_replay = bool(stale_replay)
+        #: authentication: the challenge of the last HELLO reply, and whether AUTH succeeded
+        #: (True on a server without a key)
+        self.challenge = b""
+        self.authed = True
+        self.auth_mac = b""
         self.capabilities = capabilities
         self.lock = threading.RLock()
         self.long_op: LongOp | None = None
         self.version = 1
         self.conn = None  # the bound connection (has .send(bytes))
         self.last_seen = time.monotonic()
-        self.last_seq = 0
         self.closed = False
         self.counters = collections.Counter()
         self.server_stats: Callable[[], dict] | None = None  # the server's counters, for STATS
@@ -151,7 +183,7 @@ class Session:
                 except msg.PayloadError as exc:
                     return [self._error(frame, exc.status, str(exc))]
                 except ChipRangeError as exc:
-                    return [self._error(frame, Status.OUT_OF_RANGE, str(exc))]
+                    return [self._error(frame, exc.status, str(exc))]
         return [self._error(frame, Status.BAD_REQUEST, f"{op.name} is not a session command")]
 
     def _busy(self, frame: Frame) -> bytes:
@@ -169,33 +201,50 @@ class Session:
         lo.abort.set()
         return self._reply(frame, Status.OK)
 
+    @property
+    def last_seq(self) -> int:
+        return self.window.last_seq
+
     def _mutating(self, op: Opcode, frame: Frame) -> list[bytes]:
         seq = frame.seq
-        cached = self.cache.get(seq)
-        if cached is not None:
-            self.counters["replayed"] += 1
-            return [cached]
+        digest = request_digest(frame.opcode, frame.flags, frame.payload)
         lo = self.long_op
         if lo is not None and lo.seq == seq:
+            if lo.digest != digest and not self.stale_replay:
+                return [self._reused(frame)]
             self.counters["replayed_progress"] += 1
             return [self._reply(frame, Status.OK, msg.pack_progress(lo.done, lo.total), progress=True)]
-        if self.cache.executed(seq):
+        where = self.window.judge(seq)
+        if where == "behind":
             self.counters["stale"] += 1
-            return [self._error(frame, Status.STALE, f"request {seq} was applied once and its reply is no longer held; not applied again")]
+            return [self._error(frame, Status.STALE, f"seq {seq} is older than the replay window ({REPLAY_WINDOW} below the last executed seq {self.last_seq}); not executed")]
+        if where == "executed":
+            kept = self.window.kept(seq)
+            if kept is None:
+                self.counters["stale"] += 1
+                return [self._error(frame, Status.STALE, f"request {seq} was executed once and its reply is no longer held; not executed again")]
+            if kept[0] != digest and not self.stale_replay:
+                return [self._reused(frame)]
+            self.counters["replayed"] += 1
+            return [kept[1]]
         if lo is not None:
             return [self._busy(frame)]
         try:
             if op in LONG:
-                return self._start_long(op, frame)
+                return self._start_long(op, frame, digest)
             payload = self._execute(op, frame)
         except msg.PayloadError as exc:
             return [self._error(frame, exc.status, str(exc))]
         except ChipRangeError as exc:
-            return [self._error(frame, Status.OUT_OF_RANGE, str(exc))]
+            return [self._error(frame, exc.status, str(exc))]
         reply = self._reply(frame, Status.OK, payload)
-        self.cache.put(seq, reply)
-        self.last_seq = seq
+        self.window.mark(seq)
+        self.window.keep(seq, digest, reply)
         return [reply]
+
+    def _reused(self, frame: Frame) -> bytes:
+        self.counters["seq_reused"] += 1
+        return self._error(frame, Status.SEQ_REUSED, f"seq {frame.seq} was used by another request; not executed (number every new request afresh)")
 
     def _execute(self, op: Opcode, frame: Frame) -> bytes:
         chip = self.chip
@@ -213,15 +262,16 @@ class Session:
             return b""
         raise AssertionError(op)  # pragma: no cover
 
-    def _start_long(self, op: Opcode, frame: Frame) -> list[bytes]:
+    def _start_long(self, op: Opcode, frame: Frame, digest: bytes) -> list[bytes]:
         if op == Opcode.FORM:
             req = msg.FormRequest.unpack(frame.payload)
             plan = self.chip.plan_form(req.block, req.seed, req.mask)
         else:
             req = msg.ProgramRequest.unpack(frame.payload)
             plan = self.chip.plan_program(req.block, req.targets, req.seed)
-        lo = LongOp(frame, plan)
+        lo = LongOp(frame, plan, digest)
         self.long_op = lo
+        self.window.mark(lo.seq)
         lo.thread = threading.Thread(target=self._run_long, args=(lo,), name=f"hil-{plan.kind}-{self.id}", daemon=True)
         lo.thread.start()
         return [self._reply(frame, Status.OK, msg.pack_progress(0, lo.total), progress=True)]
@@ -251,8 +301,7 @@ class Session:
                     final = self._reply(lo.frame, Status.OK, reply.pack())
                 except Exception as exc:  # noqa: BLE001 - a server never dies of a request
                     final = self._error(lo.frame, Status.INTERNAL, f"{plan.kind.upper()} failed: {exc}")
-            self.cache.put(lo.seq, final)
-            self.last_seq = lo.seq
+            self.window.keep(lo.seq, lo.digest, final)
             self.long_op = None
         self.send(final)
 
@@ -273,8 +322,10 @@ class Session:
             "replayed": int(self.counters["replayed"]),
             "replayed_progress": int(self.counters["replayed_progress"]),
             "stale": int(self.counters["stale"]),
+            "seq_reused": int(self.counters["seq_reused"]),
             "statuses": {k.removeprefix("status_"): int(v) for k, v in self.counters.items() if k.startswith("status_") and v},
-            "cache": {"entries": len(self.cache), "bytes": self.cache.nbytes},
+            "cache": {"entries": len(self.window), "bytes": self.window.nbytes},
+            "last_seq": self.last_seq,
             **({"server": self.server_stats()} if self.server_stats is not None else {}),
         }
 

@@ -12,7 +12,6 @@ from matplotlib.image import imread
 
 from _event_files import synthetic_nmnist_folder, tonic_shd
 from neurohw.cli import main
-from neurohw.errors import DataError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -113,9 +112,11 @@ def test_bad_index_and_out(capsys, tmp_path):
     assert list(tmp_path.glob("x*")) == []
 
 
-def test_debug_shows_the_exception(tmp_path):
-    with pytest.raises(DataError, match="unknown dataset"):
-        main(["--debug", "data", "show", "nope", "--out", str(tmp_path / "x.png")])
+def test_debug_shows_the_exception(tmp_path, capsys):
+    # --debug adds the traceback and keeps the user error's exit code (2)
+    assert main(["--debug", "data", "show", "nope", "--out", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "DataError" in err and "unknown dataset" in err
 
 
 def test_fetch_errors(capsys, tmp_path, monkeypatch):

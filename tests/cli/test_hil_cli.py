@@ -23,7 +23,9 @@ from neurohw.hil.remote import RemoteMacro
 def test_serve_process_with_overrides_and_faults():
     args = ("--device", "taox_rram_40nm", "--tiles", "2", "--set", "read_noise.relative=0", "--faults", "drop=0.1,seed=2", "--latency-us", "100")
     with serve_process(*args, exit_after=120.0) as (proc, url):
-        with RemoteMacro(url + "?timeout=0.3", chip_seed=1) as rm:
+        # drop=0.1 loses frames on purpose: each loss costs one timeout; 3 s per attempt leaves
+        # room for a FORM on two loaded cores (its progress frames keep it alive)
+        with RemoteMacro(url + "?timeout=3&retries=30", chip_seed=1) as rm:
             info = rm.info()
             assert info.tiles == 2 and info.facts["read_noise"]["relative"] == 0.0
             b = Block(1, 0, 40, 0, 20)
@@ -80,7 +82,7 @@ def test_serve_exits_cleanly_on_interrupt():
         assert "serving ideal" in proc.stdout.readline()
         time.sleep(0.3)
         proc.send_signal(2)
-        assert proc.wait(15) == 0
+        assert proc.wait(120) == 0  # generous: a loaded machine may take long to stop the threads
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -93,7 +95,8 @@ def test_bench_hil_quick_json(capsys):
     names = {(r["name"], r["batch"]) for r in report["results"]}
     assert names == {(n, b) for n in ("local", "tcp", "tcp-pipelined") for b in (1, 64)}
     for r in report["results"]:
-        assert r["frames_per_s"] > 0 and r["rows_per_s"] == pytest.approx(r["frames_per_s"] * r["batch"], rel=1e-3)
+        # both are rounded to 0.1: on a loaded machine (a few frames/s) that is more than 0.1 %
+        assert r["frames_per_s"] > 0 and r["rows_per_s"] == pytest.approx(r["frames_per_s"] * r["batch"], abs=0.05 * r["batch"] + 0.05)
         assert r["same_codes_as_local"] is True
         if r["name"] == "local":
             assert r["ratio_to_local"] == 1.0

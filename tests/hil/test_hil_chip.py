@@ -60,7 +60,7 @@ def test_form_mask_touches_only_the_masked_pairs():
 
 
 def test_program_is_from_weights_write_verify():
-    dev = device()
+    dev = device(**{"forming.probability": 1.0})  # every cell forms: every cell can be written
     rng = np.random.default_rng(5)
     W = rng.normal(size=(50, 20))
     xb = Crossbar.from_weights(dev, W, seed=99)
@@ -68,6 +68,7 @@ def test_program_is_from_weights_write_verify():
     targets = prog.g_min_us + np.stack([np.maximum(W, 0), np.maximum(-W, 0)]) / xb.scale
     chip = ChipEmulator(dev, tiles=1, seed=0)
     b = Block(0, 0, 50, 0, 20)
+    assert chip.form(b, 1).formed_cells == 2000
     rep = chip.program(b, interleave(targets[0], targets[1]), 99)
     assert np.array_equal(chip.read(b), interleave(xb.g_pos, xb.g_neg))
     assert np.array_equal(rep.pulses, interleave(xb.pulses[0], xb.pulses[1]))
@@ -79,7 +80,7 @@ def test_program_nan_leaves_cells_and_stuck_cells_keep_their_value():
     dev = device()
     chip = ChipEmulator(dev, tiles=1, seed=2, extra_stuck=0.05, extra_stuck_kind="on")
     b = Block(0, 0, 64, 0, 64)
-    chip.form(b, 1)
+    formed = chip.form(b, 1).formed
     before = chip.read(b)
     t = np.full((64, 128), 20.0)
     t[:10] = np.nan
@@ -89,10 +90,44 @@ def test_program_nan_leaves_cells_and_stuck_cells_keep_their_value():
     stuck_on = before == 40.0  # injected stuck-on cells sit at g_on_us
     assert stuck_on.mean() == pytest.approx(0.05, abs=0.01)
     assert np.all(after[stuck_on] == 40.0)
-    free = ~stuck_on[10:]
+    free = ~stuck_on[10:] & formed[10:]
     assert np.all(np.abs(after[10:][free] - 20.0) <= dev.programming.tolerance_us + 1e-12)
-    assert not rep.converged[10:][~free].any() and np.all(rep.pulses[10:][~free] == dev.programming.max_pulses)
-    assert rep.programmed == 54 * 128
+    stuck = stuck_on[10:] & formed[10:]
+    assert not rep.converged[10:][stuck].any() and np.all(rep.pulses[10:][stuck] == dev.programming.max_pulses)
+    # cells that did not form are not written: value unchanged, 0 pulses, not converged
+    unformed = ~formed[10:]
+    assert unformed.sum() > 50
+    assert np.array_equal(after[10:][unformed], before[10:][unformed])
+    assert np.all(rep.pulses[10:][unformed] == 0) and not rep.converged[10:][unformed].any()
+    assert rep.programmed == int(formed[10:].sum())
+
+
+def test_form_on_formed_cells_is_refused_and_changes_nothing():
+    chip = ChipEmulator(device(), tiles=1, seed=0)
+    b = Block(0, 0, 16, 0, 8)
+    mask = np.zeros((16, 8), bool)
+    mask[:, :4] = True
+    first = chip.form(b, 1, mask)
+    assert first.formed_cells > 0
+    g = chip.read(b)
+    with pytest.raises(ChipRangeError, match="already formed") as exc:
+        chip.form(b, 2)
+    assert exc.value.status == Status.BAD_REQUEST
+    assert np.array_equal(chip.read(b), g)
+    chip.form(b, 2, ~mask)  # the other pairs (never formed) may still be formed
+    chip.reset()
+    chip.form(b, 3)  # after RESET the whole block is pristine again
+
+
+def test_mvm_vectors_count_only_planes_with_an_active_row():
+    chip = ChipEmulator(device(), tiles=1, seed=0)
+    b = Block(0, 0, 16, 0, 8)
+    chip.form(b, 1)
+    planes = np.zeros((5, 2, 16), np.uint8)
+    planes[0, 0, 3] = planes[2, 1, 0] = planes[2, 0, 5] = 1
+    codes = chip.mvm(b, planes, np.arange(5))
+    assert np.all(codes[1] == 0) and np.all(codes[0, 1] == 0)
+    assert chip.counters()["ops"]["MVM_VECTORS"] == 3
 
 
 def test_mvm_noise_free_equals_crossbar_mvm_binary_and_bit_serial():

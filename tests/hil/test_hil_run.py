@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from _hil import serve_process
+from _hil import pty_null_modem, serve_process
 from _tiny_quickstart import QUICKSTART, TINY
 from neurohw.cli import main
 
@@ -21,7 +21,8 @@ def _run(out: Path, sets: list[str], config: Path = QUICKSTART) -> dict:
     assert main(["run", str(config), "--quiet", "--out", str(out), *sum((["--set", s] for s in sets), [])]) == 0
     (run,) = [p for p in out.iterdir() if not p.name.startswith(".")]
     m = json.loads((run / "metrics.json").read_text())
-    return {k: v for k, v in m.items() if k not in ("timing", "per_seed")} | {"per_seed": [
+    # "chip": the chip a run over a link ran on (tests/hil/test_hil_identity.py); the rest must be equal
+    return {k: v for k, v in m.items() if k not in ("timing", "per_seed", "chip")} | {"per_seed": [
         {k: v for k, v in p.items() if not k.endswith("_s")} for p in m["per_seed"]]}
 
 
@@ -36,6 +37,42 @@ def test_quickstart_over_tcp_and_serial_equals_the_local_run_with_noise_off(tmp_
     assert over_tcp == local
     assert over_serial == local
     assert local["energy"]["encoder_j_per_sample"] > 0
+
+
+@pytest.mark.slow
+def test_two_quickstart_runs_in_a_row_over_one_pty_null_modem(tmp_path, monkeypatch):
+    """A real serial line (two ptys back to back), one server, two runs one after the other:
+    each run opens and ends several sessions on the one link (HELLO after BYE), and both give
+    the local noise-off metrics."""
+    monkeypatch.setenv("NEUROHW_CACHE", str(tmp_path / "cache"))
+    local = _run(tmp_path / "local", TINY + NOISE_OFF)
+    with pty_null_modem() as (server_end, client_end):
+        with serve_process("--device", "taox_rram_40nm", "--serial", server_end) as (_, url):
+            for i in range(2):
+                monkeypatch.setenv("NEUROHW_CACHE", str(tmp_path / f"cache{i}"))  # the chip does every read
+                got = _run(tmp_path / f"pty{i}", TINY + NOISE_OFF + [f"backend=hil+serial://{client_end}?baud=115200"])
+                assert got == local, i
+
+
+@pytest.mark.slow
+def test_quickstart_with_a_key_equals_the_run_without(tmp_path, monkeypatch, capsys):
+    """A server that requires a key, the driver holding it: the same metrics as the local
+    noise-off run (hence as the run over hil:// without authentication, tested above)."""
+    monkeypatch.setenv("NEUROHW_CACHE", str(tmp_path / "cache"))
+    local = _run(tmp_path / "local", TINY + NOISE_OFF)
+    key_file = tmp_path / "hil.key"
+    key_file.write_text("a shared lab key\n")
+    with serve_process("--device", "taox_rram_40nm", "--key-file", str(key_file)) as (_, url):
+        monkeypatch.setenv("NEUROHW_CACHE", str(tmp_path / "cache-keyed"))
+        monkeypatch.setenv("NEUROHW_HIL_KEY_FILE", str(key_file))
+        keyed = _run(tmp_path / "keyed", TINY + NOISE_OFF + [f"backend={url}"])
+        monkeypatch.delenv("NEUROHW_HIL_KEY_FILE")
+        capsys.readouterr()
+        assert main(["run", str(QUICKSTART), "--quiet", "--out", str(tmp_path / "nokey"),
+                     *sum((["--set", s] for s in TINY + NOISE_OFF + [f"backend={url}"]), [])]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "the server requires a key" in err[0], err
+    assert keyed == local
 
 
 @pytest.mark.slow

@@ -44,7 +44,7 @@ def test_soak_10000_mvms_over_a_faulty_link():
     assert all(np.array_equal(g, w) for g, w in zip(got, want))
     # the server executed every MVM exactly once (the retries were answered from its cache)
     assert stats["executed"]["MVM"] == N_MVM
-    assert stats["executed"]["MVM_VECTORS"] == 2 * N_MVM
+    assert stats["executed"]["MVM_VECTORS"] == int((inputs.sum(axis=-1) > 0).sum())  # vector-planes with an active row
     assert stats["ledger"]["read_cycles"] == clean.stats()["ledger"]["read_cycles"]
     assert stats["replayed"] > 0 and counters["retries"] > 0
     # the faults happened at the rates asked for (frames in each direction ~ N_MVM)
