@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 import threading
 import time
 from collections import Counter
@@ -59,6 +60,9 @@ from neurohw.hil.protocol import (
     encode_frame,
 )
 from neurohw.hil.transport import LinkClosed, SerialTransport, TcpTransport
+
+# every frame sent and received, at DEBUG (`neurohw hil ... --verbose` shows them on stderr)
+frame_log = logging.getLogger("neurohw.hil.frames")
 
 #: bytes of non-frames a peer may send before it is judged not to be a HIL server
 NOT_A_SERVER_BYTES = 4096
@@ -206,6 +210,8 @@ class RemoteMacro(Macro):
         p.attempts += 1
         if retry:
             self.counters["retries"] += 1
+        frame_log.debug("-> %s seq %d session %d flags 0x%02x, %d payload bytes%s", _opcode_name(p.opcode), p.seq, session, flags,
+                        len(p.payload), " (retry)" if retry else "")
         self._transport.send(data)
 
     def _hello(self, resume: int) -> None:
@@ -352,6 +358,8 @@ class RemoteMacro(Macro):
             return
         if not isinstance(ev, Frame):
             return
+        frame_log.debug("<- %s seq %d session %d flags 0x%02x status %s, %d payload bytes", _opcode_name(ev.opcode), ev.seq,
+                        ev.header.session, ev.header.flags, _status_text(ev.status), len(ev.payload))
         self._valid_frames += 1
         h = ev.header
         if not h.is_reply:
@@ -656,3 +664,10 @@ def connect(url: str, chip_seed: int = 0, **kwargs) -> Macro:
     if address.kind != "serial":
         return RemoteMacro(address, chip_seed, **kwargs)
     return SharedSerialMacro(_SerialLink.join(address, chip_seed, kwargs))
+
+
+def _opcode_name(opcode: int) -> str:
+    try:
+        return Opcode(opcode).name
+    except ValueError:
+        return f"opcode 0x{opcode:02x}"

@@ -100,3 +100,16 @@ def test_bench_hil_quick_json(capsys):
         assert r["same_codes_as_local"] is True
         if r["name"] == "local":
             assert r["ratio_to_local"] == 1.0
+
+
+def test_info_verbose_logs_every_frame(capsys):
+    from _hil import live_server
+
+    with live_server() as server:
+        rc = main(["hil", "info", f"hil://127.0.0.1:{server.port}", "--verbose"])
+    assert rc in (0, None)
+    err = capsys.readouterr().err
+    sent = [ln for ln in err.splitlines() if "-> " in ln]
+    got = [ln for ln in err.splitlines() if "<- " in ln]
+    assert any("HELLO seq 1" in ln for ln in sent) and any("INFO" in ln for ln in sent)
+    assert any("HELLO" in ln and "status ok" in ln for ln in got) and any("INFO" in ln for ln in got)
