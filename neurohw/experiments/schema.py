@@ -354,7 +354,9 @@ class ExperimentConfig(Section):
     seed: int = Field(0, ge=0, le=MAX_RUN_SEED, description="the seed when seeds is not given")
     seeds: list[int] | None = Field(None, description="run once per seed; metrics are mean and std over them")
     output: str = Field("runs", description="parent folder of run directories (--out overrides)")
-    backend: str = Field("auto", description="reservoir backend: auto, numpy, cpu, cupy, or hil://HOST:PORT / hil+serial://PORT?baud=N (the crossbars on a chip)")
+    backend: str = Field(
+        "auto", description="reservoir backend: auto, numpy, cpu, cupy, or hil://HOST:PORT / hil+serial://PORT?baud=N (the crossbars on a chip)"
+    )
 
     @field_validator("backend")
     @classmethod

@@ -65,7 +65,9 @@ class LSMConfig(Section):
     reset: Literal["hard", "subtract"] = Field("hard", description="hard: mem -> 0 after a spike (reference); subtract: mem -= v_th")
     features: tuple[Literal["rate", "counts", "membrane"], ...] = Field(("rate",), min_length=1, description="features to return")
     count_bins: int = Field(4, ge=1, description="K time bins of the 'counts' feature")
-    backend: str = Field("auto", description="auto (cupy when a GPU works, else cpu), numpy, cpu, cupy, or hil://HOST:PORT / hil+serial://PORT?baud=N (crossbars on a chip)")
+    backend: str = Field(
+        "auto", description="auto (cupy when a GPU works, else cpu), numpy, cpu, cupy, or hil://HOST:PORT / hil+serial://PORT?baud=N (crossbars on a chip)"
+    )
     noise: bool = Field(True, description="apply the device's read noise on every read")
     seed: int = Field(0, ge=0, lt=2**63, description="seeds forming, connectivity masks and read noise")
     threads: int | None = Field(None, ge=1, description="CPU threads of backends that use them (None: all)")
@@ -111,7 +113,10 @@ def as_sparse(raster, n_inputs: int, index: int = 0) -> SparseRaster:
             raise DataError(f"raster {index} has values outside 0..255; bin with mode 'binary' or 'count'")
         sr = to_sparse(a)
     if sr.n_channels != n_inputs:
-        raise DataError(f"raster {index} has {sr.n_channels} channels but the reservoir has n_inputs={n_inputs}; match the binning (crop, polarity, downsample) to n_inputs")
+        raise DataError(
+            f"raster {index} has {sr.n_channels} channels but the reservoir has n_inputs={n_inputs}; "
+            "match the binning (crop, polarity, downsample) to n_inputs"
+        )
     return sr
 
 
