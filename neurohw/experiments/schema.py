@@ -30,6 +30,7 @@ from neurohw.devices.model import DeviceModel
 from neurohw.errors import ConfigError, UserError
 from neurohw.reservoir.lsm import DEFAULT_DEVICE, LSMConfig
 from neurohw.reservoir.nir_reader import ReservoirGraph, programming_scale, read_reservoir
+from neurohw.reservoir.target_rate import REFERENCE_SCALE
 
 __all__ = ["ExperimentConfig", "DataSpec", "DeviceSpec", "ReservoirSpec", "HeadSpec", "ZeroShotSpec", "apply_overrides",
            "read_yaml", "parse_config", "load_config", "dump_config"]
@@ -114,9 +115,9 @@ class ReservoirSpec(LSMConfig):
     @model_validator(mode="after")
     def _scale_xor_target(self) -> "ReservoirSpec":
         if self.scale is not None and self.target_rate is not None:
-            raise ValueError("give exactly one of 'scale' (weight per uS, reference 0.07) and 'target_rate' (e.g. 0.06)")
+            raise ValueError(f"give exactly one of 'scale' (weight per uS, reference {REFERENCE_SCALE}) and 'target_rate' (e.g. 0.06)")
         if self.from_nir is None and self.scale is None and self.target_rate is None:
-            raise ValueError("give exactly one of 'scale' (weight per uS, reference 0.07) and 'target_rate' (e.g. 0.06)")
+            raise ValueError(f"give exactly one of 'scale' (weight per uS, reference {REFERENCE_SCALE}) and 'target_rate' (e.g. 0.06)")
         return self
 
     @property
