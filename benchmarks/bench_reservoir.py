@@ -32,7 +32,10 @@ import time
 
 import numpy as np
 
-WORKLOAD = {"n_inputs": 2312, "n_neurons": 1000, "steps": 300, "batch": 64, "density": 0.02, "target_rate": 0.07, "threads": 2, "device": "taox_rram_40nm", "v_th": 5.0, "decay": 0.9, "seed": 0}
+WORKLOAD = {
+    "n_inputs": 2312, "n_neurons": 1000, "steps": 300, "batch": 64, "density": 0.02, "target_rate": 0.07,
+    "threads": 2, "device": "taox_rram_40nm", "v_th": 5.0, "decay": 0.9, "seed": 0,
+}
 QUICK = dict(WORKLOAD, n_inputs=96, n_neurons=40, steps=20, batch=4, target_rate=0.1)
 NUMPY_SAMPLES = {"full": 2, "quick": 4}  # the reference backend is timed on fewer samples (quick: the whole batch)
 
@@ -218,7 +221,10 @@ def format_table(report: dict) -> str:
              f"{'name':<16}{'noise':<7}{'samples/s':>11}{'x snntorch':>12}{'peak MB':>10}{'rate':>8}"]  # fmt: skip
     for r in report["results"]:
         ratio = "" if r["ratio_to_snntorch"] is None else f"{r['ratio_to_snntorch']:.2f}"
-        lines.append(f"{r['name']:<16}{'on' if r['noise'] else 'off':<7}{r['samples_per_s']:>11.1f}{ratio:>12}{r['peak_rss_mb']:>10.0f}{r['firing_rate']:>8.3f}")
+        lines.append(
+            f"{r['name']:<16}{'on' if r['noise'] else 'off':<7}{r['samples_per_s']:>11.1f}{ratio:>12}"
+            f"{r['peak_rss_mb']:>10.0f}{r['firing_rate']:>8.3f}"
+        )
     for m in report.get("not_measured", []):
         lines.append(f"{m['name']}: not measured here ({m['reason']}); benchmarks/gpu_check.sh measures it on a machine with an NVIDIA GPU")
     return "\n".join(lines)

@@ -248,7 +248,8 @@ def ziggurat_normals(z, words, kn, wn, fn, r_tail, k0, k1, step, sample, stream)
         while True:
             if iz == 0:  # the base strip's tail
                 while True:
-                    u1, u2, _, _ = philox7(np.uint64(j), np.uint64(step), np.uint64(sample), (np.uint64(stream) + (extra << np.uint64(20))) & np.uint64(R.MASK32), k0, k1)
+                    counter3 = (np.uint64(stream) + (extra << np.uint64(20))) & np.uint64(R.MASK32)
+                    u1, u2, _, _ = philox7(np.uint64(j), np.uint64(step), np.uint64(sample), counter3, k0, k1)
                     extra += np.uint64(1)
                     x = -math.log((np.float64(u1) + 0.5) / 4294967296.0) / r_tail
                     y = -math.log((np.float64(u2) + 0.5) / 4294967296.0)
@@ -257,7 +258,8 @@ def ziggurat_normals(z, words, kn, wn, fn, r_tail, k0, k1, step, sample, stream)
                 z[j] = r_tail + x if hz > 0 else -r_tail - x
                 break
             x = hz * wn[iz]
-            u1, u2, _, _ = philox7(np.uint64(j), np.uint64(step), np.uint64(sample), (np.uint64(stream) + (extra << np.uint64(20))) & np.uint64(R.MASK32), k0, k1)
+            counter3 = (np.uint64(stream) + (extra << np.uint64(20))) & np.uint64(R.MASK32)
+            u1, u2, _, _ = philox7(np.uint64(j), np.uint64(step), np.uint64(sample), counter3, k0, k1)
             extra += np.uint64(1)
             if fn[iz] + ((np.float64(u1) + 0.5) / 4294967296.0) * (fn[iz - 1] - fn[iz]) < math.exp(-0.5 * x * x):
                 z[j] = x
@@ -365,7 +367,11 @@ def candidates():
     out = {
         "philox10-acklam": (lambda t: acklam10(z, w64, tail, k0, k1, t, 3, 4), lambda n: loop_acklam10(n, z, w64, tail), zmax_acklam),
         "philox7-acklam": (lambda t: acklam7(z, w64, tail, k0, k1, t, 3, 4), lambda n: loop_acklam7(n, z, w64, tail), zmax_acklam),
-        "philox7-table": (lambda t: table_normals(z, w64, TABLE_T, TABLE_S, k0, k1, t, 3, 4), lambda n: loop_table(n, z, w64, TABLE_T, TABLE_S), float(TABLE_T[0])),
+        "philox7-table": (
+            lambda t: table_normals(z, w64, TABLE_T, TABLE_S, k0, k1, t, 3, 4),
+            lambda n: loop_table(n, z, w64, TABLE_T, TABLE_S),
+            float(TABLE_T[0]),
+        ),
         "philox7-ziggurat": (lambda t: ziggurat_normals(z, w64, ZIG_K, ZIG_W, ZIG_F, ZIG_R, k0, k1, t, 3, 4),
                              lambda n: loop_ziggurat(n, z, w64, ZIG_K, ZIG_W, ZIG_F, ZIG_R), None),
         "philox7-boxmuller32": (bm, lambda n: loop_boxmuller(n, r2, g, w32), R.R_MAX),

@@ -1,6 +1,6 @@
 """The one configuration layer: YAML reading, dotted overrides, schema errors as one line.
 
-Every YAML a user hands to neurohw (an experiment, a device model, later sweeps and searches)
+Every YAML a user hands to neurohw (an experiment, a device model, a sweep, a search)
 goes through :func:`read_yaml` and is validated by a :class:`Section` model with
 :func:`validate`; the experiment schema (:mod:`neurohw.experiments.schema`) and the device
 schema (:mod:`neurohw.devices.model`) share this code, so their messages read the same:

@@ -20,6 +20,7 @@ noise; so the same seed gives the same conductances and the same sequence of noi
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -291,6 +292,7 @@ class Crossbar:
             raise ValueError(f"x must have shape (B, {self.n_in}) or ({self.n_in},), got {x.shape}")
         rng = self._read_rng if rng is None else rng
         W = self.weights(t_s)
+        levels = None if self.adc is None or drift_mod.drifts(self.device.drift, t_s) else self._level_tiles
         sr, sa = self.read_noise_relative, self.read_noise_additive
         noisy = noise and (sr > 0 or sa > 0)
         B = x2.shape[0]
@@ -306,10 +308,12 @@ class Crossbar:
             else:
                 # (T, B, tr), contiguous so that the stacked matmul runs on BLAS
                 Pt = np.ascontiguousarray(Pt.transpose(1, 0, 2))
-                part = Pt @ Wt  # (T, B, n_out): one partial sum per tile
+                # (T, B, n_out): one partial sum per tile, in levels when the cells sit on them
+                # (exact integers: the ADC's rule converts from these, as the reservoir does)
+                part, unit = (Pt @ Wt, 1.0) if levels is None else (Pt @ levels[0], levels[1])
                 if noisy:
-                    part = sample_read(part, read_variance(Pt, Wt2, sr, sa), rng)
-                out += coef * self.adc.quantize(part.transpose(1, 0, 2), tile=None).sum(axis=1)
+                    part = sample_read(part, read_variance(Pt, Wt2, sr, sa) / (unit * unit), rng)
+                out += coef * self.adc.quantize(part.transpose(1, 0, 2), tile=None, unit=unit).sum(axis=1)
         self.ledger.add(macs=B * self.n_in * self.n_out)
         return out[0] if single else out
 
@@ -352,6 +356,18 @@ class Crossbar:
         if key == (True, True):
             self._tiled_cache = result
         return result
+
+    @cached_property
+    def _level_tiles(self) -> tuple[np.ndarray, float] | None:
+        """The integer levels ``Wq`` (float64, tiled as :meth:`_tiled` tiles ``W``) and ``unit``
+        of :meth:`integer_weights`; None off the levels."""
+        iw = self.integer_weights()
+        if iw is None:
+            return None
+        T, tr = self.n_tiles, self.tile_rows
+        q = np.zeros((T * tr, self.n_out))
+        q[: self.n_in] = iw[0]
+        return np.ascontiguousarray(q.reshape(T, tr, self.n_out)), iw[1]
 
     def _count_plane(self, Pt: np.ndarray, ledger: EnergyLedger) -> None:
         """Count one plane's reads into ``ledger``: ``Pt`` (B, T, tile_rows)."""

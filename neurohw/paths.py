@@ -21,6 +21,8 @@ from pathlib import Path
 
 import platformdirs
 
+from neurohw.errors import ConfigError
+
 
 #: the folders neurohw makes inside the cache (see :func:`check_cache_layout`)
 CACHE_FOLDERS = ("features", "embedded", "datasets", "host_shim")
@@ -41,8 +43,6 @@ def cache_dir(create: bool = True) -> Path:
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            from neurohw.errors import ConfigError
-
             raise ConfigError(f"cache folder {path}: cannot be created ({exc.strerror or exc}); set NEUROHW_CACHE to a writable folder") from None
     return path
 
@@ -115,8 +115,6 @@ def check_writable_folder(folder: Path | str, what: str) -> Path:
     """Raise a one-line ConfigError unless files can be created in ``folder`` (or, when it does
     not exist yet, in its nearest existing ancestor, where it would be created). Creates
     nothing: a probe file is made and removed in the folder that exists."""
-    from neurohw.errors import ConfigError
-
     folder = Path(folder)
     probe_in = folder
     while not probe_in.exists():

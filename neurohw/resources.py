@@ -11,8 +11,11 @@ relative to the source tree.
 from __future__ import annotations
 
 import functools
+import os
 from importlib import resources
 from pathlib import Path
+
+from neurohw.errors import ConfigError, did_you_mean
 
 #: resource folder -> the package it is installed as
 PACKAGES = {
@@ -46,20 +49,11 @@ def experiments_dir() -> Path:
     return folder("experiments")
 
 
-def benchmarks_dir() -> Path:
-    """The benchmark modules run by ``neurohw bench``."""
-    return folder("benchmarks")
-
-
 def shipped_yaml(name_or_path: str | Path, sub: str = "", what: str = "experiment", file_kind: str = "") -> Path:
     """A YAML path as given, or for a bare name (no suffix, no folder, no such file here) the
     shipped file ``experiments/<sub>/<name>.yaml``; an unknown name is one ConfigError line that
     lists the shipped ones (``what`` names the kind: experiment, sweep, search; ``file_kind``
     names the file in that line, ``what`` when empty)."""
-    import os
-
-    from neurohw.errors import ConfigError, did_you_mean
-
     text = str(name_or_path)
     path = Path(text)
     if path.exists() or path.suffix in (".yaml", ".yml") or "/" in text or os.sep in text:

@@ -39,6 +39,7 @@ import time
 from pathlib import Path
 
 from neurohw.errors import UserError
+from neurohw.progress import warn as warn_line
 
 MAGIC = b"NHWSEAL1"
 _HEADER = struct.Struct("<8s32sQ")
@@ -220,10 +221,8 @@ def quarantine(path: Path | str, reason: str, warn: bool = True) -> Path | None:
         target = None
         _remove_quietly(path)
     if warn:
-        from neurohw.progress import warn as _warn_line
-
         where = f"moved to {target}" if target is not None else "removed"
-        _warn_line(f"{path} is damaged ({reason}); {where} and rebuilt")
+        warn_line(f"{path} is damaged ({reason}); {where} and rebuilt")
     return target
 
 

@@ -29,13 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors (also accepted after the command)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in GROUPS:
-        try:
-            module = importlib.import_module(f"neurohw.cli.{name}")
-        except ModuleNotFoundError as exc:  # a group not built yet in this checkout
-            if exc.name == f"neurohw.cli.{name}":
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(f"neurohw.cli.{name}").register(sub)
     return parser
 
 

@@ -13,6 +13,7 @@
 - :mod:`~neurohw.devices.ir_drop`: first-order IR drop along the wires.
 - :mod:`~neurohw.devices.energy`: the energy and latency ledger.
 - :mod:`~neurohw.devices.conductance_map`: measured conductance maps (NPY, CSV, HDF5).
+- :mod:`~neurohw.devices.chip_map`: a whole chip's map: tiles, placement, its files read.
 
 The crossbar that composes them is :class:`neurohw.crossbar.Crossbar`.
 """

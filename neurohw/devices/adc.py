@@ -1,10 +1,19 @@
 """The column ADC of each tile: partial sums -> signed integer codes -> digital values.
 
-A tile's partial sum ``p`` (weight units: ``scale * uS`` at unit input) is converted as
-    code = clip(rint(g_t * p / step_t), -max_code, max_code),    out = code * step_t
+The one rule, for every read (:meth:`neurohw.crossbar.Crossbar.mvm` and the reservoir's
+backends alike). A tile's partial sum is accumulated as ``a`` in units of ``unit`` weight units
+(a crossbar on conductance levels: the integer sum of its levels, ``unit = scale *
+level_step_us``; otherwise the weight-unit sum, ``unit = 1``), taken to code units and rounded:
+    x = a * codes_per_unit,   codes_per_unit = (unit / step_t) * g_t        (in this order)
+    code = clip(rint(x), -max_code, max_code),    out = code * step_t
 with ``max_code = 2^(bits-1) - 1`` (a signed ``bits``-bit converter, symmetric), ``step_t`` the
-tile's LSB and ``g_t`` its analog gain (1 + a mismatch the digital side does not know; 1 by
-default). Within range and with ``g_t = 1``, ``|out - p| <= step_t / 2``.
+tile's LSB (weight units per code) and ``g_t`` its analog gain (1 + a mismatch the digital side
+does not know; 1 by default). Within range and with ``g_t = 1``, ``|out - a unit| <= step_t / 2``.
+
+Ties: ``rint`` rounds half to even (IEEE 754 round-to-nearest-even, numpy's ``rint``), in code
+units: ``x = 51.5`` gives 52 and ``x = 50.5`` gives 50. Converting in code units from the exact
+level sum keeps a tie a tie; a weight-unit sum ``p = sum W`` is rounded in float64 first and
+can land on either side of it (``rint(p * g_t / step_t)`` gave 51 for a 51.5-code read).
 
 Full scale: ``gain: fixed`` gives every tile ``step = scale * range_us / 2^(bits-1)``;
 ``gain: per_tile`` calibrates each tile so its largest possible binary-input partial sum
@@ -17,6 +26,18 @@ from __future__ import annotations
 import numpy as np
 
 from neurohw.devices.model import AdcSpec
+
+
+def adc_codes(x: np.ndarray, max_code: float) -> np.ndarray:
+    """The ADC's codes of reads ``x`` given in code units: ``clip(rint(x), -max_code, max_code)``,
+    float64, ties to even (see the module doc)."""
+    return np.clip(np.rint(x), -max_code, max_code)
+
+
+def codes_per_unit(unit: float, step: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """ADC codes per accumulated unit of each tile: ``(unit / step) * gain`` (exactly 1.0 when the
+    ADC has one code per level: ``step == unit``, gain 1)."""
+    return (unit / np.asarray(step, dtype=np.float64)) * np.asarray(gain, dtype=np.float64)
 
 
 class TileADC:
@@ -43,20 +64,23 @@ class TileADC:
         """The largest representable |output| of each tile, weight units."""
         return self.max_code * self.step
 
-    def quantize(self, partial_sums: np.ndarray, tile: int | None = None) -> np.ndarray:
+    def codes_per_unit(self, unit: float = 1.0) -> np.ndarray:
+        """Codes per accumulated unit of each tile (:func:`codes_per_unit`)."""
+        return codes_per_unit(unit, self.step, self.gain)
+
+    def quantize(self, partial_sums: np.ndarray, tile: int | None = None, unit: float = 1.0) -> np.ndarray:
         """Convert partial sums of row tile ``tile`` (shape ``(..., n_out)``), or of all tiles
-        at once when ``tile`` is None (shape ``(..., n_tiles, n_out)``)."""
+        at once when ``tile`` is None (shape ``(..., n_tiles, n_out)``), given in units of
+        ``unit`` weight units (the module doc's ``a``; 1: weight units). Returns weight units."""
         p = np.asarray(partial_sums, dtype=np.float64)
+        cpu = self.codes_per_unit(unit)
         if tile is None:
             if p.ndim < 2 or p.shape[-2] != self.n_tiles:
                 raise ValueError(f"partial sums need shape (..., {self.n_tiles}, n_out) when tile is None, got {p.shape}")
-            step = self.step[:, None]
-            gain = self.gain[:, None]
+            step, cpu = self.step[:, None], cpu[:, None]
         else:
-            step = self.step[tile]
-            gain = self.gain[tile]
-        codes = np.clip(np.rint(p * (gain / step)), -self.max_code, self.max_code)
-        return codes * step
+            step, cpu = self.step[tile], cpu[tile]
+        return adc_codes(p * cpu, self.max_code) * step
 
     @classmethod
     def build(cls, spec: AdcSpec, weights: np.ndarray, tile_rows: int, scale: float, rng: np.random.Generator) -> "TileADC | None":

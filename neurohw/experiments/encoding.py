@@ -10,7 +10,7 @@ selected or resumed.
 Where the crossbars come from (:class:`EncoderSource`): sampled forming (the default), a NIR
 graph's weights programmed onto the device (``reservoir.<m>.from_nir``), or the cells of a
 measured chip map (``device.conductance_map``; each modality's input then recurrent crossbar on
-tiles of its own, :func:`neurohw.export.chip_map.place`). The crossbars' seeds are the
+tiles of its own, :func:`neurohw.devices.chip_map.place`). The crossbars' seeds are the
 reservoir's (``derived_seeds``), so ADC gains, drift and read noise follow the same streams
 whatever the source.
 """
@@ -21,32 +21,35 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from neurohw.crossbar import Crossbar
 from neurohw.data.binning import dataset_rasters
+from neurohw.devices.chip_map import ChipMap, Placement, place
 from neurohw.devices.model import DeviceModel
+from neurohw.errors import ConfigError
 from neurohw.experiments.modalities import Modality
 from neurohw.experiments.results import ConductanceMap, SpikeSample
 from neurohw.experiments.schema import ExperimentConfig
 from neurohw.experiments.selection import Selection, select
 from neurohw.reservoir.lsm import EVAL_ID_OFFSET, LSMConfig, LSMEncoder, derived_seeds
+from neurohw.reservoir.nir_reader import ReservoirGraph, programmed_crossbars
+from neurohw.storage import file_sha256
 
 
 @dataclass(frozen=True)
 class EncoderSource:
     """Where a reservoir's crossbars come from: sampled forming (nothing set), a NIR graph
-    (``graph``, a :class:`~neurohw.export.nir_graph.ReservoirGraph`) or a chip map (``chip``, a
-    :class:`~neurohw.export.chip_map.ChipMap`, and the crossbars' ``placements`` on it)."""
+    (``graph``, read from ``graph_path``) or a chip map (``chip``, and the input and recurrent
+    crossbars' ``placements`` on it)."""
 
-    graph: object | None = None
+    graph: ReservoirGraph | None = None
     graph_path: str | None = None
-    chip: object | None = None
-    placements: tuple | None = None
+    chip: ChipMap | None = None
+    placements: tuple[Placement, Placement] | None = None
 
     def spec(self) -> dict:
         """What identifies the source in a feature-cache key (empty for sampled forming)."""
         out: dict = {}
         if self.graph_path is not None:
-            from neurohw.export.chip_map import file_sha256
-
             out["from_nir_sha256"] = file_sha256(self.graph_path)
         if self.chip is not None:
             out["conductance_map_sha256"] = self.chip.sha256
@@ -61,12 +64,8 @@ def build_encoder(lsm: LSMConfig, device: DeviceModel, source: EncoderSource | N
     calibrates ``target_rate``."""
     if source is None or (source.graph is None and source.chip is None):
         return LSMEncoder(lsm, device)
-    from neurohw.crossbar import Crossbar
-
     seeds = derived_seeds(lsm.seed)
     if source.graph is not None:
-        from neurohw.export.nir_graph import programmed_crossbars
-
         xin, xrec = programmed_crossbars(source.graph, device, seeds["in"], seeds["rec"])
     else:
         base = 1.0 if lsm.scale is None else lsm.scale
@@ -99,8 +98,6 @@ class ModalityReservoir:
     @classmethod
     def for_seed(cls, cfg: ExperimentConfig, mods: list[Modality], run_seed: int) -> list[ModalityReservoir]:
         """One per modality, in the config's order, with the run seed's sample selection."""
-        from neurohw.errors import ConfigError
-
         device = cfg.device.resolved
         lsms = []
         for i, mod in enumerate(mods):
@@ -110,8 +107,6 @@ class ModalityReservoir:
                 raise ConfigError(f"reservoir.{mod.name}.{exc}") from None
         sources = [EncoderSource() for _ in mods]
         if cfg.device.chip is not None:
-            from neurohw.export.chip_map import place
-
             shapes = [s for mod, lsm in zip(mods, lsms) for s in ((f"{mod.name}/input", lsm.n_inputs, lsm.n_neurons),
                                                                    (f"{mod.name}/recurrent", lsm.n_neurons, lsm.n_neurons))]
             placed = place(shapes, device)
@@ -162,8 +157,6 @@ class ModalityReservoir:
                "n_steps": self.mod.binning.n_bins or self.mod.binning.max_bins,
                "sensor": {"size": [int(v) for v in self.mod.train.sensor_size], "camera": bool(self.mod.train.is_camera)}}
         if self.source.graph_path is not None:
-            from neurohw.export.chip_map import file_sha256
-
             out["from_nir"] = {"path": self.source.graph_path, "sha256": file_sha256(self.source.graph_path)}
         if self.source.chip is not None:
             out["conductance_map"] = {"path": self.source.chip.source, "sha256": self.source.chip.sha256,

@@ -231,10 +231,14 @@ def write_report(folder: Path, metrics: dict, figures: list[str], config_text: s
             for s in ("seen", "unseen"):
                 lines.append(f"| {s} | {_fmt(p[s]['a_to_b'])} ± {_fmt(ps[s]['a_to_b'])} | {_fmt(p[s]['b_to_a'])} ± {_fmt(ps[s]['b_to_a'])} |")
         if metrics.get("rotations"):
-            lines += ["", "Class-split rotation (mean over seeds):", "", "| unseen | seen a->b | seen b->a | unseen a->b | unseen b->a |", "|---|---|---|---|---|"]
+            lines += ["", "Class-split rotation (mean over seeds):", ""]
+            lines += ["| unseen | seen a->b | seen b->a | unseen a->b | unseen b->a |", "|---|---|---|---|---|"]
             for r in metrics["rotations"]:
                 z = r["zero_shot"]
-                lines.append(f"| {r['unseen_classes']} | {_fmt(z['seen']['a_to_b'])} | {_fmt(z['seen']['b_to_a'])} | {_fmt(z['unseen']['a_to_b'])} | {_fmt(z['unseen']['b_to_a'])} |")
+                lines.append(
+                    f"| {r['unseen_classes']} | {_fmt(z['seen']['a_to_b'])} | {_fmt(z['seen']['b_to_a'])}"
+                    f" | {_fmt(z['unseen']['a_to_b'])} | {_fmt(z['unseen']['b_to_a'])} |"
+                )
         lines.append("")
     if metrics.get("baselines"):
         lines += ["## Trainable spiking-RNN baseline (snntorch, BPTT)", "", "| | value |", "|---|---|"]

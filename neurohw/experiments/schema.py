@@ -25,9 +25,12 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from neurohw.config import Section, apply_overrides, read_yaml, validate
 from neurohw.data.binning import Binning
+from neurohw.devices.chip_map import ChipMap, read_chip_map
 from neurohw.devices.model import DeviceModel
 from neurohw.errors import ConfigError, UserError
 from neurohw.reservoir.lsm import DEFAULT_DEVICE, LSMConfig
+from neurohw.reservoir.nir_reader import ReservoirGraph, programming_scale, read_reservoir
+from neurohw.reservoir.target_rate import REFERENCE_SCALE
 
 __all__ = ["ExperimentConfig", "DataSpec", "DeviceSpec", "ReservoirSpec", "HeadSpec", "ZeroShotSpec", "apply_overrides",
            "read_yaml", "parse_config", "load_config", "dump_config"]
@@ -112,27 +115,25 @@ class ReservoirSpec(LSMConfig):
     @model_validator(mode="after")
     def _scale_xor_target(self) -> "ReservoirSpec":
         if self.scale is not None and self.target_rate is not None:
-            raise ValueError("give exactly one of 'scale' (weight per uS, reference 0.07) and 'target_rate' (e.g. 0.06)")
+            raise ValueError(f"give exactly one of 'scale' (weight per uS, reference {REFERENCE_SCALE}) and 'target_rate' (e.g. 0.06)")
         if self.from_nir is None and self.scale is None and self.target_rate is None:
-            raise ValueError("give exactly one of 'scale' (weight per uS, reference 0.07) and 'target_rate' (e.g. 0.06)")
+            raise ValueError(f"give exactly one of 'scale' (weight per uS, reference {REFERENCE_SCALE}) and 'target_rate' (e.g. 0.06)")
         return self
 
     @property
-    def nir_graph(self):
-        """The :class:`~neurohw.export.nir_graph.ReservoirGraph` of ``from_nir`` (None without)."""
+    def nir_graph(self) -> ReservoirGraph | None:
+        """The :class:`~neurohw.reservoir.nir_reader.ReservoirGraph` of ``from_nir`` (None without)."""
         return None if self.from_nir is None else nir_graph_of(self.from_nir)
 
     def lsm_config(self, n_inputs: int, run_seed: int, index: int, backend: str, device: DeviceModel | None = None) -> LSMConfig:
         """The modality's LSMConfig for one run seed: ``n_inputs`` from the binning; seed and
         backend from the run unless this section gives them. With ``from_nir`` (``device``
         needed) and neither ``scale`` nor ``target_rate``, the scale is the graph's programming
-        scale on ``device`` (:func:`neurohw.export.nir_graph.programming_scale`)."""
+        scale on ``device`` (:func:`neurohw.reservoir.nir_reader.programming_scale`)."""
         seed = self.seed if self.seed is not None else 1000 * run_seed + index
         fields = self.model_dump(exclude={"n_inputs", "seed", "backend", "from_nir"})
         graph = self.nir_graph
         if graph is not None:
-            from neurohw.export.nir_graph import programming_scale
-
             if graph.n_inputs != n_inputs:
                 raise ConfigError(f"from_nir {self.from_nir}: the graph has {graph.n_inputs} inputs but the binning gives "
                                   f"{n_inputs} channels; bin the data to the graph's input size")
@@ -145,8 +146,8 @@ class ReservoirSpec(LSMConfig):
         return LSMConfig(**fields, n_inputs=n_inputs, seed=seed, backend=self.backend or backend)
 
 
-def nir_graph_of(path: str):
-    """The reservoir of a NIR file (:func:`neurohw.export.nir_graph.read_reservoir`), read once
+def nir_graph_of(path: str) -> ReservoirGraph:
+    """The reservoir of a NIR file (:func:`neurohw.reservoir.nir_reader.read_reservoir`), read once
     per file version; a bad file is a ValueError for the schema's one-line message."""
     p = Path(path)
     try:
@@ -157,9 +158,7 @@ def nir_graph_of(path: str):
 
 
 @functools.lru_cache(maxsize=8)
-def _read_graph(path: str, mtime_ns: int, size: int):
-    from neurohw.export.nir_graph import read_reservoir
-
+def _read_graph(path: str, mtime_ns: int, size: int) -> ReservoirGraph:
     try:
         return read_reservoir(path)
     except UserError as exc:
@@ -218,8 +217,6 @@ class DeviceSpec(Section):
         try:
             self._resolved = load_device(self.model, self.overrides or None)
             if self.conductance_map is not None:
-                from neurohw.export.chip_map import read_chip_map
-
                 self._chip = read_chip_map(self.conductance_map, self._resolved)
         except UserError as exc:
             raise ValueError(str(exc)) from None
@@ -240,8 +237,8 @@ class DeviceSpec(Section):
         return (float(t), self.drift_compensation) if drifts(self.resolved.drift, t) else (None, "none")
 
     @property
-    def chip(self):
-        """The :class:`~neurohw.export.chip_map.ChipMap` of ``conductance_map`` (None without)."""
+    def chip(self) -> ChipMap | None:
+        """The :class:`~neurohw.devices.chip_map.ChipMap` of ``conductance_map`` (None without)."""
         return self._chip
 
 
@@ -354,7 +351,9 @@ class ExperimentConfig(Section):
     seed: int = Field(0, ge=0, le=MAX_RUN_SEED, description="the seed when seeds is not given")
     seeds: list[int] | None = Field(None, description="run once per seed; metrics are mean and std over them")
     output: str = Field("runs", description="parent folder of run directories (--out overrides)")
-    backend: str = Field("auto", description="reservoir backend: auto, numpy, cpu, cupy, or hil://HOST:PORT / hil+serial://PORT?baud=N (the crossbars on a chip)")
+    backend: str = Field(
+        "auto", description="reservoir backend: auto, numpy, cpu, cupy, or hil://HOST:PORT / hil+serial://PORT?baud=N (the crossbars on a chip)"
+    )
 
     @field_validator("backend")
     @classmethod

@@ -18,6 +18,9 @@ import torch
 from torch import nn
 
 from neurohw import __version__
+from neurohw.heads.projection import ProjectionHead
+from neurohw.heads.readout import Readout
+from neurohw.heads.ridge import RidgeReadout
 
 #: the ONNX operator set the heads are written in (onnxruntime >= 1.12 runs it)
 OPSET = 17
@@ -27,10 +30,6 @@ TOLERANCE = 1e-5
 
 def _layers(module: nn.Module) -> tuple[nn.Module, list[nn.Module], bool]:
     """``(standardise, [Linear | ReLU ...], l2_normalise)`` of a neurohw head."""
-    from neurohw.heads.projection import ProjectionHead
-    from neurohw.heads.readout import Readout
-    from neurohw.heads.ridge import RidgeReadout
-
     if isinstance(module, RidgeReadout):
         return module.norm, [module.linear], False
     if isinstance(module, (Readout, ProjectionHead)):

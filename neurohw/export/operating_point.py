@@ -26,6 +26,8 @@ import json
 
 import numpy as np
 
+from neurohw.data.binning import event_channels, n_channels
+
 #: what the read voltage is in this model (the device model has no voltage parameter)
 READ_VOLTAGE = ("not a parameter of the device model: partial sums are in conductance x input code (uS per code at unit "
                 "input, times scale_per_us in weight units); one input code step is one read pulse at the macro's read "
@@ -54,8 +56,6 @@ def wiring(sensor_size, camera: bool, binning) -> dict:
     crop or the polarity choice), as ``sensor_to_word_line[p, y, x]``, and per word line the
     sensor rectangle and polarity it pools (``x_lo..x_hi``, ``y_lo..y_hi`` inclusive; polarity
     -1: both polarities summed), computed by :func:`neurohw.data.binning.event_channels`."""
-    from neurohw.data.binning import event_channels, n_channels
-
     W, H, P = (int(v) for v in sensor_size)
     p, y, x = np.meshgrid(np.arange(P), np.arange(H), np.arange(W), indexing="ij")
     fields = [("t", np.int64), ("x", np.int64), ("p", np.int64)] + ([("y", np.int64)] if camera else [])

@@ -127,12 +127,12 @@ def _encoders(path: Path, cfg, seed: int) -> list[ExportedEncoder]:
             _local(lsm.backend, rec_file)
             source = EncoderSource()
             if rec.get("from_nir"):
-                from neurohw.export.nir_graph import read_reservoir
+                from neurohw.reservoir.nir_reader import read_reservoir
 
                 nir_path = _same_file(rec["from_nir"], rec_file, "reservoir.from_nir")
                 source = EncoderSource(graph=read_reservoir(nir_path), graph_path=nir_path)
             elif rec.get("conductance_map"):
-                from neurohw.export.chip_map import place, read_chip_map
+                from neurohw.devices.chip_map import place, read_chip_map
 
                 cm = rec["conductance_map"]
                 if chip is None:
@@ -161,12 +161,12 @@ def _local(backend: str, where: Path) -> None:
 
 def _same_file(entry: dict, rec_file: Path, key: str) -> str:
     """The file a run read (``entry``: path, sha256), checked to be unchanged."""
-    from neurohw.export.chip_map import file_sha256
+    from neurohw.devices.chip_map import map_sha256
 
     p = Path(entry["path"])
     if not p.exists():
         raise DataError(f"{rec_file}: the run's {key} {p} is gone; put it back to export this run")
-    if file_sha256(p) != entry["sha256"]:
+    if map_sha256(p) != entry["sha256"]:
         raise DataError(f"{rec_file}: the run's {key} {p} has changed since the run (sha256 differs); export needs the same file")
     return str(p)
 
@@ -276,7 +276,7 @@ def _meta(art: RunArtifacts) -> dict:
 
 def _placed(art: RunArtifacts):
     """``(placement, crossbar at the encoder's scale)`` of every crossbar, in the run's order."""
-    from neurohw.export.chip_map import place
+    from neurohw.devices.chip_map import place
 
     device = art.encoders[0].encoder.device
     xbs, shapes = [], []
@@ -432,7 +432,7 @@ def versions() -> dict:
 
 
 def write_bundle(art: RunArtifacts, folder: Path) -> list[Path]:
-    from neurohw.export.chip_map import file_sha256
+    from neurohw.storage import file_sha256
 
     files = []
     for fmt, writer in WRITERS.items():

@@ -5,5 +5,6 @@
 - :mod:`.rng`: counter-based Philox draws, identical on every backend.
 - :mod:`.lsm`: :class:`LSMConfig`, :class:`LSMEncoder` (crossbars -> features).
 - :mod:`.target_rate`: the weight scale that gives a target firing rate.
+- :mod:`.nir_reader`: NIR graphs read as a reservoir, and their crossbars on a device.
 - :mod:`.backends`: numpy (reference), cpu (numba), cupy (CUDA kernels in kernels/*.cu).
 """

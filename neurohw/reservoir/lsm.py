@@ -32,10 +32,16 @@ import numpy as np
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from neurohw.config import Section
-from neurohw.data.binning import SparseRaster, to_sparse
+from neurohw.crossbar import Crossbar
+from neurohw.data.binning import SparseRaster, dataset_channels, dataset_rasters, to_sparse
+from neurohw.devices.drift import drifts
+from neurohw.devices.drift_compensation import MODES
+from neurohw.devices.model import DeviceModel, load_device
 from neurohw.errors import ConfigError, DataError
-from neurohw.reservoir.backends import BatchResult, select_backend
+from neurohw.progress import Progress
+from neurohw.reservoir.backends import BatchResult, check_backend_name, select_backend
 from neurohw.reservoir.synapses import Adc, Synapses
+from neurohw.reservoir.target_rate import REFERENCE_SCALE, find_scale
 
 FEATURES = ("rate", "counts", "membrane")
 #: the device an encoder is built on when none is named (the schema's default too)
@@ -56,7 +62,7 @@ class LSMConfig(Section):
     n_neurons: int = Field(200, ge=1, description="reservoir neurons")
     v_th: float = Field(5.0, gt=0, description="firing threshold, weight units")
     decay: float = Field(0.90, gt=0, le=1, description="membrane leak factor per time bin")
-    scale: float | None = Field(None, gt=0, description="weight per uS of the input crossbar (reference: 0.07); give scale or target_rate")
+    scale: float | None = Field(None, gt=0, description=f"weight per uS of the input crossbar (reference: {REFERENCE_SCALE}); give scale or target_rate")
     target_rate: float | None = Field(None, gt=0, lt=1, description="find the scale by bisection so that the mean firing rate is this (e.g. 0.06)")
     calibration_samples: int = Field(64, ge=1, description="samples used to calibrate target_rate")
     p_in: float = Field(1.0, gt=0, le=1, description="probability that an input-neuron pair is connected")
@@ -65,7 +71,9 @@ class LSMConfig(Section):
     reset: Literal["hard", "subtract"] = Field("hard", description="hard: mem -> 0 after a spike (reference); subtract: mem -= v_th")
     features: tuple[Literal["rate", "counts", "membrane"], ...] = Field(("rate",), min_length=1, description="features to return")
     count_bins: int = Field(4, ge=1, description="K time bins of the 'counts' feature")
-    backend: str = Field("auto", description="auto (cupy when a GPU works, else cpu), numpy, cpu, cupy, or hil://HOST:PORT / hil+serial://PORT?baud=N (crossbars on a chip)")
+    backend: str = Field(
+        "auto", description="auto (cupy when a GPU works, else cpu), numpy, cpu, cupy, or hil://HOST:PORT / hil+serial://PORT?baud=N (crossbars on a chip)"
+    )
     noise: bool = Field(True, description="apply the device's read noise on every read")
     seed: int = Field(0, ge=0, lt=2**63, description="seeds forming, connectivity masks and read noise")
     threads: int | None = Field(None, ge=1, description="CPU threads of backends that use them (None: all)")
@@ -73,14 +81,12 @@ class LSMConfig(Section):
     @field_validator("backend")
     @classmethod
     def _backend(cls, v: str | None) -> str | None:
-        from neurohw.reservoir.backends import check_backend_name
-
         return v if v is None else check_backend_name(v)
 
     @model_validator(mode="after")
     def _scale_xor_target(self) -> "LSMConfig":
         if (self.scale is None) == (self.target_rate is None):
-            raise ValueError("give exactly one of 'scale' (weight per uS, reference 0.07) and 'target_rate' (e.g. 0.06)")
+            raise ValueError(f"give exactly one of 'scale' (weight per uS, reference {REFERENCE_SCALE}) and 'target_rate' (e.g. 0.06)")
         return self
 
 
@@ -111,7 +117,10 @@ def as_sparse(raster, n_inputs: int, index: int = 0) -> SparseRaster:
             raise DataError(f"raster {index} has values outside 0..255; bin with mode 'binary' or 'count'")
         sr = to_sparse(a)
     if sr.n_channels != n_inputs:
-        raise DataError(f"raster {index} has {sr.n_channels} channels but the reservoir has n_inputs={n_inputs}; match the binning (crop, polarity, downsample) to n_inputs")
+        raise DataError(
+            f"raster {index} has {sr.n_channels} channels but the reservoir has n_inputs={n_inputs}; "
+            "match the binning (crop, polarity, downsample) to n_inputs"
+        )
     return sr
 
 
@@ -136,14 +145,12 @@ class LSMEncoder:
         if params:
             base = config.model_dump(exclude_unset=True) if config is not None else {}
             config = LSMConfig(**{**base, **params})
-        self._setup(config if config is not None else LSMConfig(scale=0.07), device)
+        self._setup(config if config is not None else LSMConfig(scale=REFERENCE_SCALE), device)
         if self.config.n_inputs is not None:
             self._form(self.config.n_inputs)
 
     def _setup(self, config: LSMConfig, device) -> None:
         """Everything but the crossbars."""
-        from neurohw.devices.model import DeviceModel, load_device
-
         self.config = config
         self.device = device if isinstance(device, DeviceModel) else load_device(device)
         self.seeds = derived_seeds(self.config.seed)
@@ -187,8 +194,6 @@ class LSMEncoder:
     def _form(self, n_inputs: int) -> None:
         """Form both crossbars (stochastic forming, then the connectivity masks); a backend that
         holds the crossbars itself (a chip over a link) forms them there and reads them back."""
-        from neurohw.crossbar import Crossbar
-
         if self.config.n_inputs is None:
             self.config = self.config.model_copy(update={"n_inputs": int(n_inputs)})
         c, dev, seeds = self.config, self.device, self.seeds
@@ -251,8 +256,6 @@ class LSMEncoder:
         as calibrated at programming. ``compensation``: ``none``, ``global`` or ``column``, a
         digital gain per crossbar or per column estimated from reference reads
         (:mod:`neurohw.devices.drift_compensation`). ``None``: read at programming. Returns self."""
-        from neurohw.devices.drift_compensation import MODES
-
         if t_s is not None and not (np.isfinite(t_s) and t_s >= 0):
             raise ConfigError(f"read time must be a finite number of seconds >= 0 after programming, got {t_s}")
         if compensation not in MODES:
@@ -283,8 +286,6 @@ class LSMEncoder:
         """Set ``scale`` so that the mean firing rate on ``rasters`` is ``config.target_rate``
         (bisection with read noise off, :func:`neurohw.reservoir.target_rate.find_scale`);
         returns the scale."""
-        from neurohw.reservoir.target_rate import find_scale
-
         if self.config.target_rate is None:
             raise ConfigError("calibrate() needs 'target_rate' in the reservoir config")
         rasters = list(rasters)
@@ -333,8 +334,6 @@ class LSMEncoder:
         ``calibration_samples`` rasters calibrate the scale. ``record_spikes`` adds ``spikes``:
         a list of (T_i, n) bool rasters (memory grows with N).
         """
-        from neurohw.progress import Progress
-
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         c = self.config
@@ -376,8 +375,6 @@ class LSMEncoder:
         ``sample_ids``: read-noise keys; default: the dataset indices, plus
         :data:`EVAL_ID_OFFSET` for a split other than ``train`` (so test samples never reuse
         training samples' noise draws)."""
-        from neurohw.data.binning import dataset_channels, dataset_rasters
-
         n = dataset_channels(dataset, binning)
         if self.n_inputs is not None and self.n_inputs != n:
             raise DataError(f"{dataset.name} binned this way has {n} channels but the reservoir has n_inputs={self.n_inputs}; "
@@ -455,8 +452,6 @@ def _read_at(xb, t_s: float, compensation: str):
 def _synapses_of(xin, xrec, c: LSMConfig, noise_seed: int, t_s: float | None = None, compensation: str = "none") -> Synapses:
     """:class:`Synapses` of two crossbars read ``t_s`` after programming (None: at programming):
     integer level weights when both sit on one unit and nothing drifts."""
-    from neurohw.devices.drift import drifts
-
     qi = qr = None
     if drifts(xin.device.drift, t_s):
         (xin, w_in), (xrec, w_rec) = _read_at(xin, t_s, compensation), _read_at(xrec, t_s, compensation)

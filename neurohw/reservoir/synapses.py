@@ -23,7 +23,9 @@ Reservoir, states the semantics:
 - ADC (optional): each crossbar is cut into tiles of ``tile_rows`` rows; a tile's read of a
   plane (noise included) is converted to a code ``clip(rint(a * (unit / step) * gain + n),
   -max_code, max_code)`` and back to ``code * step``, times the plane's coefficient; the reads
-  are then summed digitally. A tile with no active row in a plane is not read.
+  are then summed digitally. A tile with no active row in a plane is not read. This is the
+  device's one ADC rule (:mod:`neurohw.devices.adc`: code units, ties to even), the rule
+  :meth:`neurohw.crossbar.Crossbar.mvm` applies too.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+
+from neurohw.devices.adc import codes_per_unit
 
 
 @dataclass(frozen=True)
@@ -208,5 +212,5 @@ class Synapses:
         a = self.adc
         g_in = np.ones(len(a.step_in)) if a.gain_in is None else np.asarray(a.gain_in, float)
         g_rec = np.ones(len(a.step_rec)) if a.gain_rec is None else np.asarray(a.gain_rec, float)
-        ua = (u / step) * np.concatenate([g_in, g_rec])
+        ua = codes_per_unit(u, step, np.concatenate([g_in, g_rec]))
         return step, ua, (self.rel2 * inv_step**2).astype(np.float32), (self.add2 * inv_step**2).astype(np.float32)

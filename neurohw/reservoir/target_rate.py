@@ -14,11 +14,18 @@ from collections.abc import Callable
 from neurohw.errors import ConfigError
 
 
-def find_scale(rate_of: Callable[[float], float], target: float, start: float = 0.07, rel_tol: float = 0.02, max_iter: int = 40) -> float:
+#: weight per uS: the input crossbar's scale of the N-MNIST reference configuration (the public
+#: scripts of Lin et al., Nat. Comput. Sci. 2025: 256 inputs, 200 neurons, v_th 5.0, decay 0.90;
+#: experiments/nmnist_lsm.yaml); the first guess of :func:`find_scale` and LSM()'s default
+REFERENCE_SCALE = 0.07
+
+
+def find_scale(rate_of: Callable[[float], float], target: float, start: float = REFERENCE_SCALE, rel_tol: float = 0.02,
+               max_iter: int = 40) -> float:
     """The scale ``s`` with ``rate_of(s)`` within ``rel_tol * target`` of ``target``.
 
     ``rate_of``: mean firing rate (spikes per neuron per step) at scale ``s`` (deterministic:
-    noise off). ``start``: first guess (the reference N-MNIST scale 0.07 per uS). Brackets by
+    noise off). ``start``: first guess (:data:`REFERENCE_SCALE`). Brackets by
     doubling/halving, then bisects ``log s``; returns the best scale found within
     ``max_iter`` evaluations. Raises ConfigError when no scale in [1e-9, 1e9] brackets the target.
     """

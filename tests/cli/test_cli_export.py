@@ -13,9 +13,9 @@ import yaml
 from neurohw.cli import main
 from neurohw.crossbar import Crossbar
 from neurohw.devices.model import load_device
-from neurohw.export.chip_map import place, read_chip_map
-from neurohw.export.nir_graph import read_reservoir
+from neurohw.devices.chip_map import place, read_chip_map
 from neurohw.reservoir.lsm import LSMConfig, LSMEncoder
+from neurohw.reservoir.nir_reader import read_reservoir
 
 CONFIG = {
     "task": "classify",

@@ -19,8 +19,13 @@ def exact_column_currents(g_us: np.ndarray, r_ohm: float, v: float = 0.2) -> np.
     g = g_us * 1e-6
     gw = 1.0 / r_ohm
     n = rows * cols
-    R = lambda i, j: i * cols + j  # word-line node
-    C = lambda i, j: n + i * cols + j  # bit-line node
+
+    def R(i, j):  # word-line node
+        return i * cols + j
+
+    def C(i, j):  # bit-line node
+        return n + i * cols + j
+
     A = lil_matrix((2 * n, 2 * n))
     b = np.zeros(2 * n)
 

@@ -13,7 +13,8 @@ from neurohw.crossbar import Crossbar
 from neurohw.devices.model import load_device
 from neurohw.errors import ConfigError, DeviceError
 from neurohw.experiments.schema import load_config
-from neurohw.export.chip_map import CSV_COLUMNS, PROGRAM_COLUMNS, place, read_chip_map, write_csv_tiles, write_hdf5
+from neurohw.devices.chip_map import CSV_COLUMNS, place, read_chip_map
+from neurohw.export.chip_map import PROGRAM_COLUMNS, write_csv_tiles, write_hdf5
 from neurohw.reservoir.lsm import LSMConfig, LSMEncoder
 
 

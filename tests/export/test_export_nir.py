@@ -13,7 +13,8 @@ import pytest
 
 from neurohw.data.binning import to_sparse
 from neurohw.errors import DataError
-from neurohw.export.nir_graph import encoder_to_nir, read_reservoir, write_nir
+from neurohw.export.nir_graph import encoder_to_nir, write_nir
+from neurohw.reservoir.nir_reader import read_reservoir
 from neurohw.reservoir.backends import numpy_ref
 from neurohw.reservoir.lsm import LSMConfig, LSMEncoder
 

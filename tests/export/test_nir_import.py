@@ -17,8 +17,8 @@ from neurohw.devices.model import load_device  # noqa: E402
 from neurohw.errors import ConfigError, DataError  # noqa: E402
 from neurohw.experiments.encoding import EncoderSource, build_encoder  # noqa: E402
 from neurohw.experiments.schema import load_config  # noqa: E402
-from neurohw.export.nir_graph import programming_scale, read_reservoir  # noqa: E402
 from neurohw.reservoir.lsm import LSMConfig  # noqa: E402
+from neurohw.reservoir.nir_reader import programming_scale, read_reservoir  # noqa: E402
 
 N_IN, N, T, BETA, THRESHOLD = 16, 23, 47, 0.875, 1.0
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from neurohw.cli import main
-from neurohw.export.nir_graph import read_reservoir
+from neurohw.reservoir.nir_reader import read_reservoir
 
 CONFIG = {
     "task": "classify",
@@ -82,7 +82,7 @@ def test_a_foreign_graph_is_still_programmed_by_write_verify(tmp_path):
     import nir
 
     from neurohw.devices.model import load_device
-    from neurohw.export.nir_graph import programmed_crossbars
+    from neurohw.reservoir.nir_reader import programmed_crossbars
 
     n_in, n = 6, 5
     rng = np.random.default_rng(2)
@@ -100,7 +100,8 @@ def test_a_foreign_graph_is_still_programmed_by_write_verify(tmp_path):
     assert xin.pulses is not None and xin.pulses.sum() > 0 and xin.targets is not None
     # the file names both: the targets (the graph's weights at the programming scale, exactly)
     # and the programmed values (within the verify tolerance of them, not equal)
-    from neurohw.export.chip_map import place, write_hdf5
+    from neurohw.devices.chip_map import place
+    from neurohw.export.chip_map import write_hdf5
 
     import h5py
 

@@ -15,7 +15,8 @@ import pytest
 
 from neurohw.data.binning import Binning
 from neurohw.devices.model import load_device
-from neurohw.export.chip_map import place, write_hdf5
+from neurohw.devices.chip_map import place
+from neurohw.export.chip_map import write_hdf5
 from neurohw.export.operating_point import operating_point
 from neurohw.reservoir.lsm import LSMConfig, LSMEncoder
 

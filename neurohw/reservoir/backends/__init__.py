@@ -93,7 +93,7 @@ class Backend:
     options: dict = field(default_factory=dict)
 
     @property
-    def NAME(self) -> str:  # noqa: N802 - the modules' constant, read the same way
+    def NAME(self) -> str:  # upper case: the modules' constant NAME, read the same way
         return self.module.NAME
 
     def run_batch(self, syn, rasters, sample_ids, count_bins: int = 1, noise: bool = False, record_spikes: bool = False) -> BatchResult:

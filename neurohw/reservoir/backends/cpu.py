@@ -536,7 +536,9 @@ def check_integer_range(syn: Synapses, max_value: int = 255) -> None:
             raise ValueError(f"integer weights up to {wmax} levels could overflow the int32 accumulator")
 
 
-def run_batch(syn: Synapses, rasters, sample_ids, count_bins: int = 1, noise: bool = False, record_spikes: bool = False, threads: int | None = None) -> BatchResult:
+def run_batch(
+    syn: Synapses, rasters, sample_ids, count_bins: int = 1, noise: bool = False, record_spikes: bool = False, threads: int | None = None
+) -> BatchResult:
     """Run a batch (see :func:`neurohw.reservoir.backends.numpy_ref.run_batch`)."""
     pb = pack_batch(rasters)
     B = len(rasters)

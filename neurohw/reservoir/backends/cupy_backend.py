@@ -64,7 +64,9 @@ def raw_module(defines: dict[str, str]):
     return _modules[key]
 
 
-def run_batch(syn: Synapses, rasters, sample_ids, count_bins: int = 1, noise: bool = False, record_spikes: bool = False, *, xp=None, module=None) -> BatchResult:
+def run_batch(
+    syn: Synapses, rasters, sample_ids, count_bins: int = 1, noise: bool = False, record_spikes: bool = False, *, xp=None, module=None
+) -> BatchResult:
     """Run a batch (see :func:`neurohw.reservoir.backends.numpy_ref.run_batch`).
 
     ``xp``/``module``: array module and kernel module; default cupy and the RawModule.

@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from neurohw.devices.adc import adc_codes
 from neurohw.reservoir.backends import BatchResult, bin_of_step
 from neurohw.reservoir.lif import LIFParameters, lif_initial_state, lif_step
 from neurohw.reservoir.rng import column_gaussians, noise
@@ -116,8 +117,7 @@ def read_output(syn: Synapses, r: Read, t: int, sample: int, noisy: bool) -> tup
         x = x + noise(var, r2, g).astype(np.float64)
     if syn.adc is None:
         return x, None
-    m = float(syn.adc.max_code)
-    code = np.clip(np.rint(x), -m, m)
+    code = adc_codes(x, float(syn.adc.max_code))
     return code, code
 
 
