@@ -412,8 +412,9 @@ def run_search(search: Search, executor, folder: Path, progress: bool = True) ->
         retried = _resume(study, search)
         done = _finished(study)
         dists = {k: p.distribution() for k, p in search.params.items()}
-        note(f"[bold]search {search.name}[/bold]: {search.trials} trials ({search.sampler}, {_aim_text(search)}) on {executor.describe()}" + (f"; {done} done, {retried} interrupted trial(s) to run again" if done or retried else "")
-             + f" -> {folder}", progress)
+        resumed = f"; {done} done, {retried} interrupted trial(s) to run again" if done or retried else ""
+        note(f"[bold]search {search.name}[/bold]: {search.trials} trials ({search.sampler}, {_aim_text(search)}) "
+             f"on {executor.describe()}{resumed} -> {folder}", progress)
         failed = 0
         with Progress(f"search {search.name}", total=search.trials, completed=min(done, search.trials), enabled=progress) as bar:
             while done < search.trials:
@@ -541,7 +542,8 @@ def _write_trials(search: Search, folder: Path, study) -> Path:
     interrupted = set(interrupted_trials(study))
     for t in study.get_trials(deepcopy=False):
         vals = [cell(search.params[k].value(t.params[k])) if k in t.params else "" for k in keys]
-        w.writerow([t.number, "interrupted" if t.number in interrupted else t.state.name.lower(), cell(t.value) if t.value is not None else "", *vals, t.user_attrs.get("error", "")])
+        state = "interrupted" if t.number in interrupted else t.state.name.lower()
+        w.writerow([t.number, state, cell(t.value) if t.value is not None else "", *vals, t.user_attrs.get("error", "")])
     with atomic_path(folder / "trials.csv", suffix=".csv") as tmp:
         tmp.write_text(buf.getvalue())
     return folder / "trials.csv"
