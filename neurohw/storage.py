@@ -79,6 +79,12 @@ def file_sha256(path: Path | str) -> str:
     return h.hexdigest()
 
 
+def write_error(path: Path | str, exc: OSError) -> StorageError:
+    """The one-line error of a failed write of ``path``: :class:`NoSpaceError` for a full
+    disk or quota, else :class:`StorageError` with the OS's reason."""
+    return _space_error(Path(path), exc)
+
+
 def _space_error(path: Path, exc: OSError) -> StorageError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return NoSpaceError(f"{path}: no space left on device while writing it; nothing was published: free space and run again")

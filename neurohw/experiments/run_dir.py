@@ -22,7 +22,7 @@ import numpy as np
 from neurohw.experiments.results import SeedResult, head_state
 from neurohw.experiments.schema import ExperimentConfig, dump_config
 from neurohw.paths import staged_directory
-from neurohw.storage import DamagedEntry, StorageError, file_sha256, read_verified, sha256_bytes, write_bytes_atomic
+from neurohw.storage import DamagedEntry, StorageError, file_sha256, read_verified, sha256_bytes, write_bytes_atomic, write_error
 
 #: the manifest of a run directory, written last
 MANIFEST = "manifest.json"
@@ -32,13 +32,22 @@ _MANIFEST_MAX_BYTES = 1 << 22
 
 
 def write_run_dir(cfg: ExperimentConfig, parent: Path, metrics: dict, results: list[SeedResult]) -> Path:
-    """Write the run directory of ``results`` (one per seed) under ``parent``; return its path."""
-    from safetensors.torch import save_file
+    """Write the run directory of ``results`` (one per seed) under ``parent``; return its path.
+    A write that fails (full disk: "no space left") is one :class:`~neurohw.storage.StorageError`
+    line naming the file, and nothing is published."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    try:
+        return _write_run_dir(cfg, Path(parent) / f"{cfg.name}-{stamp}", metrics, results)
+    except OSError as exc:  # a full disk or a folder that went read-only: nothing was published
+        raise write_error(Path(exc.filename) if exc.filename else Path(parent), exc) from None
+
+
+def _write_run_dir(cfg: ExperimentConfig, final: Path, metrics: dict, results: list[SeedResult]) -> Path:
+    from safetensors.torch import save
 
     from neurohw.experiments import report
 
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    with staged_directory(Path(parent) / f"{cfg.name}-{stamp}", unique=True) as staged:
+    with staged_directory(final, unique=True) as staged:
         tmp = staged.path
         config_text = dump_config(cfg)
         (tmp / "config.yaml").write_text(config_text)
@@ -47,7 +56,7 @@ def write_run_dir(cfg: ExperimentConfig, parent: Path, metrics: dict, results: l
         for r in results:  # one metadata key (safetensors writes several in a random order): identical bytes
             state = dict(sorted(head_state(r.output.heads).items()))
             meta = {"neurohw": json.dumps({"seed": r.seed, "task": cfg.task}, sort_keys=True)}
-            save_file(state, str(heads / f"seed{r.seed}.safetensors"), metadata=meta)
+            write_bytes_atomic(heads / f"seed{r.seed}.safetensors", save(state, metadata=meta))
         (tmp / "encoders.json").write_text(json.dumps(encoders_record(cfg, results), indent=1, default=_json_default))
         figures = report.draw_figures(tmp, cfg, metrics, results[0]) if cfg.plots else []
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json_default))

@@ -11,7 +11,8 @@ crash or a hang would be seen. The fast variant runs a few cases per kind; the s
 dozen per kind and value (several hundred in all) and prints the counts.
 
 Full disk: the cache on a small tmpfs, filled up: one line naming a path and "no space left",
-exit 2, no run directory and no damaged entry; after the space is freed, the clean metrics.
+exit 2, no run directory and no damaged entry; after the space is freed, the clean metrics. Then
+the output folder on the full tmpfs: one line, exit 2, nothing published.
 """
 
 from __future__ import annotations
@@ -189,6 +190,16 @@ def _mount_tmpfs(where: Path, size: str) -> bool:
     return p.returncode == 0
 
 
+def _fill(filler: Path) -> None:
+    """Fill the file system of ``filler`` to its last byte."""
+    with open(filler, "wb", buffering=0) as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 4096)
+        except OSError:
+            pass
+
+
 def test_full_disk_under_the_cache_then_space_freed(clean, tmp_path):
     fs = tmp_path / "fs"
     if not _mount_tmpfs(fs, "16m"):
@@ -197,12 +208,7 @@ def test_full_disk_under_the_cache_then_space_freed(clean, tmp_path):
         cache, out = fs / "cache", tmp_path / "runs"
         shutil.copytree(clean.cache / "embedded", cache / "embedded")  # the dataset is there; the features are not
         filler = fs / "filler"
-        with open(filler, "wb", buffering=0) as fh:  # fill the file system to its last byte
-            try:
-                while True:
-                    fh.write(b"\0" * 4096)
-            except OSError:
-                pass
+        _fill(filler)
         env = {**os.environ, "NEUROHW_CACHE": str(cache)}
         cmd = [sys.executable, "-m", "neurohw", "run", str(clean.config), "--quiet", "--out", str(out)]
         p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=TIMEOUT_S)
@@ -218,5 +224,17 @@ def test_full_disk_under_the_cache_then_space_freed(clean, tmp_path):
         assert p.returncode == 0 and p.stderr == "", p.stderr
         (run,) = _runs(out)
         assert _strip(json.loads((run / "metrics.json").read_text())) == clean.metrics
+        # the output folder full (the cache elsewhere, warm): one line, no run directory
+        shutil.rmtree(cache)
+        warm = tmp_path / "warm-cache"
+        shutil.copytree(clean.cache, warm)
+        full_out = fs / "runs"
+        full_out.mkdir()
+        _fill(fs / "filler")
+        cmd = [sys.executable, "-m", "neurohw", "run", str(clean.config), "--quiet", "--out", str(full_out)]
+        p = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "NEUROHW_CACHE": str(warm)}, timeout=TIMEOUT_S)
+        lines = p.stderr.strip().splitlines()
+        assert p.returncode == 2 and len(lines) == 1 and "no space left" in lines[0] and str(full_out) in lines[0], p.stderr
+        assert not list(full_out.iterdir())  # nothing published, no partial folder left
     finally:
         subprocess.run(["umount", "-l", str(fs)], capture_output=True, timeout=30)

@@ -231,3 +231,23 @@ def test_concurrent_processes_on_one_key_compute_once_and_agree(tmp_path):
     assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
     assert {o[0].strip() for o in outs} == {str(float(3 * sum(range(10))))}
     assert sorted(log.read_text().split("\n")[:-1]) == ["0 1 2 3 4", "5 6 7 8 9"]
+
+
+def test_the_cache_deleted_mid_run_gives_the_right_features_and_a_usable_cache(tmp_path):
+    import shutil
+
+    root = tmp_path / "features"
+    calls = []
+    base = _encode_fn(calls)
+
+    def deleting(idx):
+        if idx[0] == 4:
+            shutil.rmtree(root)  # someone cleans the cache while block 1 is encoded
+        return base(idx)
+
+    feats, _ = compute_cached(FeatureCache({"k": 10}, 10, root=root), deleting, batch_size=4)
+    np.testing.assert_array_equal(feats["rate"][:, 1], np.arange(10) ** 2)
+    calls.clear()
+    again, _ = compute_cached(FeatureCache({"k": 10}, 10, root=root), base, batch_size=4)
+    assert calls == [[0, 1, 2, 3]]  # only the block that went with the folder
+    np.testing.assert_array_equal(again["rate"], feats["rate"])
