@@ -306,13 +306,21 @@ def compute_cached(
         if todo:
             with Progress(description, total=cache.n, completed=cache.n - sum(len(blocks[b]) for b in todo),
                           enabled=progress) as bar:
-                for b in todo:
+                while todo:
+                    b = todo.pop(0)
                     t0 = time.perf_counter()
                     feats = {k: np.ascontiguousarray(v) for k, v in encode(blocks[b]).items()}
                     seconds[b] = time.perf_counter() - t0
                     cache.write(b, blocks[b], feats, seconds[b])
                     got[b] = feats
                     bar.update(advance=len(blocks[b]))
+                    if layout is not None and _layout(feats) != layout:  # the stored blocks hold other features
+                        stale = [k for k in range(len(blocks)) if k not in todo and got[k] is not None and _layout(got[k]) == layout]
+                        for k in stale:
+                            cache._quarantine(cache.block_path(k), "other features than the encoder gives")
+                            got[k] = None
+                        todo = sorted(todo + stale)
+                        layout = _layout(feats)
     names = sorted(got[0]) if got else []
     feats = {k: np.concatenate([g[k] for g in got]) for k in names}
     return feats, {"encode_s": float(sum(seconds))}

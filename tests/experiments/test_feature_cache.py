@@ -251,3 +251,20 @@ def test_the_cache_deleted_mid_run_gives_the_right_features_and_a_usable_cache(t
     again, _ = compute_cached(FeatureCache({"k": 10}, 10, root=root), base, batch_size=4)
     assert calls == [[0, 1, 2, 3]]  # only the block that went with the folder
     np.testing.assert_array_equal(again["rate"], feats["rate"])
+
+
+def test_stored_blocks_with_other_features_than_the_encoder_gives_are_encoded_again_once(tmp_path, capsys):
+    """Sealed blocks holding an extra feature (written for this key by another encoder): the
+    encoder's features win, the stale blocks are encoded again, and the next run encodes nothing."""
+    def extra(idx):
+        return {**_encode_fn([])(idx), "membrane": idx[:, None].astype(np.float32)}
+
+    compute_cached(FeatureCache({"k": 11}, 12, root=tmp_path), extra, batch_size=4)
+    FeatureCache({"k": 11}, 12, root=tmp_path).block_path(2).unlink()
+    calls = []
+    feats, _ = compute_cached(FeatureCache({"k": 11}, 12, root=tmp_path), _encode_fn(calls), batch_size=4)
+    assert sorted(feats) == ["counts", "rate"] and sorted(map(tuple, calls)) == [(0, 1, 2, 3), (4, 5, 6, 7), (8, 9, 10, 11)]
+    np.testing.assert_array_equal(feats["rate"][:, 1], np.arange(12) ** 2)
+    calls.clear()
+    compute_cached(FeatureCache({"k": 11}, 12, root=tmp_path), _encode_fn(calls), batch_size=4)
+    assert calls == []
