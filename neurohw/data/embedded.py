@@ -3,14 +3,15 @@
 ``digits-dvs`` (:mod:`neurohw.data.digits_dvs`) and ``digits-cochlea``
 (:mod:`neurohw.data.digits_cochlea`) need no download: they are built from data that ships with
 the dependencies (scikit-learn's digits, espeak-ng's voices), deterministically from a seed, and
-kept in ``cache_dir()/embedded/<name>-v<version>-seed<seed>[-n<per class>].npz.seal``. Both have the
+kept in ``cache_dir()/embedded/<name>-v<version>-seed<seed>[-n<per class>].seal``. Both have the
 classes ``"0"`` .. ``"9"`` (paired by digit class for the zero-shot task) and one fixed,
 stratified train/test split (20 % test per class) drawn from the same seed.
 
-A cache file follows the storage rule (:mod:`neurohw.storage`): an uncompressed ``.npz``
-sealed by a header with its SHA-256 (:func:`neurohw.storage.write_sealed`: temporary name,
-fsync, rename), so a killed generation never leaves a half-written entry and every load checks
-the digest of the bytes before numpy parses them. The ``.npz`` carries the parameters it was
+A cache file follows the storage rule (:mod:`neurohw.storage`): the arrays in safetensors
+layout (:func:`neurohw.storage.pack_arrays`) sealed by a header with their SHA-256
+(:func:`neurohw.storage.write_sealed`: temporary name, fsync, rename), so a killed generation
+never leaves a half-written entry and every load checks the digest of the bytes before they are
+parsed (as views of the verified bytes, no copy). Its metadata carries the parameters it was
 generated for (``meta["params"]``: name, generator version, seed, samples per class), compared
 with the request after the digest: a file generated for other parameters under this name is
 reported in one warning and generated again, and so is a damaged file (moved aside by
@@ -27,10 +28,8 @@ differ in the last bit, which can move an event that sits exactly on a threshold
 from __future__ import annotations
 
 import importlib
-import io
 import json
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +39,7 @@ from neurohw.data.dataset import EventDataset
 from neurohw.data.events import CAMERA_DTYPE, COCHLEA_DTYPE
 from neurohw.errors import DataError, did_you_mean
 from neurohw.paths import cache_dir, file_lock, remove_stale_temporaries
-from neurohw.storage import DamagedEntry, StorageError, quarantine, read_sealed, write_sealed
+from neurohw.storage import DamagedEntry, StorageError, pack_arrays, quarantine, read_sealed, unpack_arrays, write_sealed
 
 EMBEDDED_NAMES = ("digits-dvs", "digits-cochlea")
 SPLITS = ("train", "test")
@@ -125,7 +124,7 @@ def cache_path(name: str, seed: int = 0, samples_per_class: int | None = None) -
     spec = _spec(name)
     _check_options(seed, samples_per_class)
     suffix = "" if samples_per_class is None else f"-n{int(samples_per_class)}"
-    return cache_dir() / "embedded" / f"{spec.name}-v{spec.version}-seed{int(seed)}{suffix}.npz.seal"
+    return cache_dir() / "embedded" / f"{spec.name}-v{spec.version}-seed{int(seed)}{suffix}.seal"
 
 
 def generation_params(name: str, seed: int, samples_per_class: int | None) -> dict:
@@ -171,10 +170,8 @@ def generate_embedded(name: str, seed: int = 0, samples_per_class: int | None = 
     arrays = {"labels": packed.labels, "offsets": packed.offsets, "is_test": is_test, **packed.columns}
     meta = dict(packed.meta, name=name, version=spec.version, seed=int(seed), samples_per_class=samples_per_class,
                 params=generation_params(name, seed, samples_per_class))
-    buf = io.BytesIO()
-    np.savez(buf, meta=np.array(json.dumps(meta)), **arrays)
     remove_stale_temporaries(path.parent)
-    write_sealed(path, buf.getbuffer())
+    write_sealed(path, pack_arrays(arrays, {"meta": json.dumps(meta, sort_keys=True)}))
     note(f"{name}: {len(packed.labels)} samples, {int(packed.counts.sum()):,} events in {elapsed:.1f} s -> {path}", progress)
     return path
 
@@ -190,10 +187,10 @@ def _read_cache(path: Path, spec: _Spec, params: dict) -> dict[str, np.ndarray]:
     payload = read_sealed(path)
     fields = spec.dtype.names
     try:
-        with np.load(io.BytesIO(payload), allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in ("labels", "offsets", "is_test", "meta", *fields)}
-        meta = json.loads(str(arrays["meta"]))
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        stored, strings = unpack_arrays(payload)
+        arrays = {k: stored[k] for k in ("labels", "offsets", "is_test", *fields)}
+        meta = json.loads(strings["meta"])
+    except (ValueError, KeyError) as exc:
         raise _Damaged(f"unreadable ({type(exc).__name__})") from exc
     stored = meta.get("params") if isinstance(meta, dict) else None
     if stored != params:

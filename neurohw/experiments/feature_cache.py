@@ -41,7 +41,6 @@ import errno
 import hashlib
 import json
 import os
-import struct
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -50,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from neurohw.paths import cache_dir, file_lock, remove_stale_temporaries
-from neurohw.storage import DamagedEntry, StorageError, quarantine, read_sealed, write_sealed
+from neurohw.storage import DamagedEntry, StorageError, pack_arrays, quarantine, read_sealed, unpack_arrays, write_sealed
 
 #: bump when the encoder's outputs change for the same spec, or the layout of an entry changes
 #: (invalidates every cached feature)
@@ -79,38 +78,6 @@ def _plain(o):
 def feature_key(spec: dict) -> str:
     """sha256 hex digest of the canonical JSON of ``spec`` plus :data:`FEATURE_VERSION`."""
     return hashlib.sha256(canonical_json({**spec, "version": FEATURE_VERSION}).encode()).hexdigest()
-
-
-# ----------------------------------------------------------------------------- block payloads
-
-
-def encode_block_payload(features: dict[str, np.ndarray], meta: dict[str, str]) -> bytes:
-    """One block's features as safetensors bytes (tensors in name order, ``meta`` as its
-    string metadata)."""
-    from safetensors.numpy import save
-
-    return save({k: np.ascontiguousarray(features[k]) for k in sorted(features)}, metadata=meta)
-
-
-def decode_block_payload(payload: bytes) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """The tensors and metadata of verified safetensors bytes; ``ValueError`` when they do not
-    parse. Call it only on bytes whose digest was checked."""
-    from safetensors.numpy import load
-
-    if len(payload) < 8:
-        raise ValueError("shorter than a safetensors header")
-    (n,) = struct.unpack_from("<Q", payload, 0)
-    if n > len(payload) - 8:
-        raise ValueError("safetensors header longer than the payload")
-    try:
-        header = json.loads(payload[8 : 8 + n])
-        tensors = load(payload)
-    except Exception as exc:  # SafetensorError, JSON, UTF-8: not a block we wrote
-        raise ValueError(f"not a safetensors block ({type(exc).__name__})") from None
-    meta = header.get("__metadata__") if isinstance(header, dict) else None
-    if not isinstance(meta, dict):
-        raise ValueError("safetensors block without metadata")
-    return tensors, meta
 
 
 class FeatureCache:
@@ -223,7 +190,7 @@ class FeatureCache:
                 raise ValueError(f"feature {name!r} has {len(value)} rows for {len(idx)} indices")
         meta = {"key": self.key, "block": str(b), "start": str(int(idx[0])), "stop": str(int(idx[-1]) + 1),
                 "encode_s": repr(float(encode_s))}
-        write_sealed(self.block_path(b), encode_block_payload(features, meta))
+        write_sealed(self.block_path(b), pack_arrays(features, meta))
 
     def load_block(self, b: int, indices: np.ndarray, layout: dict | None) -> tuple[dict[str, np.ndarray], float] | None:
         """Block ``b``'s verified features and encoding seconds, or None when it is absent or
@@ -238,7 +205,7 @@ class FeatureCache:
             self._quarantine(path, exc.reason)
             return None
         try:
-            feats, meta = decode_block_payload(payload)
+            feats, meta = unpack_arrays(payload)
             want = {"key": self.key, "block": str(b), "start": str(int(indices[0])), "stop": str(int(indices[-1]) + 1)}
             if any(meta.get(k) != v for k, v in want.items()):
                 raise ValueError("it belongs to another entry or block")

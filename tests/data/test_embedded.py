@@ -50,7 +50,7 @@ def test_same_seed_gives_byte_identical_events_and_another_seed_differs(name, tm
 def test_small_generation_is_cached_split_and_well_formed(name, dtype, sensor, cache):
     per_class = 5
     path = cache_path(name, 0, per_class)
-    assert path == cache / "embedded" / f"{name}-v{embedded._SPECS[name].version}-seed0-n5.npz.seal" and not path.exists()
+    assert path == cache / "embedded" / f"{name}-v{embedded._SPECS[name].version}-seed0-n5.seal" and not path.exists()
     train = load_embedded(name, "train", samples_per_class=per_class, progress=False)
     # no temporary left (the lock file that serialises concurrent generations stays, empty)
     assert path.is_file() and [p.name for p in path.parent.iterdir() if p.suffix != ".lock"] == [path.name]
@@ -79,9 +79,9 @@ def test_small_generation_is_cached_split_and_well_formed(name, dtype, sensor, c
 
 def test_status_reports_the_full_cache_file(cache):
     present, location = embedded_status("digits-dvs")
-    assert not present and location == str(cache / "embedded" / f"digits-dvs-v{embedded._SPECS['digits-dvs'].version}-seed0.npz.seal")
+    assert not present and location == str(cache / "embedded" / f"digits-dvs-v{embedded._SPECS['digits-dvs'].version}-seed0.seal")
     present, location = embedded_status("digits-cochlea", seed=3)
-    assert not present and location.endswith(f"digits-cochlea-v{embedded._SPECS['digits-cochlea'].version}-seed3.npz.seal")
+    assert not present and location.endswith(f"digits-cochlea-v{embedded._SPECS['digits-cochlea'].version}-seed3.seal")
     generate_embedded("digits-dvs", 0, 1, progress=False)  # a small one is not the full dataset
     assert not embedded_status("digits-dvs")[0]
 
@@ -103,9 +103,7 @@ def test_a_damaged_cache_file_is_reported_and_generated_again(cache, capsys):
     """Unreadable, cut, or with bytes flipped inside its data: the digest of the bytes fails
     before numpy parses them; one warning line, the file is moved aside and generated again,
     and the events equal a clean generation's (never a silent use)."""
-    import io
-
-    from neurohw.storage import read_sealed, write_sealed
+    from neurohw.storage import pack_arrays, read_sealed, unpack_arrays, write_sealed
 
     path = cache_path("digits-dvs", 0, 1)
     clean = load_embedded("digits-dvs", "train", samples_per_class=1, progress=False)
@@ -133,13 +131,10 @@ def test_a_damaged_cache_file_is_reported_and_generated_again(cache, capsys):
 
     assert "SHA-256" in damaged_then_loaded(flip)
     assert len(list((path.parent / ".quarantine").iterdir())) == 4  # each moved aside, never patched
-    with np.load(io.BytesIO(read_sealed(path))) as npz:
-        arrays = dict(npz)
+    arrays, strings = unpack_arrays(read_sealed(path))
 
     def inconsistent():  # correctly sealed, but its arrays disagree
-        buf = io.BytesIO()
-        np.savez(buf, **{**arrays, "offsets": arrays["offsets"][:-1]})
-        write_sealed(path, buf.getvalue())
+        write_sealed(path, pack_arrays({**arrays, "offsets": arrays["offsets"][:-1]}, strings))
 
     assert "inconsistent" in damaged_then_loaded(inconsistent)
 
