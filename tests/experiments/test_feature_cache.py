@@ -268,3 +268,28 @@ def test_stored_blocks_with_other_features_than_the_encoder_gives_are_encoded_ag
     calls.clear()
     compute_cached(FeatureCache({"k": 11}, 12, root=tmp_path), _encode_fn(calls), batch_size=4)
     assert calls == []
+
+
+def test_a_read_only_cache_is_read_and_an_incomplete_one_is_one_error(tmp_path):
+    """The cache on a read-only mount (a read-only bind mount; skipped where it cannot be made):
+    a complete entry is read without its lock; an entry that needs a block written ends in one
+    StorageError naming it."""
+    from neurohw.storage import StorageError
+
+    rw, ro = tmp_path / "rw", tmp_path / "ro"
+    clean, _ = compute_cached(FeatureCache({"k": 12}, 6, root=rw), _encode_fn([]), batch_size=4)
+    FeatureCache({"k": 12}, 6, root=rw).block_path(1).unlink()
+    compute_cached(FeatureCache({"k": 13}, 4, root=rw), _encode_fn([]), batch_size=4)
+    ro.mkdir()
+    if subprocess.run(["mount", "--bind", str(rw), str(ro)], capture_output=True).returncode != 0:
+        pytest.skip("cannot make a bind mount here (needs root)")
+    try:
+        if subprocess.run(["mount", "-o", "remount,ro,bind", str(ro)], capture_output=True).returncode != 0:
+            pytest.skip("cannot remount read-only here")
+        calls = []
+        feats, _ = compute_cached(FeatureCache({"k": 13}, 4, root=ro), _encode_fn(calls), batch_size=4)
+        assert calls == [] and feats["rate"].shape == (4, 2)
+        with pytest.raises(StorageError, match="block-000001.seal"):
+            compute_cached(FeatureCache({"k": 12}, 6, root=ro), _encode_fn([]), batch_size=4)
+    finally:
+        subprocess.run(["umount", "-l", str(ro)], capture_output=True)
