@@ -80,6 +80,12 @@ def file_sha256(path: Path | str) -> str:
     return h.hexdigest()
 
 
+def write_error(path: Path | str, exc: OSError) -> StorageError:
+    """The one-line error of a failed write of ``path``: :class:`NoSpaceError` for a full
+    disk or quota, else :class:`StorageError` with the OS's reason."""
+    return _space_error(Path(path), exc)
+
+
 def _space_error(path: Path, exc: OSError) -> StorageError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return NoSpaceError(f"{path}: no space left on device while writing it; nothing was published: free space and run again")
@@ -164,21 +170,89 @@ def read_sealed(path: Path | str, max_bytes: int | None = None) -> bytes:
     """Read a sealed file and return its verified payload. Raises :class:`DamagedEntry` when the
     file is truncated, oversized, of another format or its digest does not match, and
     ``FileNotFoundError`` when it is absent. A path that is a folder or unreadable is a
-    :class:`DamagedEntry` too (the caller quarantines and rebuilds)."""
+    :class:`DamagedEntry` too (the caller quarantines and rebuilds). The payload is read after
+    the header (no copy of the whole file), then hashed."""
     path = Path(path)
     try:
         size = path.stat().st_size
         if max_bytes is not None and size > max_bytes + HEADER_SIZE:
             raise DamagedEntry(path, f"{size} bytes, more than the {max_bytes} expected")
         with open(path, "rb") as fh:
-            blob = fh.read()
+            header = fh.read(HEADER_SIZE)
+            if len(header) < HEADER_SIZE:
+                raise DamagedEntry(path, f"truncated ({len(header)} bytes, header needs {HEADER_SIZE})")
+            magic, digest, length = _HEADER.unpack(header)
+            if magic != MAGIC:
+                raise DamagedEntry(path, "not a sealed neurohw file (bad magic)")
+            if length != size - HEADER_SIZE:
+                raise DamagedEntry(path, f"length {size - HEADER_SIZE} bytes, header says {length}")
+            payload = fh.read(length + 1)
     except FileNotFoundError:
         raise
     except IsADirectoryError:
         raise DamagedEntry(path, "a folder where a file belongs") from None
     except OSError as exc:
         raise DamagedEntry(path, f"unreadable ({exc.strerror or exc})") from None
-    return unseal(blob, path)
+    if len(payload) != length:
+        raise DamagedEntry(path, f"length {len(payload)} bytes, header says {length} (changed while read)")
+    if hashlib.sha256(payload).digest() != digest:
+        raise DamagedEntry(path, "SHA-256 of the content does not match its header")
+    return payload
+
+
+# ----------------------------------------------------------------------------- array payloads
+
+#: safetensors dtype names and numpy's
+_ST_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1",
+              "U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "u1", "BOOL": "?"}
+
+
+def pack_arrays(arrays: dict, meta: dict[str, str]) -> bytes:
+    """Named numpy arrays and string metadata as safetensors bytes (tensors in name order): a
+    flat, documented layout (u64 header length, JSON header, raw little-endian data), no code
+    execution on load. Seal the result (:func:`write_sealed`)."""
+    import numpy as np
+    from safetensors.numpy import save
+
+    return save({k: np.ascontiguousarray(arrays[k]) for k in sorted(arrays)}, metadata=meta)
+
+
+def unpack_arrays(payload: bytes) -> tuple[dict, dict[str, str]]:
+    """The arrays and metadata of :func:`pack_arrays` bytes, as read-only views of ``payload``
+    (no copy); ``ValueError`` when the bytes are not such a payload. Call it on verified bytes
+    only (the bounds are checked all the same)."""
+    import json
+
+    import numpy as np
+
+    if len(payload) < 8:
+        raise ValueError("shorter than an array header")
+    (n,) = struct.unpack_from("<Q", payload, 0)
+    if n > len(payload) - 8:
+        raise ValueError("array header longer than the payload")
+    try:
+        header = json.loads(bytes(payload[8 : 8 + n]))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ValueError("array header is not JSON") from None
+    if not isinstance(header, dict):
+        raise ValueError("array header is not a mapping")
+    meta = header.pop("__metadata__", {})
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise ValueError("array metadata is not a mapping of strings")
+    out = {}
+    data_len = len(payload) - 8 - n
+    for name, info in header.items():
+        try:
+            dtype = np.dtype(_ST_DTYPES[info["dtype"]])
+            shape = tuple(int(d) for d in info["shape"])
+            begin, end = (int(x) for x in info["data_offsets"])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"array {name!r}: bad dtype, shape or offsets") from None
+        count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        if min(shape, default=0) < 0 or not 0 <= begin <= end <= data_len or end - begin != count * dtype.itemsize:
+            raise ValueError(f"array {name!r}: offsets do not match its shape")
+        out[name] = np.frombuffer(payload, dtype=dtype, count=count, offset=8 + n + begin).reshape(shape)
+    return out, meta
 
 
 def read_verified(path: Path | str, sha256: str) -> bytes:

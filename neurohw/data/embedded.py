@@ -3,16 +3,21 @@
 ``digits-dvs`` (:mod:`neurohw.data.digits_dvs`) and ``digits-cochlea``
 (:mod:`neurohw.data.digits_cochlea`) need no download: they are built from data that ships with
 the dependencies (scikit-learn's digits, espeak-ng's voices), deterministically from a seed, and
-kept in ``cache_dir()/embedded/<name>-v<version>-seed<seed>[-n<per class>].npz``. Both have the
+kept in ``cache_dir()/embedded/<name>-v<version>-seed<seed>[-n<per class>].seal``. Both have the
 classes ``"0"`` .. ``"9"`` (paired by digit class for the zero-shot task) and one fixed,
 stratified train/test split (20 % test per class) drawn from the same seed.
 
-A cache file is written under a temporary name and renamed when complete
-(:func:`neurohw.paths.atomic_path`), so a killed generation never leaves a half-written entry;
-concurrent processes generate it once (an exclusive :func:`neurohw.paths.file_lock` per file).
-The file carries the CRC-32 of every array (``meta["crc32"]``), checked on every load: a file
-that fails its check, or cannot be read, is reported in one warning and generated again. The
-version in the file name changes whenever the generated events would change.
+A cache file follows the storage rule (:mod:`neurohw.storage`): the arrays in safetensors
+layout (:func:`neurohw.storage.pack_arrays`) sealed by a header with their SHA-256
+(:func:`neurohw.storage.write_sealed`: temporary name, fsync, rename), so a killed generation
+never leaves a half-written entry and every load checks the digest of the bytes before they are
+parsed (as views of the verified bytes, no copy). Its metadata carries the parameters it was
+generated for (``meta["params"]``: name, generator version, seed, samples per class), compared
+with the request after the digest: a file generated for other parameters under this name is
+reported in one warning and generated again, and so is a damaged file (moved aside by
+:func:`neurohw.storage.quarantine`). Concurrent processes generate a file once (an exclusive
+:func:`neurohw.paths.file_lock` per file). The version in the file name changes whenever the
+generated events would change.
 
 Determinism: the same seed gives byte-identical events on the same platform (numpy Generators
 seeded from ``[seed, stream, ...]``; espeak-ng run in a fresh child process per generation, see
@@ -25,8 +30,6 @@ from __future__ import annotations
 import importlib
 import json
 import time
-import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +38,8 @@ import numpy as np
 from neurohw.data.dataset import EventDataset
 from neurohw.data.events import CAMERA_DTYPE, COCHLEA_DTYPE
 from neurohw.errors import DataError, did_you_mean
-from neurohw.paths import atomic_path, cache_dir, file_lock
+from neurohw.paths import cache_dir, file_lock, remove_stale_temporaries
+from neurohw.storage import DamagedEntry, StorageError, pack_arrays, quarantine, read_sealed, unpack_arrays, write_sealed
 
 EMBEDDED_NAMES = ("digits-dvs", "digits-cochlea")
 SPLITS = ("train", "test")
@@ -120,7 +124,14 @@ def cache_path(name: str, seed: int = 0, samples_per_class: int | None = None) -
     spec = _spec(name)
     _check_options(seed, samples_per_class)
     suffix = "" if samples_per_class is None else f"-n{int(samples_per_class)}"
-    return cache_dir() / "embedded" / f"{spec.name}-v{spec.version}-seed{int(seed)}{suffix}.npz"
+    return cache_dir() / "embedded" / f"{spec.name}-v{spec.version}-seed{int(seed)}{suffix}.seal"
+
+
+def generation_params(name: str, seed: int, samples_per_class: int | None) -> dict:
+    """What a cache file is generated for (stored in it, compared with the request on load)."""
+    spec = _spec(name)
+    return {"name": spec.name, "version": spec.version, "generator": spec.module, "seed": int(seed),
+            "samples_per_class": None if samples_per_class is None else int(samples_per_class)}
 
 
 def embedded_status(name: str, seed: int = 0) -> tuple[bool, str]:
@@ -158,66 +169,79 @@ def generate_embedded(name: str, seed: int = 0, samples_per_class: int | None = 
     is_test = stratified_split(packed.labels, TEST_FRACTION, np.random.default_rng([int(seed), _SPLIT_STREAM]))
     arrays = {"labels": packed.labels, "offsets": packed.offsets, "is_test": is_test, **packed.columns}
     meta = dict(packed.meta, name=name, version=spec.version, seed=int(seed), samples_per_class=samples_per_class,
-                crc32={k: _crc(v) for k, v in arrays.items()})
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, meta=np.array(json.dumps(meta)), **arrays)
+                params=generation_params(name, seed, samples_per_class))
+    remove_stale_temporaries(path.parent)
+    write_sealed(path, pack_arrays(arrays, {"meta": json.dumps(meta, sort_keys=True)}))
     note(f"{name}: {len(packed.labels)} samples, {int(packed.counts.sum()):,} events in {elapsed:.1f} s -> {path}", progress)
     return path
 
 
-def _crc(a: np.ndarray) -> int:
-    return zlib.crc32(np.ascontiguousarray(a).tobytes())
-
-
 class _Damaged(Exception):
-    """A cache file that cannot be used as it is (it is generated again)."""
+    """A verified cache file that cannot be used as it is (it is generated again)."""
 
 
-def _read_cache(path: Path, spec: _Spec) -> dict[str, np.ndarray]:
+def _read_cache(path: Path, spec: _Spec, params: dict) -> dict[str, np.ndarray]:
+    """The arrays of a cache file: its digest checked first (:class:`DamagedEntry`), then
+    parsed, then its parameters compared with ``params`` and its arrays with each other
+    (:class:`_Damaged`)."""
+    payload = read_sealed(path)
     fields = spec.dtype.names
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in ("labels", "offsets", "is_test", "meta", *fields)}
-        meta = json.loads(str(arrays["meta"]))
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        stored, strings = unpack_arrays(payload)
+        arrays = {k: stored[k] for k in ("labels", "offsets", "is_test", *fields)}
+        meta = json.loads(strings["meta"])
+    except (ValueError, KeyError) as exc:
         raise _Damaged(f"unreadable ({type(exc).__name__})") from exc
-    crc = meta.get("crc32") if isinstance(meta, dict) else None
-    if not isinstance(crc, dict):
-        raise _Damaged("written without checksums")
-    bad = [k for k in ("labels", "offsets", "is_test", *fields) if crc.get(k) != _crc(arrays[k])]
-    if bad:
-        raise _Damaged(f"arrays {bad} fail their checksum")
+    stored = meta.get("params") if isinstance(meta, dict) else None
+    if stored != params:
+        raise _Damaged(f"generated for {_describe(stored)}, not {_describe(params)}")
     n = len(arrays["labels"])
     ok = (
-        meta.get("version") == spec.version
-        and len(arrays["offsets"]) == n + 1
+        len(arrays["offsets"]) == n + 1
         and len(arrays["is_test"]) == n
         and all(len(arrays[f]) == arrays["offsets"][-1] for f in fields)
         and np.all(np.diff(arrays["offsets"]) >= 0)
     )
     if not ok:
-        raise _Damaged("inconsistent (wrong version or lengths)")
+        raise _Damaged("inconsistent (wrong lengths)")
     arrays["meta"] = meta
     return arrays
 
 
+def _describe(params) -> str:
+    if not isinstance(params, dict):
+        return "unknown parameters"
+    return ", ".join(f"{k} {params.get(k)}" for k in ("version", "seed", "samples_per_class"))
+
+
 def _load_or_generate(name: str, seed: int, samples_per_class: int | None, progress: bool) -> tuple[Path, dict]:
     """The checked arrays of a cache file, generating it (once, under its lock) when it is
-    missing or damaged."""
+    missing, damaged or generated for other parameters."""
     from neurohw.progress import warn
 
     spec = _spec(name)
     path = cache_path(name, seed, samples_per_class)
+    params = generation_params(name, seed, samples_per_class)
+    if (path.parent.exists() or path.parent.is_symlink()) and not path.parent.is_dir():
+        quarantine(path.parent, "not a folder (the embedded datasets' folder)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"{path.parent}: cannot be created ({exc.strerror or exc}); check the cache folder") from None
     with file_lock(path):
-        if path.is_file():
+        if path.exists() or path.is_symlink():
             try:
-                return path, _read_cache(path, spec)
+                return path, _read_cache(path, spec, params)
+            except FileNotFoundError:
+                pass  # a dangling link: replaced by the new file
+            except DamagedEntry as exc:
+                quarantine(path, exc.reason)
             except _Damaged as exc:
                 warn(f"embedded dataset cache {path.name} is {exc}; generating it again")
         generate_embedded(name, seed, samples_per_class, progress)
         try:
-            return path, _read_cache(path, spec)
-        except _Damaged as exc:  # just written: the disk or the generator is at fault
+            return path, _read_cache(path, spec, params)
+        except (DamagedEntry, _Damaged) as exc:  # just written: the disk or the generator is at fault
             raise DataError(f"embedded cache file {path} is {exc} right after it was written; check the disk under {path.parent}") from None
 
 

@@ -117,9 +117,18 @@ class RunResult:
 
     @classmethod
     def from_dir(cls, path: str | Path) -> RunResult:
-        """Read a run directory written by :func:`neurohw.run`."""
+        """Read a run directory written by :func:`neurohw.run`, its manifest verified first
+        (:func:`neurohw.experiments.run_dir.verify_run_dir`)."""
+        from neurohw.errors import DataError
+        from neurohw.experiments.run_dir import verify_run_dir
+
         path = Path(path)
-        return cls(path, json.loads((path / "metrics.json").read_text()))
+        files = verify_run_dir(path)
+        try:
+            raw = files["metrics.json"] if files is not None else (path / "metrics.json").read_bytes()
+            return cls(path, json.loads(raw))
+        except (KeyError, OSError, ValueError) as exc:
+            raise DataError(f"{path / 'metrics.json'}: missing or unreadable ({type(exc).__name__}); rerun the experiment") from None
 
     @property
     def test_accuracy(self) -> float | None:

@@ -82,6 +82,9 @@ class RunArtifacts:
             raise ConfigError(f"{path}: no such run directory; give a folder written by 'neurohw run'")
         if not (path / "config.yaml").is_file():
             raise ConfigError(f"{path}: not a run directory (no config.yaml); give a folder written by 'neurohw run'")
+        from neurohw.experiments.run_dir import verify_run_dir
+
+        files = verify_run_dir(path)  # every file checked against manifest.json before anything is parsed
         cfg = parse_config(read_yaml(path / "config.yaml", ConfigError, "config", "a run directory's config.yaml"),
                            str(path / "config.yaml"))
         seeds = list(cfg.run_seeds)
@@ -91,15 +94,17 @@ class RunArtifacts:
         state = None
         head_file = path / "heads" / f"seed{seed}.safetensors"
         if need_heads:
-            if not head_file.is_file():
+            raw = files.get(f"heads/seed{seed}.safetensors") if files is not None else (
+                head_file.read_bytes() if head_file.is_file() else None)
+            if raw is None:
                 raise DataError(f"{head_file}: missing; the run directory lacks the trained head of seed {seed} (rerun it)")
-            from safetensors.torch import load_file
+            from safetensors.torch import load
 
             try:
-                state = load_file(str(head_file))
+                state = load(raw)
             except Exception as exc:
                 raise DataError(f"{head_file}: not a readable safetensors file ({exc})") from None
-        art = cls(path, cfg, seed, _encoders(path, cfg, seed), state)
+        art = cls(path, cfg, seed, _encoders(path, cfg, seed, files), state)
         if state is not None:
             art.heads = _heads(cfg, state, [e.modality for e in art.encoders], head_file)
         return art
@@ -108,16 +113,17 @@ class RunArtifacts:
 # ----------------------------------------------------------------------------- encoders
 
 
-def _encoders(path: Path, cfg, seed: int) -> list[ExportedEncoder]:
+def _encoders(path: Path, cfg, seed: int, files: dict[str, bytes] | None = None) -> list[ExportedEncoder]:
     from neurohw.devices.model import DeviceModel
     from neurohw.experiments.encoding import EncoderSource, build_encoder
     from neurohw.reservoir.lsm import LSMConfig
 
     rec_file = path / "encoders.json"
-    if not rec_file.is_file():
+    raw = files.get("encoders.json") if files is not None else (rec_file.read_bytes() if rec_file.is_file() else None)
+    if raw is None:
         return _rebuilt(path, cfg, seed)
     try:
-        data = json.loads(rec_file.read_text())
+        data = json.loads(raw)
         device = DeviceModel.model_validate(data["device"])
         records = data["seeds"][str(seed)]
         out = []

@@ -14,6 +14,7 @@ from neurohw.cli import main
 from neurohw.crossbar import Crossbar
 from neurohw.devices.model import load_device
 from neurohw.devices.chip_map import place, read_chip_map
+from neurohw.experiments.run_dir import write_manifest
 from neurohw.reservoir.lsm import LSMConfig, LSMEncoder
 from neurohw.reservoir.nir_reader import read_reservoir
 
@@ -184,6 +185,7 @@ def test_run_directory_without_encoders_json_rebuilds_the_same_encoders(run_dir,
     old = tmp_path / "old-run"
     shutil.copytree(run_dir, old)
     (old / "encoders.json").unlink()
+    (old / "manifest.json").unlink()  # as written before run manifests existed
     assert main(["export", str(old), "--format", "conductance-hdf5", "--out", str(tmp_path / "a.h5")]) == 0
     assert main(["export", str(run_dir), "--format", "conductance-hdf5", "--out", str(tmp_path / "b.h5")]) == 0
     with h5py.File(tmp_path / "a.h5") as a, h5py.File(tmp_path / "b.h5") as b:
@@ -217,32 +219,65 @@ def test_bad_run_directories_formats_and_paths(run_dir, config, tmp_path, capsys
     blocker.write_text("x")
     assert main(["export", str(run_dir), "--format", "nir", "--out", str(blocker / "out")]) == 2
     _one_line_error(capsys, "is a file")
-    # missing head weights: the head formats refuse, the maps do not need them
+    # missing head weights: refused by the manifest for every format (the run directory is incomplete)
     broken = tmp_path / "no-heads"
     shutil.copytree(run_dir, broken)
     (broken / "heads" / "seed3.safetensors").unlink()
+    for fmt in ("head-onnx", "conductance-csv"):
+        assert main(["export", str(broken), "--format", fmt, "--out", str(new)]) == 2
+        _one_line_error(capsys, "seed3.safetensors", "missing")
+    # with the manifest rewritten to match (as if the run never had them): the head formats
+    # refuse, the maps do not need them
+    write_manifest(broken)
     assert main(["export", str(broken), "--format", "head-onnx", "--out", str(new)]) == 2
     _one_line_error(capsys, "seed3.safetensors", "missing")
     assert main(["export", str(broken), "--format", "conductance-csv", "--out", str(tmp_path / "ok")]) == 0
     capsys.readouterr()
-    # a damaged encoders.json, a map the run read that changed since
+    # a damaged encoders.json: refused by the manifest; then (manifest rewritten) by its reader
     (broken / "encoders.json").write_text("{not json")
     assert main(["export", str(broken), "--format", "conductance-hdf5", "--out", str(new)]) == 2
-    _one_line_error(capsys, "encoders.json")
+    _one_line_error(capsys, "encoders.json", "edited or damaged")
+    write_manifest(broken)
+    assert main(["export", str(broken), "--format", "conductance-hdf5", "--out", str(new)]) == 2
+    _one_line_error(capsys, "encoders.json", "unreadable")
+    # a map the run read that changed since
     rec = json.loads((run_dir / "encoders.json").read_text())
     stale = tmp_path / "stale.npy"
     np.save(stale, np.ones((2, 512, 512)))
     rec["seeds"]["3"][0]["conductance_map"] = {"path": str(stale), "sha256": "0" * 64, "placement": {"input": 0, "recurrent": 1}}
     (broken / "encoders.json").write_text(json.dumps(rec))
+    write_manifest(broken)
     assert main(["export", str(broken), "--format", "conductance-csv", "--out", str(new)]) == 2
     _one_line_error(capsys, "stale.npy", "changed")
     # a run whose crossbars were read back from a chip over a link: not in the run directory
     rec = json.loads((run_dir / "encoders.json").read_text())
     rec["seeds"]["3"][0]["lsm"]["backend"] = "hil://127.0.0.1:9"
     (broken / "encoders.json").write_text(json.dumps(rec))
+    write_manifest(broken)
     assert main(["export", str(broken), "--format", "conductance-csv", "--out", str(new)]) == 2
     _one_line_error(capsys, "ran on a chip", "hil://127.0.0.1:9")
     assert not new.exists()
+
+
+@pytest.mark.parametrize("rel", ["heads/seed3.safetensors", "encoders.json", "config.yaml", "metrics.json"])
+def test_an_edited_run_file_is_refused_naming_it(rel, run_dir, tmp_path, capsys):
+    """One changed byte in any file of the run (head tensors, encoders.json, ...): export
+    refuses with one line naming the file, for every format, and writes nothing."""
+    edited = tmp_path / "edited"
+    shutil.copytree(run_dir, edited)
+    raw = bytearray((edited / rel).read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    (edited / rel).write_bytes(bytes(raw))
+    for fmt in ("head-safetensors", "conductance-hdf5"):
+        out = tmp_path / f"out-{fmt}"
+        assert main(["export", str(edited), "--format", fmt, "--out", str(out)]) == 2
+        _one_line_error(capsys, rel, "edited or damaged")
+        assert not out.exists()
+    edited_manifest = tmp_path / "edited-manifest"
+    shutil.copytree(run_dir, edited_manifest)
+    (edited_manifest / "manifest.json").write_text((run_dir / "manifest.json").read_text().replace('"files"', '"filez"'))
+    assert main(["export", str(edited_manifest), "--format", "nir", "--out", str(tmp_path / "n")]) == 2
+    _one_line_error(capsys, "manifest.json", "damaged")
 
 
 def test_the_exported_nir_file_runs_in_snntorch_and_norse_like_the_run(run_dir, tmp_path, capsys):

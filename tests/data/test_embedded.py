@@ -50,7 +50,7 @@ def test_same_seed_gives_byte_identical_events_and_another_seed_differs(name, tm
 def test_small_generation_is_cached_split_and_well_formed(name, dtype, sensor, cache):
     per_class = 5
     path = cache_path(name, 0, per_class)
-    assert path == cache / "embedded" / f"{name}-v{embedded._SPECS[name].version}-seed0-n5.npz" and not path.exists()
+    assert path == cache / "embedded" / f"{name}-v{embedded._SPECS[name].version}-seed0-n5.seal" and not path.exists()
     train = load_embedded(name, "train", samples_per_class=per_class, progress=False)
     # no temporary left (the lock file that serialises concurrent generations stays, empty)
     assert path.is_file() and [p.name for p in path.parent.iterdir() if p.suffix != ".lock"] == [path.name]
@@ -79,9 +79,9 @@ def test_small_generation_is_cached_split_and_well_formed(name, dtype, sensor, c
 
 def test_status_reports_the_full_cache_file(cache):
     present, location = embedded_status("digits-dvs")
-    assert not present and location == str(cache / "embedded" / f"digits-dvs-v{embedded._SPECS['digits-dvs'].version}-seed0.npz")
+    assert not present and location == str(cache / "embedded" / f"digits-dvs-v{embedded._SPECS['digits-dvs'].version}-seed0.seal")
     present, location = embedded_status("digits-cochlea", seed=3)
-    assert not present and location.endswith(f"digits-cochlea-v{embedded._SPECS['digits-cochlea'].version}-seed3.npz")
+    assert not present and location.endswith(f"digits-cochlea-v{embedded._SPECS['digits-cochlea'].version}-seed3.seal")
     generate_embedded("digits-dvs", 0, 1, progress=False)  # a small one is not the full dataset
     assert not embedded_status("digits-dvs")[0]
 
@@ -100,8 +100,11 @@ def test_bad_names_splits_and_options_are_user_errors(cache):
 
 
 def test_a_damaged_cache_file_is_reported_and_generated_again(cache, capsys):
-    """Unreadable, inconsistent, or with bytes flipped inside its data: one warning line, the
-    file is generated again, and the events equal a clean generation's (never a silent use)."""
+    """Unreadable, cut, or with bytes flipped inside its data: the digest of the bytes fails
+    before numpy parses them; one warning line, the file is moved aside and generated again,
+    and the events equal a clean generation's (never a silent use)."""
+    from neurohw.storage import pack_arrays, read_sealed, unpack_arrays, write_sealed
+
     path = cache_path("digits-dvs", 0, 1)
     clean = load_embedded("digits-dvs", "train", samples_per_class=1, progress=False)
     reference = [clean.events(i).copy() for i in range(len(clean))]
@@ -114,27 +117,44 @@ def test_a_damaged_cache_file_is_reported_and_generated_again(cache, capsys):
         assert all(np.array_equal(ds.events(i), ref) for i, ref in enumerate(reference))
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("neurohw: warning:"), err
+        assert path.read_bytes() == good  # generated again, byte for byte
         return err[0]
 
-    assert "unreadable" in damaged_then_loaded(lambda: path.write_bytes(b"not a zip file"))
-    with np.load(path) as npz:
-        arrays = dict(npz)
+    assert "bad magic" in damaged_then_loaded(lambda: path.write_bytes(b"not a sealed file " * 4))
+    assert "truncated" in damaged_then_loaded(lambda: path.write_bytes(good[:20]))
+    assert "length" in damaged_then_loaded(lambda: path.write_bytes(good[:-100]))
 
-    def cut():
-        with open(path, "wb") as fh:
-            np.savez(fh, **{**arrays, "offsets": arrays["offsets"][:-1]})
-
-    assert "checksum" in damaged_then_loaded(cut)
-
-    def flip():  # one byte inside the event data (the npz is stored uncompressed)
+    def flip():  # one byte inside the event data
         raw = bytearray(good)
-        i = raw.index(np.ascontiguousarray(arrays["x"][100:108]).tobytes())
-        raw[i] ^= 0x01
+        raw[len(raw) // 2] ^= 0x01
         path.write_bytes(bytes(raw))
 
-    msg = damaged_then_loaded(flip)  # the zip member's own CRC-32 or ours finds it
-    assert "checksum" in msg or "BadZipFile" in msg
-    assert path.read_bytes() == good  # generated again, byte for byte
+    assert "SHA-256" in damaged_then_loaded(flip)
+    assert len(list((path.parent / ".quarantine").iterdir())) == 4  # each moved aside, never patched
+    arrays, strings = unpack_arrays(read_sealed(path))
+
+    def inconsistent():  # correctly sealed, but its arrays disagree
+        write_sealed(path, pack_arrays({**arrays, "offsets": arrays["offsets"][:-1]}, strings))
+
+    assert "inconsistent" in damaged_then_loaded(inconsistent)
+
+
+def test_a_file_generated_for_other_parameters_is_generated_again_with_a_warning(cache, capsys):
+    """A (valid) file of another seed or samples_per_class under this request's name."""
+    import shutil
+
+    want = load_embedded("digits-dvs", "train", seed=0, samples_per_class=2, progress=False)
+    reference = [want.events(i).copy() for i in range(len(want))]
+    good = cache_path("digits-dvs", 0, 2).read_bytes()
+    for seed, per_class in ((1, 2), (0, 1)):
+        generate_embedded("digits-dvs", seed, per_class, progress=False)
+        shutil.copyfile(cache_path("digits-dvs", seed, per_class), cache_path("digits-dvs", 0, 2))
+        capsys.readouterr()
+        ds = load_embedded("digits-dvs", "train", seed=0, samples_per_class=2, progress=False)
+        assert len(ds) == len(reference) and all(np.array_equal(ds.events(i), r) for i, r in enumerate(reference))
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "generated for" in err[0] and "generating it again" in err[0], err
+        assert cache_path("digits-dvs", 0, 2).read_bytes() == good
 
 
 def test_espeak_keeps_state_in_process_but_a_fresh_process_per_list_is_deterministic():

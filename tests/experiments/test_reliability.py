@@ -44,23 +44,18 @@ def test_flipped_bytes_in_a_feature_file_give_a_warning_and_the_clean_metrics(tm
     out = tmp_path / "runs"
     assert main(["run", str(QUICKSTART), "--quiet", "--out", str(out), *_sets()]) == 0
     clean = _metrics(_run_dirs(out)[0])
-    import h5py
-
-    files = sorted((tmp_path / "cache" / "features").glob("*.h5"))
-    assert len(files) == 4  # 2 modalities x 2 splits
-    for path in files:  # flip bytes inside every file's feature data (not its header)
-        with h5py.File(path, "r") as f:
-            ds = f["rate"]
-            info = ds.id.get_chunk_info(0)
-            offset = info.byte_offset + 4 * ds.shape[1] + 2  # row 1
+    entries = sorted(p for p in (tmp_path / "cache" / "features").iterdir() if p.is_dir() and not p.name.startswith("."))
+    assert len(entries) == 4  # 2 modalities x 2 splits
+    for entry in entries:  # flip bytes inside every entry's first block (its tensor data, not its header)
+        path = entry / "block-000000.seal"
         raw = bytearray(path.read_bytes())
-        raw[offset] ^= 0xFF
-        raw[offset + 5] ^= 0x0F
+        raw[-9] ^= 0xFF
+        raw[-3] ^= 0x0F
         path.write_bytes(bytes(raw))
     capsys.readouterr()
     assert main(["run", str(QUICKSTART), "--quiet", "--out", str(out), *_sets()]) == 0
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 4 and all(line.startswith("neurohw: warning:") and "checksum" in line for line in err), err
+    assert len(err) == 4 and all(line.startswith("neurohw: warning:") and "SHA-256" in line for line in err), err
     assert _metrics(_run_dirs(out)[1]) == clean
 
 

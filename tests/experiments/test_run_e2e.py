@@ -93,10 +93,11 @@ def test_a_second_run_with_another_head_reuses_the_features(tmp_path, cache):
     out = tmp_path / "runs"
     args = ["run", str(QUICKSTART), "--quiet", "--out", str(out), *sum((["--set", s] for s in TINY), []), "--set", "plots=false"]
     assert main(args) == 0
-    feats = sorted((cache / "features").glob("*.h5"))
+    feats = sorted((cache / "features").glob("*/*.seal"))
+    assert len(feats) >= 8  # 2 modalities x 2 splits, a spec file and at least one block each
     stamps = {p: p.stat().st_mtime_ns for p in feats}
     assert main(args + ["--set", "head.dim=16", "--set", "zero_shot.selection=test_optimistic"]) == 0
-    assert {p: p.stat().st_mtime_ns for p in sorted((cache / "features").glob("*.h5"))} == stamps
+    assert {p: p.stat().st_mtime_ns for p in sorted((cache / "features").glob("*/*.seal"))} == stamps
     ms = [json.loads((r / "metrics.json").read_text()) for r in sorted(out.iterdir())]
     assert len(ms) == 2
     opt = [x for x in ms if x["optimistic"]]
