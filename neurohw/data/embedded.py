@@ -37,7 +37,7 @@ from neurohw.data.events import CAMERA_DTYPE, COCHLEA_DTYPE
 from neurohw.errors import DataError, did_you_mean
 from neurohw.paths import atomic_path, cache_dir, file_lock
 
-EMBEDDED_NAMES = ("digits-dvs", "digits-cochlea")
+EMBEDDED_NAMES = ("digits-dvs", "digits-cochlea", "digits-v1")
 SPLITS = ("train", "test")
 #: the classes of both datasets, in label order
 CLASSES = [str(d) for d in range(10)]
@@ -91,6 +91,10 @@ _SPECS = {
     "digits-cochlea": _Spec(
         "digits-cochlea", 2, "neurohw.data.digits_cochlea", (64, 1, 1), COCHLEA_DTYPE,
         "spoken digits 0-9 by espeak-ng, 64-channel cochlea model",
+    ),
+    "digits-v1": _Spec(
+        "digits-v1", 1, "neurohw.data.digits_v1", (400, 1, 1), COCHLEA_DTYPE,
+        "simulated V1 recording (400 Gabor units, Poisson) of the digits-dvs images, sample i <-> image i",
     ),
 }
 
