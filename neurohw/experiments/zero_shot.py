@@ -2,9 +2,19 @@
 seen classes only; top-1 cross-modal retrieval on seen and unseen classes.
 
 Protocol (Lin et al., Nat. Comput. Sci. 5:37-47, 2025): samples of modality A and B are paired by class;
-the heads are trained on the seen classes with the symmetric InfoNCE loss (temperature 1.0,
-dimension 64, Adam lr 1e-3, 100 epochs); the test uses up to ``test_pairs_per_class`` samples
-of each modality per class; a query is correct when its top-1 (dot product) retrieval has its class.
+the heads are trained on the seen classes with the symmetric InfoNCE loss (paper: temperature 1.0,
+dimension 64, Adam lr 1e-3, 100 epochs; the temperature may be learned within bounds, the
+learning rate warmed up and decayed, see :mod:`neurohw.heads.training`); the test uses up to
+``test_pairs_per_class`` samples of each modality per class; a query is correct when its top-1
+(dot product) retrieval has its class.
+
+Pairing (``zero_shot.pairing``): ``class`` pairs a sample with a random same-class sample of the
+other modality (fresh every epoch); nothing in the seen-class data then tells the true assignment
+of the unseen classes from a permutation of them, so the expected unseen retrieval is chance.
+``instance`` pairs a sample with the other modality's recording of the same source sample
+(datasets recorded from the same stimuli, :func:`neurohw.data.registry.instance_source`; rows are
+matched by :func:`align_instances`): the content shared by each pair can carry a projection
+learned on seen classes over to unseen ones.
 
 Honest selection (the default): the epoch kept is the one with the best retrieval on a
 validation split of the SEEN classes' training data; neither test data nor unseen classes are
