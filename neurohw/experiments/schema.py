@@ -254,7 +254,7 @@ class HeadSpec(Section):
     batch_size: int = Field(64, gt=1, description="mini-batch size (pairs for zero_shot)")
     weight_decay: float = Field(0.0, ge=0, description="Adam weight decay (L2)")
     patience: int | None = Field(None, gt=0, description="early stop after this many epochs without validation gain")
-    warmup_epochs: int = Field(0, ge=0, description="epochs of linear learning-rate warmup (neurohw.heads.training)")
+    warmup_epochs: int = Field(0, ge=0, description="epochs of linear learning-rate warmup (neurohw.heads.training); at most all epochs")
     schedule: Literal["constant", "cosine"] = Field("constant", description="learning rate after warmup: constant or cosine decay to 0")
     clip_grad_norm: float | None = Field(None, gt=0, description="clip the gradient's global L2 norm to this value; null: no clipping")
     val_fraction: float = Field(0.15, gt=0, lt=0.5, description="share of training samples held out for model selection")
@@ -282,8 +282,6 @@ class HeadSpec(Section):
 
     @model_validator(mode="after")
     def _schedule(self) -> "HeadSpec":
-        if self.warmup_epochs and self.warmup_epochs >= self.epochs:
-            raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must be fewer than epochs ({self.epochs})")
         if self.learn_temperature and not self.min_temperature <= self.temperature <= self.max_temperature:
             raise ValueError(f"a learned temperature starts inside [min_temperature, max_temperature] = "
                              f"[{self.min_temperature}, {self.max_temperature}], got temperature {self.temperature}")

@@ -33,7 +33,7 @@ SCHEDULES = ("constant", "cosine")
 @dataclass
 class TrainSettings:
     """Adam settings: epochs, learning rate, batch size, weight decay, patience (None: no early
-    stop), warmup epochs, schedule after warmup (``constant`` or ``cosine``) and the gradient-norm
+    stop), warmup epochs (cut to ``epochs``), schedule after warmup (``constant`` or ``cosine``) and the gradient-norm
     clip (None: no clipping)."""
 
     epochs: int = 100
@@ -48,8 +48,8 @@ class TrainSettings:
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        if self.warmup_epochs < 0 or self.warmup_epochs >= max(self.epochs, 1) and self.warmup_epochs > 0:
-            raise ValueError(f"warmup_epochs must be in [0, epochs), got {self.warmup_epochs} for {self.epochs} epochs")
+        if self.warmup_epochs < 0:
+            raise ValueError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
         if self.clip_grad_norm is not None and not self.clip_grad_norm > 0:
             raise ValueError(f"clip_grad_norm must be > 0 or None, got {self.clip_grad_norm}")
 
@@ -117,7 +117,9 @@ def _train(module, batch_loss, n_train, val_score, settings, rng, progress, desc
     opt = torch.optim.Adam(module.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     steps_per_epoch = sum(1 for start in range(0, n_train, settings.batch_size)
                           if min(settings.batch_size, n_train - start) >= 2 or n_train < 2)
-    total_steps, warmup_steps = settings.epochs * steps_per_epoch, settings.warmup_epochs * steps_per_epoch
+    # a warmup longer than the run is cut to the run (the lr then rises until the last step)
+    total_steps = settings.epochs * steps_per_epoch
+    warmup_steps = min(settings.warmup_epochs, settings.epochs) * steps_per_epoch
     step = 0
     hist = TrainHistory()
     best_state = None

@@ -65,7 +65,7 @@ def test_align_instances_matches_rows_by_source_sample_and_checks_classes():
 
 
 def test_the_task_refuses_instance_pairing_on_features_without_ids():
-    cfg = load_config(PAIRED, ["seeds=[0]", "head.epochs=2", "head.warmup_epochs=0"])
+    cfg = load_config(PAIRED, ["seeds=[0]", "head.epochs=2"])
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(10), 6)
     fa, fb = _fs(rng.normal(size=(60, 4)), y), _fs(rng.normal(size=(60, 4)), y)

@@ -22,8 +22,9 @@ def test_lr_factor_is_linear_warmup_then_half_cosine():
         assert lr_factor(s, total, warm, "cosine") == pytest.approx(0.5 * (1 + math.cos(math.pi * (s - 10) / 90)))
     assert lr_factor(55, total, warm, "cosine") == pytest.approx(0.5)  # the cosine's midpoint
     assert [lr_factor(s, total, 0, "constant") for s in (0, 50, 99)] == [1.0, 1.0, 1.0]
+    assert lr_factor(9, 10, 10, "cosine") == 1.0 and lr_factor(4, 10, 10, "cosine") == 0.5  # warmup = whole run
     with pytest.raises(ValueError):
-        TrainSettings(epochs=5, warmup_epochs=5)
+        TrainSettings(warmup_epochs=-1)
     with pytest.raises(ValueError):
         TrainSettings(schedule="linear")
 
