@@ -94,13 +94,13 @@ def test_instance_pairs_transfer_to_unseen_classes_on_a_shared_latent():
     assert u["a_to_b"] > chance + 0.3 and u["b_to_a"] > chance + 0.3
 
 
-#: zero_shot_paired shrunk: 30 images per class, small reservoirs, one seed, few epochs
+#: zero_shot_paired shrunk: 60 images per class, small reservoirs, one seed, few epochs
 TINY_PAIRED = [
     "seeds=[0]",
-    "data.neural.options={samples_per_class: 30}",
-    "data.image.options={samples_per_class: 30}",
-    "reservoir.neural.n_neurons=64",
-    "reservoir.image.n_neurons=64",
+    "data.neural.options={samples_per_class: 60}",
+    "data.image.options={samples_per_class: 60}",
+    "reservoir.neural.n_neurons=128",
+    "reservoir.image.n_neurons=128",
     "reservoir.neural.calibration_samples=32",
     "reservoir.image.calibration_samples=32",
     "head.epochs=12",
@@ -120,11 +120,22 @@ def test_reduced_zero_shot_paired_retrieves_unseen_classes_above_chance(tmp_path
     assert o["zero_shot"]["n"] == 4 and o["raw_baseline"]["n"] == 4  # unseen 7-9 and three rotations
     chance = o["chance"]["unseen"]
     assert chance == pytest.approx(1 / 3, abs=0.02)
-    # 4 splits x 3 unseen classes x 6 test pairs per direction; a binomial margin of 3 standard
+    # 4 splits x 3 unseen classes x 12 test pairs per direction; a binomial margin of 3 standard
     # errors over chance (the splits share a reservoir, so this is generous, not strict)
-    n_queries = 4 * 3 * 6
+    n_queries = 4 * 3 * 12
     margin = 3 * math.sqrt(chance * (1 - chance) / n_queries)
     for d in ("a_to_b", "b_to_a"):
         assert o["zero_shot"]["mean"]["unseen"][d] > chance + margin, (d, o["zero_shot"])
     report = (run / "report.md").read_text()
     assert "Pairing: `instance`" in report and "binned raw events" in report
+
+
+def test_head_schedule_keys_are_checked_at_the_boundary():
+    with pytest.raises(ConfigError, match="learned temperature starts inside"):
+        load_config(PAIRED, ["head.temperature=2.0"])
+    with pytest.raises(ConfigError, match="head.schedule"):
+        load_config(PAIRED, ["head.schedule=linear"])
+    with pytest.raises(ConfigError, match="head.clip_grad_norm"):
+        load_config(PAIRED, ["head.clip_grad_norm=0"])
+    cfg = load_config(PAIRED, ["head.epochs=1"])  # a warmup longer than the run is cut to it
+    assert (cfg.head.epochs, cfg.head.warmup_epochs) == (1, 2)
