@@ -154,7 +154,7 @@ def train_pair(
                              head.warmup_epochs, head.schedule, head.clip_grad_norm)
     trained = nn.ModuleDict({"pair": pair, "tau": tau})  # the heads and a learned temperature, selected together
     hist = train(trained, loss, len(ia), lambda: score_fn(pair), settings, rng, progress, f"training {objective} heads")
-    hist.temperature = float(tau().detach())
+    hist.temperature = float(tau().detach()) if objective == "contrastive" else None  # the prototypical loss has none
     return pair, hist
 
 
