@@ -41,7 +41,7 @@ from neurohw.errors import DataError, did_you_mean
 from neurohw.paths import cache_dir, file_lock, remove_stale_temporaries
 from neurohw.storage import DamagedEntry, StorageError, pack_arrays, quarantine, read_sealed, unpack_arrays, write_sealed
 
-EMBEDDED_NAMES = ("digits-dvs", "digits-cochlea")
+EMBEDDED_NAMES = ("digits-dvs", "digits-cochlea", "digits-v1")
 SPLITS = ("train", "test")
 #: the classes of both datasets, in label order
 CLASSES = [str(d) for d in range(10)]
@@ -95,6 +95,10 @@ _SPECS = {
     "digits-cochlea": _Spec(
         "digits-cochlea", 2, "neurohw.data.digits_cochlea", (64, 1, 1), COCHLEA_DTYPE,
         "spoken digits 0-9 by espeak-ng, 64-channel cochlea model",
+    ),
+    "digits-v1": _Spec(
+        "digits-v1", 1, "neurohw.data.digits_v1", (400, 1, 1), COCHLEA_DTYPE,
+        "simulated V1 recording (400 Gabor units, Poisson) of the digits-dvs images, sample i <-> image i",
     ),
 }
 

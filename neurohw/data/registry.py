@@ -5,6 +5,7 @@ name               kind      source
 =================  ========  =====================================================================
 digits-dvs         embedded  scikit-learn's digits through a DVS/saccade emulator (generated, cached)
 digits-cochlea     embedded  spoken digits (espeak-ng) through a cochlea model (generated, cached)
+digits-v1          embedded  a simulated V1 recording of the digits-dvs images, instance-paired with them
 nmnist             files     tonic's NMNIST layout, or a folder with labels.csv (given as root)
 nmnist-small       files     a folder with labels.csv (the layout of ../shared/data/nmnist-small)
 ntidigits          files     tonic's NTIDIGITS18 (n-tidigits.hdf5)
@@ -21,13 +22,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from neurohw.data import nmnist as nmnist_files
 from neurohw.data import tonic_sets
 from neurohw.data.dataset import EventDataset
 from neurohw.errors import ConfigError, DataError, did_you_mean
 
 #: the embedded datasets (their generator lives in neurohw.data.embedded)
-EMBEDDED = ("digits-dvs", "digits-cochlea")
+EMBEDDED = ("digits-dvs", "digits-cochlea", "digits-v1")
 #: the folder-of-N-MNIST-files dataset and the environment variable that points at it
 NMNIST_SMALL = "nmnist-small"
 NMNIST_SMALL_ENV = "NEUROHW_NMNIST_SMALL"
@@ -51,12 +54,35 @@ class DatasetInfo:
 _DESCRIPTIONS = {
     "digits-dvs": ("camera", "scikit-learn digits through a DVS saccade emulator, 34x34x2"),
     "digits-cochlea": ("cochlea", "spoken digits (espeak-ng) through a 64-channel cochlea model"),
+    "digits-v1": ("neural", "simulated V1 recording (400 Gabor units) of the digits-dvs images, paired by instance"),
     "nmnist": ("camera", "N-MNIST (Orchard et al. 2015), tonic layout or a folder with labels.csv"),
     NMNIST_SMALL: ("camera", "1,000 + 100 real N-MNIST files with labels.csv"),
     "ntidigits": ("cochlea", "N-TIDIGITS18 (Anumula et al. 2018), 64 channels"),
     "shd": ("cochlea", "Spiking Heidelberg Digits (Cramer et al. 2020), 700 channels"),
     "dvsgesture": ("camera", "IBM DVS Gesture (Amir et al. 2017), 128x128x2"),
 }
+
+
+#: datasets recorded from the same source samples: sample i of each (same options, same split)
+#: comes from source sample i (instance pairing; every other pair of datasets is paired by class)
+INSTANCE_SOURCES = {"digits-dvs": "sklearn-digits", "digits-v1": "sklearn-digits"}
+
+
+def instance_source(name: str) -> str | None:
+    """The source collection whose samples ``name`` records one per sample, or None (a dataset
+    that can be paired with others by class only)."""
+    return INSTANCE_SOURCES.get(name)
+
+
+def instance_ids(ds: EventDataset) -> np.ndarray | None:
+    """The source sample of every sample of ``ds`` (its index in the generated collection), or
+    None when ``ds`` is not instance-paired with anything."""
+    if instance_source(ds.name) is None:
+        return None
+    index = ds.meta.get("index")
+    if index is None or len(index) != len(ds):
+        return None
+    return np.asarray(index, dtype=np.int64)
 
 
 def _embedded_module():

@@ -35,6 +35,7 @@ def _zero_shot(cfg: ExperimentConfig, per_seed: list[dict]) -> dict:
     m["classes"] = {"seen": first["seen_classes"], "unseen": first["unseen_classes"]}
     m["selection"] = cfg.zero_shot.selection
     m["optimistic"] = cfg.zero_shot.selection != "validation"
+    m["pairing"] = cfg.zero_shot.pairing
     if "zero_shot_prototypical" in first:
         m["zero_shot_prototypical"], m["zero_shot_prototypical_std"] = _retrieval([p["zero_shot_prototypical"] for p in per_seed])
     if first.get("rotations"):
@@ -43,7 +44,33 @@ def _zero_shot(cfg: ExperimentConfig, per_seed: list[dict]) -> dict:
             mean, std = _retrieval([p["rotations"][k]["zero_shot"] for p in per_seed])
             rots.append({"unseen_classes": r["unseen_classes"], "zero_shot": mean, "zero_shot_std": std, "chance": r["chance"]})
         m["rotations"] = rots
+    if first.get("rotations") or first.get("raw_baseline"):
+        m["over_splits"] = _over_splits(per_seed)
     return m
+
+
+def _over_splits(per_seed: list[dict]) -> dict:
+    """Retrieval mean and std over every (seed, class split) - the main split and each rotation -
+    per method: ``zero_shot`` (contrastive heads on the reservoir features),
+    ``zero_shot_prototypical`` and ``raw_baseline`` (the same heads on binned raw events), with
+    the mean chance and the number of (seed, split) values."""
+    runs = {"zero_shot": [], "zero_shot_prototypical": [], "raw_baseline": []}
+    chance = {"seen": [], "unseen": []}
+    for p in per_seed:
+        splits = [p] + list(p.get("rotations") or [])
+        for sp in splits:
+            chance["seen"].append(sp["chance"]["seen"]), chance["unseen"].append(sp["chance"]["unseen"])
+            for key in ("zero_shot", "zero_shot_prototypical"):
+                if key in sp:
+                    runs[key].append(sp[key])
+        for sp in p.get("raw_baseline") or []:
+            runs["raw_baseline"].append(sp["zero_shot"])
+    out: dict = {"chance": {s: float(np.mean(v)) for s, v in chance.items()}}
+    for key, items in runs.items():
+        if items:
+            mean, std = _retrieval(items)
+            out[key] = {"mean": mean, "std": std, "n": len(items)}
+    return out
 
 
 def _baselines(results: list[SeedResult]) -> dict:

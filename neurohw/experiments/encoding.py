@@ -120,7 +120,7 @@ class ModalityReservoir:
                 sources[i] = EncoderSource(graph=spec.nir_graph, graph_path=spec.from_nir)
         reads = {split: cfg.device.read(split) for split in ("train", "test")}
         return [cls(mod, sel, lsm, device, run_seed, src, reads=reads)
-                for mod, sel, lsm, src in zip(mods, select(mods, run_seed), lsms, sources)]
+                for mod, sel, lsm, src in zip(mods, select(mods, run_seed, shared=cfg.zero_shot.pairing == "instance"), lsms, sources)]
 
     @property
     def encoder(self) -> LSMEncoder:

@@ -10,17 +10,24 @@ import numpy as np
 
 @dataclass
 class FeatureSet:
-    """Features ``x`` (N, d) float32 of one split, with dataset label indices and class names."""
+    """Features ``x`` (N, d) float32 of one split, with dataset label indices and class names;
+    ``ids``: each row's source sample (:func:`neurohw.data.registry.instance_ids`), for datasets
+    paired by instance (None otherwise)."""
 
     x: np.ndarray
     labels: np.ndarray
     classes: list[str]
+    ids: np.ndarray | None = None
 
     def __post_init__(self):
         self.x = np.ascontiguousarray(self.x, dtype=np.float32)
         self.labels = np.asarray(self.labels, dtype=np.int64)
         if len(self.x) != len(self.labels):
             raise ValueError(f"{len(self.x)} feature rows but {len(self.labels)} labels")
+        if self.ids is not None:
+            self.ids = np.asarray(self.ids, dtype=np.int64)
+            if len(self.ids) != len(self.labels):
+                raise ValueError(f"{len(self.ids)} instance ids but {len(self.labels)} labels")
 
     @property
     def names(self) -> np.ndarray:
@@ -28,7 +35,7 @@ class FeatureSet:
         return np.asarray(self.classes, dtype=object)[self.labels]
 
     def take(self, idx: np.ndarray) -> "FeatureSet":
-        return FeatureSet(self.x[idx], self.labels[idx], self.classes)
+        return FeatureSet(self.x[idx], self.labels[idx], self.classes, None if self.ids is None else self.ids[idx])
 
 
 def event_count_features(ds, indices: np.ndarray, binning) -> np.ndarray:

@@ -16,6 +16,7 @@ from neurohw.reservoir.lsm import feature_matrix
 def encode_modalities(cfg: ExperimentConfig, reservoirs: list[ModalityReservoir], progress: bool) -> tuple[list[ModalityFeatures], float, float, float]:
     """Every modality's head inputs; also the encoder and digital-baseline joules per test
     sample (summed over modalities) and the wall time of it all."""
+    from neurohw.data.registry import instance_ids
     from neurohw.experiments.features import FeatureSet
 
     t0 = time.perf_counter()
@@ -25,7 +26,9 @@ def encode_modalities(cfg: ExperimentConfig, reservoirs: list[ModalityReservoir]
         for split in ("train", "test"):
             sf = extract(res, split, cfg.batch_size, progress)
             ds, idx = res.mod.split(split), res.indices(split)
-            sets[split] = FeatureSet(feature_matrix(sf.features, cfg.head.features), ds.labels[idx], list(ds.classes))
+            ids = instance_ids(ds)
+            sets[split] = FeatureSet(feature_matrix(sf.features, cfg.head.features), ds.labels[idx], list(ds.classes),
+                                     None if ids is None else ids[idx])
             if split == "test":
                 encoder_j += sf.energy.analog_j
                 digital_j += sf.energy.digital_j
@@ -33,8 +36,31 @@ def encode_modalities(cfg: ExperimentConfig, reservoirs: list[ModalityReservoir]
     return out, encoder_j, digital_j, time.perf_counter() - t0
 
 
-def run_task(cfg: ExperimentConfig, feats: list[ModalityFeatures], seed: int, progress: bool) -> TaskOutput:
-    """The configured task on the features of one run seed."""
+def raw_event_features(reservoirs: list[ModalityReservoir], feats: list[ModalityFeatures], n_bins: int) -> list[ModalityFeatures]:
+    """The no-reservoir baseline's inputs: the same samples as ``feats``, as event counts in
+    ``n_bins`` time bins of each modality's binning (crop, polarity, downsample kept), flattened."""
+    from neurohw.experiments.features import FeatureSet, event_count_features
+
+    out = []
+    for res, f in zip(reservoirs, feats):
+        binning = res.mod.binning.model_copy(update={"n_bins": n_bins, "bin_width_us": None, "max_bins": None, "mode": "count"})
+        sets = {}
+        for split, fs, idx in (("train", f.train, f.train_indices), ("test", f.test, f.test_indices)):
+            sets[split] = FeatureSet(event_count_features(res.mod.split(split), idx, binning), fs.labels, fs.classes, fs.ids)
+        out.append(ModalityFeatures(f.name, sets["train"], sets["test"], f.train_indices, f.test_indices))
+    return out
+
+
+def _zero_shot_keys(metrics: dict) -> dict:
+    return {k: metrics[k] for k in ("seen_classes", "unseen_classes", "zero_shot", "zero_shot_prototypical", "chance", "pairing")
+            if k in metrics}
+
+
+def run_task(cfg: ExperimentConfig, feats: list[ModalityFeatures], seed: int, progress: bool,
+             raw: list[ModalityFeatures] | None = None) -> TaskOutput:
+    """The configured task on the features of one run seed; ``raw``: the no-reservoir
+    baseline's features (zero_shot with ``raw_baseline_bins``), trained with the same heads on
+    the main split and every rotation (under ``raw_baseline``)."""
     if cfg.task in ("classify", "linear_probe"):
         from neurohw.experiments.classify import run_classify
 
@@ -46,12 +72,17 @@ def run_task(cfg: ExperimentConfig, feats: list[ModalityFeatures], seed: int, pr
     args = (a.train, b.train, a.test, b.test, cfg.head, cfg.zero_shot, seed)
     objectives = ("contrastive", "prototypical") if cfg.zero_shot.prototypical_baseline else ("contrastive",)
     out = run_zero_shot(*args, progress=progress, objectives=objectives)
+    splits = [None] + [[str(c) for c in rot] for rot in cfg.zero_shot.rotations or []]
     if cfg.zero_shot.rotations:
         rots = []
-        for rot in cfg.zero_shot.rotations:
-            r = run_zero_shot(*args, progress=progress, unseen=[str(c) for c in rot])
-            rots.append({k: r.metrics[k] for k in ("seen_classes", "unseen_classes", "zero_shot", "chance")})
+        for unseen in splits[1:]:
+            r = run_zero_shot(*args, progress=progress, unseen=unseen, objectives=objectives)
+            rots.append(_zero_shot_keys(r.metrics))
         out.metrics["rotations"] = rots
+    if raw is not None:
+        ra, rb = raw
+        raw_args = (ra.train, rb.train, ra.test, rb.test, cfg.head, cfg.zero_shot, seed)
+        out.metrics["raw_baseline"] = [_zero_shot_keys(run_zero_shot(*raw_args, progress=progress, unseen=u).metrics) for u in splits]
     return out
 
 
@@ -69,7 +100,9 @@ def run_seed(cfg: ExperimentConfig, mods: list[Modality], seed: int, progress: b
 def _run_seed(cfg: ExperimentConfig, reservoirs: list[ModalityReservoir], seed: int, progress: bool, figures: bool) -> SeedResult:
     feats, encoder_j, digital_j, features_s = encode_modalities(cfg, reservoirs, progress)
     t0 = time.perf_counter()
-    output = run_task(cfg, feats, seed, progress)
+    bins = cfg.zero_shot.raw_baseline_bins if cfg.task == "zero_shot" else None
+    raw = raw_event_features(reservoirs, feats, bins) if bins else None
+    output = run_task(cfg, feats, seed, progress, raw)
     task_s = time.perf_counter() - t0
     baselines = None
     if cfg.baselines.srnn.enabled:

@@ -253,13 +253,19 @@ class HeadSpec(Section):
         default_factory=lambda: ["rate"], description="which encoder features the head reads (concatenated)"
     )
     dim: int = Field(64, gt=0, description="projection dimension (zero_shot); paper: 64")
-    temperature: float = Field(1.0, gt=0, description="InfoNCE temperature tau; paper: 1.0")
+    temperature: float = Field(1.0, gt=0, description="InfoNCE temperature tau (the start value when learned); paper: 1.0")
+    learn_temperature: bool = Field(False, description="learn tau with the heads (as CLIP does), kept in [min_temperature, max_temperature]")
+    min_temperature: float = Field(0.02, gt=0, description="lower bound of a learned tau (CLIP: 0.01)")
+    max_temperature: float = Field(1.0, gt=0, description="upper bound of a learned tau")
     normalize: bool = Field(False, description="L2-normalise projections before the dot product")
     epochs: int = Field(100, gt=0, description="training epochs; paper: 100")
     lr: float = Field(1e-3, gt=0, description="Adam learning rate; paper: 1e-3")
     batch_size: int = Field(64, gt=1, description="mini-batch size (pairs for zero_shot)")
     weight_decay: float = Field(0.0, ge=0, description="Adam weight decay (L2)")
     patience: int | None = Field(None, gt=0, description="early stop after this many epochs without validation gain")
+    warmup_epochs: int = Field(0, ge=0, description="epochs of linear learning-rate warmup (neurohw.heads.training); at most all epochs")
+    schedule: Literal["constant", "cosine"] = Field("constant", description="learning rate after warmup: constant or cosine decay to 0")
+    clip_grad_norm: float | None = Field(None, gt=0, description="clip the gradient's global L2 norm to this value; null: no clipping")
     val_fraction: float = Field(0.15, gt=0, lt=0.5, description="share of training samples held out for model selection")
     alphas: list[float] = Field(
         default_factory=lambda: [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0],
@@ -283,6 +289,13 @@ class HeadSpec(Section):
             raise ValueError(f"hidden widths must be positive, got {v}")
         return v
 
+    @model_validator(mode="after")
+    def _schedule(self) -> "HeadSpec":
+        if self.learn_temperature and not self.min_temperature <= self.temperature <= self.max_temperature:
+            raise ValueError(f"a learned temperature starts inside [min_temperature, max_temperature] = "
+                             f"[{self.min_temperature}, {self.max_temperature}], got temperature {self.temperature}")
+        return self
+
 
 class ZeroShotSpec(Section):
     """The zero-shot protocol: class split, test pairs, model selection."""
@@ -302,6 +315,15 @@ class ZeroShotSpec(Section):
         "class", description="InfoNCE positives: every same-class item in the batch (class) or only the pair (pair)"
     )
     prototypical_baseline: bool = Field(True, description="also train the prototypical-network baseline")
+    pairing: Literal["class", "instance"] = Field(
+        "class", description="how a sample of a is paired with one of b: class (any same-class sample; expected unseen "
+        "retrieval is then chance, docs/experiments.md) or instance (the same source sample: datasets recorded from the "
+        "same stimuli, e.g. digits-v1 <-> digits-dvs)"
+    )
+    raw_baseline_bins: int | None = Field(
+        None, gt=0, le=64, description="also train the same heads on the binned raw events (event counts in this many "
+        "time bins of each modality's binning, no reservoir): the reservoir's share of the transfer; null: off"
+    )
 
     @model_validator(mode="after")
     def _disjoint(self) -> "ZeroShotSpec":
@@ -410,6 +432,8 @@ class ExperimentConfig(Section):
         if nir and self.device.conductance_map is not None:
             raise ValueError(f"reservoir.{nir[0]}.from_nir programs a graph's weights, device.conductance_map gives measured cells: "
                              "use one of them")
+        if self.task == "zero_shot" and self.zero_shot.pairing == "instance":
+            self._check_instance_pairing()
         kind = self.head.kind
         if self.task == "zero_shot" and kind not in (None, "projection"):
             raise ValueError(f"task zero_shot trains projection heads; head.kind {kind!r} does not apply")
@@ -420,6 +444,22 @@ class ExperimentConfig(Section):
         if self.task == "linear_probe" and (kind not in (None, "linear") or self.head.hidden):
             raise ValueError("task linear_probe is a linear classifier: head.kind linear and no hidden layers")
         return self
+
+    def _check_instance_pairing(self) -> None:
+        """Instance pairing needs two datasets recorded from the same source samples (the same
+        generation options) and the same sample selection on both sides."""
+        from neurohw.data.registry import instance_source
+
+        (ma, a), (mb, b) = self.data.items()
+        sa, sb = instance_source(a.dataset), instance_source(b.dataset)
+        if sa is None or sa != sb:
+            raise ValueError(f"zero_shot.pairing = instance needs two datasets recorded from the same samples (e.g. digits-v1 "
+                             f"and digits-dvs); data.{ma} '{a.dataset}' and data.{mb} '{b.dataset}' are paired by class only: "
+                             "set zero_shot.pairing: class")
+        for key in ("options", "train_split", "test_split", "max_train_per_class", "max_test_per_class"):
+            if getattr(a, key) != getattr(b, key):
+                raise ValueError(f"zero_shot.pairing = instance: data.{ma}.{key} ({getattr(a, key)!r}) and data.{mb}.{key} "
+                                 f"({getattr(b, key)!r}) must be equal so that sample i of one is sample i of the other")
 
     @property
     def modalities(self) -> list[str]:

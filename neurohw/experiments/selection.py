@@ -34,11 +34,15 @@ def select_samples(labels: np.ndarray, per_class: int | None, rng: np.random.Gen
     return np.sort(np.concatenate(keep))
 
 
-def select(modalities: Sequence, run_seed: int) -> list[Selection]:
-    """The :class:`Selection` of every modality (a :class:`~.modalities.Modality`) for ``run_seed``."""
+def select(modalities: Sequence, run_seed: int, shared: bool = False) -> list[Selection]:
+    """The :class:`Selection` of every modality (a :class:`~.modalities.Modality`) for ``run_seed``.
+
+    ``shared`` (instance pairing): every modality draws from modality 0's stream, so datasets
+    with the same labels get the same samples (sample i of one stays paired with sample i of
+    the other)."""
     out = []
     for i, mod in enumerate(modalities):
-        rng = np.random.default_rng([run_seed, 7, i])
+        rng = np.random.default_rng([run_seed, 7, 0 if shared else i])
         train = select_samples(mod.train.labels, mod.spec.max_train_per_class, rng)
         test = select_samples(mod.test.labels, mod.spec.max_test_per_class, rng)
         out.append(Selection(train, test, rng.permutation(train)))

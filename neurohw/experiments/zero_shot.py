@@ -2,9 +2,19 @@
 seen classes only; top-1 cross-modal retrieval on seen and unseen classes.
 
 Protocol (Lin et al., Nat. Comput. Sci. 5:37-47, 2025): samples of modality A and B are paired by class;
-the heads are trained on the seen classes with the symmetric InfoNCE loss (temperature 1.0,
-dimension 64, Adam lr 1e-3, 100 epochs); the test uses up to ``test_pairs_per_class`` samples
-of each modality per class; a query is correct when its top-1 (dot product) retrieval has its class.
+the heads are trained on the seen classes with the symmetric InfoNCE loss (paper: temperature 1.0,
+dimension 64, Adam lr 1e-3, 100 epochs; the temperature may be learned within bounds, the
+learning rate warmed up and decayed, see :mod:`neurohw.heads.training`); the test uses up to
+``test_pairs_per_class`` samples of each modality per class; a query is correct when its top-1
+(dot product) retrieval has its class.
+
+Pairing (``zero_shot.pairing``): ``class`` pairs a sample with a random same-class sample of the
+other modality (fresh every epoch); nothing in the seen-class data then tells the true assignment
+of the unseen classes from a permutation of them, so the expected unseen retrieval is chance.
+``instance`` pairs a sample with the other modality's recording of the same source sample
+(datasets recorded from the same stimuli, :func:`neurohw.data.registry.instance_source`; rows are
+matched by :func:`align_instances`): the content shared by each pair can carry a projection
+learned on seen classes over to unseen ones.
 
 Honest selection (the default): the epoch kept is the one with the best retrieval on a
 validation split of the SEEN classes' training data; neither test data nor unseen classes are
@@ -19,11 +29,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 
 from neurohw.experiments.features import FeatureSet
 from neurohw.experiments.results import TaskOutput
 from neurohw.experiments.schema import HeadSpec, ZeroShotSpec
-from neurohw.heads.losses import symmetric_info_nce
+from neurohw.heads.losses import Temperature, symmetric_info_nce
 from neurohw.heads.projection import ProjectionPair
 from neurohw.heads.prototypical import cross_modal_prototypical_loss
 from neurohw.heads.retrieval import cross_modal_retrieval, relative_representation, retrieval_confusion
@@ -62,13 +73,36 @@ def _pool_labels(fs: FeatureSet, pool: list[str]) -> np.ndarray:
     return np.array([pos.get(n, -1) for n in fs.names], dtype=np.int64)
 
 
-def make_pairs(a: FeatureSet, b: FeatureSet, pool: list[str], classes: list[str], per_class: int | None, rng) -> Pairs:
-    """Up to ``per_class`` pairs per class: min(per_class, n_a(c), n_b(c)) random samples of each side."""
+def align_instances(a: FeatureSet, b: FeatureSet, which: str = "") -> tuple[FeatureSet, FeatureSet]:
+    """The rows of ``a`` and ``b`` recorded from the same source samples, in ``a``'s order: row k
+    of both outputs comes from one source sample (instance pairing). Sources present on one side
+    only are dropped; a :class:`~neurohw.errors.DataError` when the features carry no instance
+    ids or a pair disagrees on its class."""
+    from neurohw.errors import DataError
+
+    if a.ids is None or b.ids is None:
+        raise DataError(f"zero_shot: pairing instance needs datasets paired by instance (e.g. digits-v1 and digits-dvs); "
+                        f"the {which or 'given'} features carry no instance ids: set zero_shot.pairing: class")
+    pos_b = {int(i): k for k, i in enumerate(b.ids)}
+    ra = np.array([k for k, i in enumerate(a.ids) if int(i) in pos_b], dtype=np.int64)
+    rb = np.array([pos_b[int(a.ids[k])] for k in ra], dtype=np.int64)
+    if np.any(np.asarray(a.classes)[a.labels[ra]] != np.asarray(b.classes)[b.labels[rb]]):
+        raise DataError(f"zero_shot: the {which or 'given'} features pair samples of different classes under one instance id; "
+                        "the two datasets are not recorded from the same samples")
+    return a.take(ra), b.take(rb)
+
+
+def make_pairs(a: FeatureSet, b: FeatureSet, pool: list[str], classes: list[str], per_class: int | None, rng,
+               instance: bool = False) -> Pairs:
+    """Up to ``per_class`` pairs per class: min(per_class, n_a(c), n_b(c)) random samples of each
+    side (class pairing), or, with ``instance`` (``a`` and ``b`` row-aligned by
+    :func:`align_instances`), up to ``per_class`` random rows of the class taken from both sides."""
     la, lb = _pool_labels(a, pool), _pool_labels(b, pool)
     ia, ib, ys = [], [], []
     for c in classes:
         k = pool.index(c)
-        ca, cb = rng.permutation(np.flatnonzero(la == k)), rng.permutation(np.flatnonzero(lb == k))
+        ca = rng.permutation(np.flatnonzero(la == k))
+        cb = ca if instance else rng.permutation(np.flatnonzero(lb == k))
         n = min(len(ca), len(cb), per_class or len(ca) + len(cb))
         ia.append(ca[:n]), ib.append(cb[:n]), ys.append(np.full(n, k))
     ia, ib, y = np.concatenate(ia), np.concatenate(ib), np.concatenate(ys)
@@ -99,21 +133,28 @@ def train_pair(
     by_class_b = {k: np.flatnonzero(lb == k) for k in seen_k}
     xa, xb = torch.tensor(a_tr.x), torch.tensor(b_tr.x)
     pair = ProjectionPair(a_tr.x.shape[1], b_tr.x.shape[1], head.dim, head.hidden, head.normalize)
+    tau = Temperature(head.temperature, (head.min_temperature, head.max_temperature) if head.learn_temperature else None)
     pair.a.norm.fit(a_tr.x[ia])
     pair.b.norm.fit(b_tr.x[np.concatenate(list(by_class_b.values()))])
+
+    instance = zs.pairing == "instance"
 
     def loss(idx):
         qa = ia[idx]
         y = la[qa]
-        qb = np.array([rng.choice(by_class_b[k]) for k in y])  # a random same-class partner
+        # the row recorded from the same source (instance pairing), else a random same-class partner
+        qb = qa if instance else np.array([rng.choice(by_class_b[k]) for k in y])
         za, zb = pair(xa[qa], xb[qb])
         yt = torch.tensor(y)
         if objective == "contrastive":
-            return symmetric_info_nce(za, zb, head.temperature, yt if zs.targets == "class" else None)
+            return symmetric_info_nce(za, zb, tau(), yt if zs.targets == "class" else None)
         return cross_modal_prototypical_loss(za, zb, yt)
 
-    settings = TrainSettings(head.epochs, head.lr, head.batch_size, head.weight_decay, head.patience)
-    hist = train(pair, loss, len(ia), lambda: score_fn(pair), settings, rng, progress, f"training {objective} heads")
+    settings = TrainSettings(head.epochs, head.lr, head.batch_size, head.weight_decay, head.patience,
+                             head.warmup_epochs, head.schedule, head.clip_grad_norm)
+    trained = nn.ModuleDict({"pair": pair, "tau": tau})  # the heads and a learned temperature, selected together
+    hist = train(trained, loss, len(ia), lambda: score_fn(pair), settings, rng, progress, f"training {objective} heads")
+    hist.temperature = float(tau().detach()) if objective == "contrastive" else None  # the prototypical loss has none
     return pair, hist
 
 
@@ -129,14 +170,18 @@ def run_zero_shot(
     pool = class_pool(a_train, b_train, seen + unseen)
     class_pool(a_test, b_test, seen + unseen)
     rng = np.random.default_rng([seed, 31])
+    instance = zs.pairing == "instance"
+    if instance:  # row k of a and of b: one source sample
+        a_train, b_train = align_instances(a_train, b_train, "training")
+        a_test, b_test = align_instances(a_test, b_test, "test")
 
     # validation: a stratified part of the SEEN classes' training samples of each modality
     a_tr_idx, a_va_idx = stratified_split(a_train.labels, head.val_fraction, rng)
-    b_tr_idx, b_va_idx = stratified_split(b_train.labels, head.val_fraction, rng)
+    b_tr_idx, b_va_idx = (a_tr_idx, a_va_idx) if instance else stratified_split(b_train.labels, head.val_fraction, rng)
     a_tr, b_tr = a_train.take(a_tr_idx), b_train.take(b_tr_idx)
-    val = make_pairs(a_train.take(a_va_idx), b_train.take(b_va_idx), pool, seen, None, rng)
-    test_seen = make_pairs(a_test, b_test, pool, seen, zs.test_pairs_per_class, rng)
-    test_unseen = make_pairs(a_test, b_test, pool, unseen, zs.test_pairs_per_class, rng)
+    val = make_pairs(a_train.take(a_va_idx), b_train.take(b_va_idx), pool, seen, None, rng, instance)
+    test_seen = make_pairs(a_test, b_test, pool, seen, zs.test_pairs_per_class, rng, instance)
+    test_unseen = make_pairs(a_test, b_test, pool, unseen, zs.test_pairs_per_class, rng, instance)
     if min(len(val), len(test_seen), len(test_unseen)) == 0:
         from neurohw.errors import DataError
 
@@ -156,6 +201,7 @@ def run_zero_shot(
         "unseen_classes": unseen,
         "selection": zs.selection,
         "optimistic": zs.selection != "validation",
+        "pairing": zs.pairing,
         "n_val_pairs": len(val),
         "n_test_pairs": {"seen": len(test_seen), "unseen": len(test_unseen)},
     }
@@ -173,7 +219,7 @@ def _record(out: TaskOutput, objective: str, pair: ProjectionPair, hist, val: Pa
     also its training time, MACs and the retrieval matrices)."""
     rs, ru, vs = evaluate(pair, test_seen), evaluate(pair, test_unseen), evaluate(pair, val)
     key = "zero_shot" if objective == "contrastive" else "zero_shot_prototypical"
-    out.metrics[key] = {"seen": rs.as_dict(), "unseen": ru.as_dict(), "val_seen": vs.as_dict()}
+    out.metrics[key] = {"seen": rs.as_dict(), "unseen": ru.as_dict(), "val_seen": vs.as_dict(), "temperature": hist.temperature}
     out.metrics["chance"] = {"seen": rs.chance, "unseen": ru.chance}
     out.curves[objective] = hist
     out.heads[objective] = pair

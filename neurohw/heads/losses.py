@@ -13,8 +13,11 @@ same-class sample in the batch is a positive too, not a negative).
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 
 def contrastive_targets(labels: torch.Tensor | None, batch: int, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -26,15 +29,35 @@ def contrastive_targets(labels: torch.Tensor | None, batch: int, device=None, dt
 
 
 def symmetric_info_nce(
-    za: torch.Tensor, zb: torch.Tensor, temperature: float = 1.0, labels: torch.Tensor | None = None
+    za: torch.Tensor, zb: torch.Tensor, temperature: float | torch.Tensor = 1.0, labels: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """Symmetric InfoNCE of paired embeddings (mean over the batch, both directions averaged)."""
+    """Symmetric InfoNCE of paired embeddings (mean over the batch, both directions averaged);
+    ``temperature`` may be a learned scalar tensor (its gradient flows)."""
     if za.shape != zb.shape or za.ndim != 2:
         raise ValueError(f"za and zb must both be (B, d), got {tuple(za.shape)} and {tuple(zb.shape)}")
-    if temperature <= 0:
+    if not bool(torch.as_tensor(temperature) > 0):
         raise ValueError(f"temperature must be > 0, got {temperature}")
     logits = za @ zb.T / temperature
     targets = contrastive_targets(labels, za.shape[0], za.device, za.dtype)
     loss_a = -(targets * F.log_softmax(logits, dim=1)).sum(1).mean()
     loss_b = -(targets.T * F.log_softmax(logits.T, dim=1)).sum(1).mean()
     return (loss_a + loss_b) / 2
+
+
+class Temperature(nn.Module):
+    """The InfoNCE temperature tau: fixed, or with ``bounds = (lo, hi)`` learned as CLIP learns it
+    (Radford et al. 2021): a parameter ``log tau`` trained with the heads, ``tau`` clamped to
+    ``[lo, hi]`` (CLIP clamps 1/tau at 100, i.e. tau >= 0.01)."""
+
+    def __init__(self, tau: float = 1.0, bounds: tuple[float, float] | None = None):
+        super().__init__()
+        if not tau > 0:
+            raise ValueError(f"temperature must be > 0, got {tau}")
+        self.bounds = None if bounds is None else (float(bounds[0]), float(bounds[1]))
+        if self.bounds is not None and not 0 < self.bounds[0] <= tau <= self.bounds[1]:
+            raise ValueError(f"temperature {tau} must lie in its bounds {self.bounds}")
+        self.log_tau = nn.Parameter(torch.tensor(math.log(tau)), requires_grad=self.bounds is not None)
+
+    def forward(self) -> torch.Tensor:
+        tau = self.log_tau.exp()
+        return tau if self.bounds is None else tau.clamp(*self.bounds)

@@ -3,6 +3,13 @@
 Selection looks only at a validation score computed by the caller (for zero-shot: retrieval on
 a held-out part of the SEEN classes' training data); the module's state at the best validation
 epoch is restored at the end. Early stopping after ``patience`` epochs without improvement.
+
+Learning-rate schedule (per optimiser step ``s`` of ``S`` in all, ``W`` warmup steps):
+``lr(s) = lr * (s + 1) / W`` for ``s < W`` (linear warmup, Goyal et al. 2017, "Accurate, Large
+Minibatch SGD"), then ``constant``: ``lr``, or ``cosine``: ``lr * (1 + cos(pi * (s - W) / (S - W))) / 2``
+(Loshchilov & Hutter 2017, "SGDR", without restarts). Weight decay is Adam's L2 term
+(``weight_decay * w`` added to the gradient). ``clip_grad_norm``: the
+gradient's global L2 norm is scaled down to at most this value before each step.
 """
 
 from __future__ import annotations
@@ -19,15 +26,43 @@ from torch import nn
 from neurohw.progress import Progress
 
 
+#: the learning-rate schedules after warmup
+SCHEDULES = ("constant", "cosine")
+
+
 @dataclass
 class TrainSettings:
-    """Adam settings: epochs, learning rate, batch size, weight decay, patience (None: no early stop)."""
+    """Adam settings: epochs, learning rate, batch size, weight decay, patience (None: no early
+    stop), warmup epochs (cut to ``epochs``), schedule after warmup (``constant`` or ``cosine``) and the gradient-norm
+    clip (None: no clipping)."""
 
     epochs: int = 100
     lr: float = 1e-3
     batch_size: int = 64
     weight_decay: float = 0.0
     patience: int | None = None
+    warmup_epochs: int = 0
+    schedule: str = "constant"
+    clip_grad_norm: float | None = None
+
+    def __post_init__(self):
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.warmup_epochs < 0:
+            raise ValueError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
+        if self.clip_grad_norm is not None and not self.clip_grad_norm > 0:
+            raise ValueError(f"clip_grad_norm must be > 0 or None, got {self.clip_grad_norm}")
+
+
+def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
+    """The multiplier of the base learning rate at optimiser step ``step`` (0-based) of ``total``
+    with ``warmup`` warmup steps (the module docstring's formula)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant" or total <= warmup:
+        return 1.0
+    u = min(max((step - warmup) / (total - warmup), 0.0), 1.0)
+    return 0.5 * (1.0 + float(np.cos(np.pi * u)))
 
 
 @dataclass
@@ -39,6 +74,7 @@ class TrainHistory:
     best_epoch: int = -1
     best_score: float = float("-inf")
     train_s: float = 0.0
+    temperature: float | None = None  # the contrastive temperature at the selected epoch (zero-shot heads)
 
     def as_dict(self) -> dict:
         return {
@@ -47,6 +83,7 @@ class TrainHistory:
             "best_epoch": self.best_epoch,
             "best_score": self.best_score,
             "train_s": self.train_s,
+            "temperature": self.temperature,
         }
 
 
@@ -78,6 +115,12 @@ def train(
 
 def _train(module, batch_loss, n_train, val_score, settings, rng, progress, description) -> TrainHistory:
     opt = torch.optim.Adam(module.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    steps_per_epoch = sum(1 for start in range(0, n_train, settings.batch_size)
+                          if min(settings.batch_size, n_train - start) >= 2 or n_train < 2)
+    # a warmup longer than the run is cut to the run (the lr then rises until the last step)
+    total_steps = settings.epochs * steps_per_epoch
+    warmup_steps = min(settings.warmup_epochs, settings.epochs) * steps_per_epoch
+    step = 0
     hist = TrainHistory()
     best_state = None
     since_best = 0
@@ -94,7 +137,12 @@ def _train(module, batch_loss, n_train, val_score, settings, rng, progress, desc
                 loss = batch_loss(idx)
                 opt.zero_grad()
                 loss.backward()
+                if settings.clip_grad_norm is not None:
+                    nn.utils.clip_grad_norm_(module.parameters(), settings.clip_grad_norm)
+                for group in opt.param_groups:
+                    group["lr"] = settings.lr * lr_factor(step, total_steps, warmup_steps, settings.schedule)
                 opt.step()
+                step += 1
                 total += float(loss.detach()) * len(idx)
                 count += len(idx)
             hist.train_loss.append(total / max(count, 1))

@@ -214,7 +214,7 @@ def _logistic_test_accuracy(train, test) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name,minimum", [("digits-dvs", 0.80), ("digits-cochlea", 0.70)])
+@pytest.mark.parametrize("name,minimum", [("digits-dvs", 0.80), ("digits-cochlea", 0.70), ("digits-v1", 0.80)])
 def test_logistic_regression_on_three_bin_counts_learns_each_dataset(full, name, minimum):
     train, test = full[name]
     acc = _logistic_test_accuracy(train, test)
@@ -243,5 +243,5 @@ def test_full_datasets_have_their_size_balance_and_event_statistics(full):
 
 
 def test_module_names_match_the_contract():
-    assert EMBEDDED_NAMES == ("digits-dvs", "digits-cochlea")
+    assert EMBEDDED_NAMES == ("digits-dvs", "digits-cochlea", "digits-v1")
     assert embedded.CLASSES == [str(d) for d in range(10)]
