@@ -351,7 +351,7 @@ def test_fetch_is_a_no_op_when_present(tmp_path, no_download):
 
 def test_list_names_every_dataset(tmp_path):
     infos = {i.name: i for i in registry.list_datasets(root=tmp_path)}
-    assert {"digits-dvs", "digits-cochlea", "nmnist", "ntidigits", "shd", "dvsgesture", "nmnist-small"} == set(infos)
+    assert {"digits-dvs", "digits-cochlea", "digits-v1", "nmnist", "ntidigits", "shd", "dvsgesture", "nmnist-small"} == set(infos)
     assert infos["digits-dvs"].kind == infos["digits-cochlea"].kind == "embedded"
     assert infos["shd"].kind == "files" and not infos["shd"].present and infos["shd"].location == str(tmp_path / "SHD")
     for s in ("train", "test"):
