@@ -57,6 +57,13 @@ class Placement:
     row_tiles: int
     col_tiles: int
 
+    @classmethod
+    def at(cls, name: str, n_in: int, n_out: int, first_tile: int, device: DeviceModel) -> Placement:
+        """Crossbar ``name`` from tile ``first_tile`` on, on as many tiles as ``device``'s
+        arrays need: ``ceil(n_in / rows)`` row tiles by ``ceil(n_out / (cols / 2))`` column tiles."""
+        rows, pairs = device.array.rows, device.array.cols // 2
+        return cls(name, int(n_in), int(n_out), int(first_tile), -(-int(n_in) // rows), -(-int(n_out) // pairs))
+
     @property
     def n_tiles(self) -> int:
         return self.row_tiles * self.col_tiles
@@ -72,13 +79,18 @@ class Placement:
 
 def place(crossbars: list[tuple[str, int, int]], device: DeviceModel) -> list[Placement]:
     """The placement of ``(name, n_in, n_out)`` crossbars, in order, each on tiles of its own."""
-    rows, pairs = device.array.rows, device.array.cols // 2
     out, first = [], 0
     for name, n_in, n_out in crossbars:
-        p = Placement(name, int(n_in), int(n_out), first, -(-int(n_in) // rows), -(-int(n_out) // pairs))
+        p = Placement.at(name, n_in, n_out, first, device)
         out.append(p)
         first += p.n_tiles
     return out
+
+
+def reservoir_crossbars(modality: str, n_inputs: int, n_neurons: int) -> list[tuple[str, int, int]]:
+    """A modality's reservoir crossbars as :func:`place` takes them, in the order they are
+    placed: ``<modality>/input`` (n_inputs x n_neurons), then ``<modality>/recurrent``."""
+    return [(f"{modality}/input", int(n_inputs), int(n_neurons)), (f"{modality}/recurrent", int(n_neurons), int(n_neurons))]
 
 
 @dataclass

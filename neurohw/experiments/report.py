@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from neurohw.experiments.results import ConductanceMap, SeedResult, SpikeSample  # noqa: E402
+from neurohw.experiments.run_dir import RunDir  # noqa: E402
 from neurohw.heads.training import TrainHistory  # noqa: E402
 
 
@@ -194,7 +195,7 @@ def _chip_lines(chip: dict | None) -> list[str]:
 
 
 def write_report(folder: Path, metrics: dict, figures: list[str], config_text: str) -> None:
-    """report.md: the numbers of metrics.json in tables, the figures, the resolved config."""
+    """The run's report (``RunDir.REPORT``, report.md): the numbers of metrics.json in tables, the figures, the resolved config."""
     lines = [f"# Run report: {metrics.get('name')}", ""]
     lines += [f"- task: `{metrics['task']}`", f"- seeds: {metrics['seeds']}", f"- neurohw {metrics['neurohw_version']}", ""]
     if metrics.get("optimistic"):
@@ -280,4 +281,4 @@ def write_report(folder: Path, metrics: dict, figures: list[str], config_text: s
     if figures:
         lines += ["## Figures", ""] + [f"![{f}]({f})" for f in figures] + [""]
     lines += ["## Resolved configuration", "", "```yaml", config_text.rstrip(), "```", ""]
-    (folder / "report.md").write_text("\n".join(lines))
+    (folder / RunDir.REPORT).write_text("\n".join(lines))

@@ -9,7 +9,6 @@ JSON-bound part of metrics.json (its ``per_seed`` entries), documented in docs/e
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,17 +117,11 @@ class RunResult:
     @classmethod
     def from_dir(cls, path: str | Path) -> RunResult:
         """Read a run directory written by :func:`neurohw.run`, its manifest verified first
-        (:func:`neurohw.experiments.run_dir.verify_run_dir`)."""
-        from neurohw.errors import DataError
-        from neurohw.experiments.run_dir import verify_run_dir
+        (:meth:`neurohw.experiments.run_dir.RunDir.open`)."""
+        from neurohw.experiments.run_dir import RunDir  # run_dir imports this module
 
-        path = Path(path)
-        files = verify_run_dir(path)
-        try:
-            raw = files["metrics.json"] if files is not None else (path / "metrics.json").read_bytes()
-            return cls(path, json.loads(raw))
-        except (KeyError, OSError, ValueError) as exc:
-            raise DataError(f"{path / 'metrics.json'}: missing or unreadable ({type(exc).__name__}); rerun the experiment") from None
+        run = RunDir.open(path)
+        return cls(run.path, run.metrics())
 
     @property
     def test_accuracy(self) -> float | None:

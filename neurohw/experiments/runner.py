@@ -17,7 +17,7 @@ from neurohw.experiments.modalities import resolve_modalities
 from neurohw.experiments.pipeline import run_seed
 from neurohw.experiments.preflight import check_folders, preflight
 from neurohw.experiments.results import RunResult
-from neurohw.experiments.run_dir import write_run_dir
+from neurohw.experiments.run_dir import RunDir
 from neurohw.experiments.schema import ExperimentConfig, apply_overrides, load_config, parse_config
 from neurohw.progress import note
 
@@ -36,7 +36,7 @@ def run_experiment(cfg: ExperimentConfig, out: str | Path | None = None, progres
     metrics = aggregate(cfg, [m.name for m in mods], results)
     if chip is not None:
         metrics["chip"] = chip
-    return write_run_dir(cfg, parent, metrics, results)
+    return RunDir.write(cfg, parent, metrics, results).path
 
 
 def _chip(cfg: ExperimentConfig) -> dict | None:

@@ -1,7 +1,7 @@
 """A finished run directory out to the tools that program and run devices (``neurohw export``).
 
-From a run directory (its resolved ``config.yaml``, ``heads/seed<N>.safetensors`` and
-``encoders.json``) the encoders of one run seed are rebuilt exactly as the run had them
+From a run directory, read through :class:`~neurohw.experiments.run_dir.RunDir` (its resolved
+``config.yaml``, ``heads/seed<N>.safetensors`` and ``encoders.json``) the encoders of one run seed are rebuilt exactly as the run had them
 (:func:`neurohw.experiments.encoding.build_encoder` from the recorded LSMConfig, calibrated
 scale included: neither the datasets nor a recalibration are needed), the heads are loaded, and
 one format is written (:data:`FORMATS`, docs/export.md):
@@ -22,7 +22,6 @@ and recalibrates ``target_rate``. Outputs are written atomically; an existing pa
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,8 @@ FORMATS = ("conductance-hdf5", "conductance-csv", "nir", "head-onnx", "head-safe
 #: formats written as one file (the others are folders)
 FILE_FORMATS = {"conductance-hdf5": ".h5", "head-safetensors": ".safetensors"}
 BUNDLE_FORMAT_VERSION = 2  # 2: a file's length is 'size' (bytes), as docs/export.md says
+#: a bundle's own manifest (its files' sizes and sha256, the versions); not a run directory's
+BUNDLE_MANIFEST = "manifest.json"
 
 
 @dataclass
@@ -75,83 +76,36 @@ class RunArtifacts:
 
     @classmethod
     def load(cls, run_dir: str | Path, seed: int | None = None, need_heads: bool = True) -> RunArtifacts:
-        from neurohw.experiments.schema import parse_config, read_yaml
+        from neurohw.experiments.run_dir import RunDir
 
-        path = Path(run_dir)
-        if not path.is_dir():
-            raise ConfigError(f"{path}: no such run directory; give a folder written by 'neurohw run'")
-        if not (path / "config.yaml").is_file():
-            raise ConfigError(f"{path}: not a run directory (no config.yaml); give a folder written by 'neurohw run'")
-        from neurohw.experiments.run_dir import verify_run_dir
-
-        files = verify_run_dir(path)  # every file checked against manifest.json before anything is parsed
-        cfg = parse_config(read_yaml(path / "config.yaml", ConfigError, "config", "a run directory's config.yaml"),
-                           str(path / "config.yaml"))
+        run = RunDir.open(run_dir)  # every file checked against the run's manifest before anything is parsed
+        cfg = run.config()
         seeds = list(cfg.run_seeds)
         seed = seeds[0] if seed is None else int(seed)
         if seed not in seeds:
             raise ConfigError(f"--seed {seed}: the run has seeds {seeds}; pick one of them")
-        state = None
-        head_file = path / "heads" / f"seed{seed}.safetensors"
-        if need_heads:
-            raw = files.get(f"heads/seed{seed}.safetensors") if files is not None else (
-                head_file.read_bytes() if head_file.is_file() else None)
-            if raw is None:
-                raise DataError(f"{head_file}: missing; the run directory lacks the trained head of seed {seed} (rerun it)")
-            from safetensors.torch import load
-
-            try:
-                state = load(raw)
-            except Exception as exc:
-                raise DataError(f"{head_file}: not a readable safetensors file ({exc})") from None
-        art = cls(path, cfg, seed, _encoders(path, cfg, seed, files), state)
+        state = run.head_state(seed) if need_heads else None
+        art = cls(run.path, cfg, seed, _encoders(run, cfg, seed), state)
         if state is not None:
-            art.heads = _heads(cfg, state, [e.modality for e in art.encoders], head_file)
+            art.heads = _heads(cfg, state, [e.modality for e in art.encoders], run.file(run.head_file(seed)))
         return art
 
 
 # ----------------------------------------------------------------------------- encoders
 
 
-def _encoders(path: Path, cfg, seed: int, files: dict[str, bytes] | None = None) -> list[ExportedEncoder]:
-    from neurohw.devices.model import DeviceModel
-    from neurohw.experiments.encoding import EncoderSource, build_encoder
-    from neurohw.reservoir.lsm import LSMConfig
+def _encoders(run, cfg, seed: int) -> list[ExportedEncoder]:
+    """The encoders of run seed ``seed`` as the run's ``encoders.json`` records them
+    (:meth:`~neurohw.experiments.run_dir.RunDir.encoders`), built on the recorded device."""
+    from neurohw.experiments.encoding import build_encoder
 
-    rec_file = path / "encoders.json"
-    raw = files.get("encoders.json") if files is not None else (rec_file.read_bytes() if rec_file.is_file() else None)
-    if raw is None:
-        return _rebuilt(path, cfg, seed)
-    try:
-        data = json.loads(raw)
-        device = DeviceModel.model_validate(data["device"])
-        records = data["seeds"][str(seed)]
-        out = []
-        chip = None
-        for rec in records:
-            lsm = LSMConfig(**rec["lsm"])
-            _local(lsm.backend, rec_file)
-            source = EncoderSource()
-            if rec.get("from_nir"):
-                from neurohw.reservoir.nir_reader import read_reservoir
-
-                nir_path = _same_file(rec["from_nir"], rec_file, "reservoir.from_nir")
-                source = EncoderSource(graph=read_reservoir(nir_path), graph_path=nir_path)
-            elif rec.get("conductance_map"):
-                from neurohw.devices.chip_map import place, read_chip_map
-
-                cm = rec["conductance_map"]
-                if chip is None:
-                    chip = read_chip_map(_same_file(cm, rec_file, "device.conductance_map"), device)
-                name = rec["modality"]
-                p_in, p_rec = place([(f"{name}/input", lsm.n_inputs, lsm.n_neurons), (f"{name}/recurrent", lsm.n_neurons, lsm.n_neurons)], device)
-                shift = int(cm["placement"]["input"])
-                p_in = dataclasses.replace(p_in, first_tile=p_in.first_tile + shift)
-                p_rec = dataclasses.replace(p_rec, first_tile=p_rec.first_tile + shift)
-                source = EncoderSource(chip=chip, placements=(p_in, p_rec))
-            out.append(ExportedEncoder(rec["modality"], build_encoder(lsm, device, source), rec))
-    except (KeyError, TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
-        raise DataError(f"{rec_file}: unreadable or incomplete ({type(exc).__name__}: {exc}); rerun the experiment") from None
+    record = run.encoders()
+    if record is None:
+        return _rebuilt(run, cfg, seed)
+    out = []
+    for e in record.encoders(seed):
+        _local(e.lsm.backend, record.where)
+        out.append(ExportedEncoder(e.modality, build_encoder(e.lsm, record.device, e.source), e.record))
     return out
 
 
@@ -165,19 +119,7 @@ def _local(backend: str, where: Path) -> None:
                         "are not in the run directory, so export cannot rebuild them; export a run of a local backend")
 
 
-def _same_file(entry: dict, rec_file: Path, key: str) -> str:
-    """The file a run read (``entry``: path, sha256), checked to be unchanged."""
-    from neurohw.devices.chip_map import map_sha256
-
-    p = Path(entry["path"])
-    if not p.exists():
-        raise DataError(f"{rec_file}: the run's {key} {p} is gone; put it back to export this run")
-    if map_sha256(p) != entry["sha256"]:
-        raise DataError(f"{rec_file}: the run's {key} {p} has changed since the run (sha256 differs); export needs the same file")
-    return str(p)
-
-
-def _rebuilt(path: Path, cfg, seed: int) -> list[ExportedEncoder]:
+def _rebuilt(run, cfg, seed: int) -> list[ExportedEncoder]:
     """Encoders of a run directory without encoders.json: rebuilt as the run built them."""
     from neurohw.experiments.encoding import ModalityReservoir
     from neurohw.experiments.modalities import resolve_modalities
@@ -185,11 +127,11 @@ def _rebuilt(path: Path, cfg, seed: int) -> list[ExportedEncoder]:
     try:
         mods = resolve_modalities(cfg, progress=False)
     except DataError as exc:
-        raise DataError(f"{path} has no encoders.json (written by runs of neurohw >= 0.1 with export support); "
+        raise DataError(f"{run.path} has no {run.ENCODERS} (written by runs of neurohw >= 0.1 with export support); "
                         f"rebuilding its encoders needs the run's data: {exc}") from None
     out = []
     for res in ModalityReservoir.for_seed(cfg, mods, seed):
-        _local(res.lsm.backend, path / "config.yaml")
+        _local(res.lsm.backend, run.file(run.CONFIG))
         enc = res.encoder  # forms and, with target_rate, calibrates on the run's calibration samples
         out.append(ExportedEncoder(res.mod.name, enc, res.record()))
     return out
@@ -282,14 +224,14 @@ def _meta(art: RunArtifacts) -> dict:
 
 def _placed(art: RunArtifacts):
     """``(placement, crossbar at the encoder's scale)`` of every crossbar, in the run's order."""
-    from neurohw.devices.chip_map import place
+    from neurohw.devices.chip_map import place, reservoir_crossbars
 
     device = art.encoders[0].encoder.device
     xbs, shapes = [], []
     for e in art.encoders:
         xin, xrec = e.encoder.crossbars()
         xbs += [xin, xrec]
-        shapes += [(f"{e.modality}/input", xin.n_in, xin.n_out), (f"{e.modality}/recurrent", xrec.n_in, xrec.n_out)]
+        shapes += reservoir_crossbars(e.modality, xin.n_in, xin.n_out)
     return list(zip(place(shapes, device), xbs)), device
 
 
@@ -454,7 +396,7 @@ def write_bundle(art: RunArtifacts, folder: Path) -> list[Path]:
         "files": [{"path": p.relative_to(folder).as_posix(), "format": _format_of(p.relative_to(folder)),
                    "size": p.stat().st_size, "sha256": file_sha256(p)} for p in sorted(files)],
     }
-    path = folder / "manifest.json"
+    path = folder / BUNDLE_MANIFEST
     path.write_text(json.dumps(manifest, indent=1) + "\n")
     return [*files, path]
 

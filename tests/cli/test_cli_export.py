@@ -259,6 +259,39 @@ def test_bad_run_directories_formats_and_paths(run_dir, config, tmp_path, capsys
     assert not new.exists()
 
 
+def _newer(rec):
+    rec["format_version"] = 2
+
+
+def _unknown(rec):
+    rec["format_version"] = "1"
+
+
+def _not_a_record(rec):
+    rec["format"] = "neurohw-something-else"
+
+
+def _inconsistent_device(rec):  # each field valid alone; the device YAML check refuses the pair
+    rec["device"]["forming"]["g_min_us"] = rec["device"]["forming"]["g_max_us"] + 1.0
+
+
+@pytest.mark.parametrize("edit, words", [(_newer, ("format_version 2", "newer neurohw", "upgrade")),
+                                         (_unknown, ("format_version '1'", "unknown")),
+                                         (_not_a_record, ("not an encoders record",)),
+                                         (_inconsistent_device, ("device", "forming.g_min_us", "exceeds"))])
+def test_an_encoders_record_of_another_format_or_an_inconsistent_device_is_refused(run_dir, tmp_path, capsys, edit, words):
+    broken = tmp_path / "run"
+    shutil.copytree(run_dir, broken)
+    rec = json.loads((run_dir / "encoders.json").read_text())
+    edit(rec)
+    (broken / "encoders.json").write_text(json.dumps(rec))
+    write_manifest(broken)  # as if the run had written it: the record's own reader must refuse it
+    out = tmp_path / "maps.h5"
+    assert main(["export", str(broken), "--format", "conductance-hdf5", "--out", str(out)]) == 2
+    _one_line_error(capsys, "encoders.json", *words)
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("rel", ["heads/seed3.safetensors", "encoders.json", "config.yaml", "metrics.json"])
 def test_an_edited_run_file_is_refused_naming_it(rel, run_dir, tmp_path, capsys):
     """One changed byte in any file of the run (head tensors, encoders.json, ...): export
