@@ -40,7 +40,8 @@ from neurohw.devices.model import DeviceModel
 from neurohw.hil.errors import HilError
 from neurohw.hil.macro import Macro, MvmCall, bit_planes, combine_planes
 from neurohw.hil.messages import Block, ChipInfo
-from neurohw.reservoir.backends import BatchResult
+from neurohw.reservoir.backends import BatchResult, bin_of_step
+from neurohw.reservoir.lif import LIFParameters, LIFState, lif_step
 from neurohw.reservoir.synapses import Synapses
 
 #: time steps per sample the nonce layout allows (nonce = sample << 24 | step)
@@ -269,6 +270,7 @@ class MacroReservoir:
         counts = np.zeros((B, count_bins, n), dtype=np.int32)
         rec = np.zeros((B, T, n), dtype=bool) if record_spikes else None
         rows_b = np.arange(B)
+        params = LIFParameters(syn.v_th, syn.decay, syn.reset)
         integer_exact = adc is None and syn.integer and exact and info.level_step_us > 0
         for t in range(T):
             alive = lengths > t
@@ -301,20 +303,13 @@ class MacroReservoir:
                         value[:, c * tc : c * tc + codes.shape[2]] = combined.astype(np.float64) * f
                         i += 1
                     current[sel] = current[sel] + value
-            leak = mem * syn.decay
-            if syn.reset == "hard":
-                leak = np.where(s, 0.0, leak)
-            else:
-                leak = np.where(s, leak - syn.v_th, leak)
-            mem_new = leak + current
-            s_new = mem_new > syn.v_th
-            mem[alive] = mem_new[alive]
+            s_new, stepped = lif_step(current, LIFState(mem, s), params)
+            mem[alive] = stepped.mem[alive]
             s[alive] = s_new[alive]
             fired = s_new & alive[:, None]
             total += fired
             live = rows_b[alive]
-            bins = (t * count_bins) // lengths[alive]
-            counts[live, bins] += fired[alive]
+            counts[live, bin_of_step(t, lengths[alive], count_bins)] += fired[alive]
             if rec is not None:
                 rec[:, t] = fired
         rate = np.zeros((B, n), dtype=np.float32)
