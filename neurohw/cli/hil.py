@@ -85,18 +85,12 @@ def register(subparsers) -> None:
 
 
 def _overrides(items: list[str]) -> dict:
-    import yaml
+    """``--set KEY=VALUE`` items as a nested mapping, parsed by the one configuration layer
+    (:func:`neurohw.config.apply_overrides`: its YAML size and alias limits, one-line errors)."""
+    from neurohw.config import apply_overrides
+    from neurohw.errors import DeviceError
 
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"--set {item!r}: give KEY=VALUE, e.g. --set read_noise.relative=0")
-        try:
-            out[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise UserError(f"--set {item!r}: the value is not valid YAML") from None
-    return out
+    return apply_overrides({}, items, DeviceError)
 
 
 def _loopback(host: str) -> bool:

@@ -47,6 +47,10 @@ def test_serve_stops_by_itself():
             proc.kill()
 
 
+# nine nested lists of nine aliases: 9**8 = 43 million values once the aliases are followed
+ALIAS_BOMB = "{a0: &a0 [x,x,x,x,x,x,x,x,x], " + ", ".join(f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)) + "}"
+
+
 @pytest.mark.parametrize(
     "argv, words",
     [
@@ -55,6 +59,11 @@ def test_serve_stops_by_itself():
         (["hil", "serve", "--device", "taox_rram_40nm", "--faults", "jitter=0.1"], "unknown fault"),
         (["hil", "serve", "--device", "taox_rram_40nm", "--tiles", "0"], "--tiles"),
         (["hil", "serve", "--device", "taox_rram_40nm", "--set", "read_noise.relativ=0"], "unknown key"),
+        (["hil", "serve", "--device", "taox_rram_40nm", "--set", "read_noise.relative=[0"], "not valid YAML"),
+        # the one configuration layer's limits: an alias bomb and a NUL byte are refused, not expanded or read
+        (["hil", "serve", "--device", "taox_rram_40nm", "--set", "read_noise.relative=" + ALIAS_BOMB], "not valid YAML"),
+        (["hil", "serve", "--device", "taox_rram_40nm", "--set", "read_noise.relative=0\x00"], "not valid YAML"),
+        (["hil", "serve", "--device", "taox_rram_40nm", "--set", "read_noise"], "key.path=value"),
         (["hil", "serve", "--device", "taox_rram_40nm", "--max-payload", "10"], "--max-payload"),
         (["hil", "serve", "--device", "taox_rram_40nm", "--serial", "/dev/does-not-exist", "--port", "0", "--exit-after", "1"], "--serial"),
     ],
