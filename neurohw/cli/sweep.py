@@ -42,14 +42,15 @@ def register(subparsers) -> None:
 def _sweep(args) -> int:
     from neurohw.sweeps.executors import check_executor, make_executor
     from neurohw.sweeps.records import claim_folder
-    from neurohw.sweeps.spec import check_machine, load_sweep
+    from neurohw.sweeps.base import check_machine
+    from neurohw.sweeps.spec import load_sweep
     from neurohw.sweeps.sweep import run_sweep, sweep_folder
 
     sweep = load_sweep(args.file, args.overrides)
     check_executor(args.executor, args.workers, args.address)
     folder = sweep_folder(sweep, args.out)
     claim_folder(folder, "sweep", sweep.name)
-    check_machine(sweep, folder, progress=not args.quiet)
+    check_machine(sweep.configs.values(), folder, "sweep folder", progress=not args.quiet)
     with make_executor(args.executor, args.workers, args.address, sweep.threads) as executor:
         result = run_sweep(sweep, executor, folder, progress=not args.quiet)
     print(result.folder)
@@ -59,13 +60,14 @@ def _sweep(args) -> int:
 def _search(args) -> int:
     from neurohw.sweeps.executors import check_executor, make_executor
     from neurohw.sweeps.records import claim_folder
-    from neurohw.sweeps.search import check_search_machine, load_search, run_search, search_folder
+    from neurohw.sweeps.base import check_machine
+    from neurohw.sweeps.search import load_search, run_search, search_folder
 
     search = load_search(args.file, args.overrides, trials=args.trials)
     check_executor(args.executor, args.workers, args.address)
     folder = search_folder(search, args.out)
     claim_folder(folder, "search", search.name)
-    check_search_machine(search, folder, progress=not args.quiet)
+    check_machine(search.configs, folder, "search folder", progress=not args.quiet)
     with make_executor(args.executor, args.workers, args.address, search.threads) as executor:
         result = run_search(search, executor, folder, progress=not args.quiet)
     print(result.pareto or result.best_config)

@@ -310,20 +310,6 @@ def search_folder(search: Search, out: str | Path | None) -> Path:
     return Path(out) if out is not None else Path(search.output) / search.name
 
 
-def check_search_machine(search: Search, folder: Path, progress: bool = False) -> None:
-    """The datasets the trials open and the memory of the largest checked configs; the folder."""
-    from neurohw.experiments.modalities import resolve_modalities
-    from neurohw.experiments.preflight import check_folders, check_memory
-
-    check_folders(folder, "search folder")  # before the datasets: a cold cache generates them first
-    opened: dict[str, list] = {}
-    for cfg in search.configs:
-        key = json.dumps({k: v.model_dump(mode="json") for k, v in cfg.data.items()}, sort_keys=True)
-        if key not in opened:
-            opened[key] = resolve_modalities(cfg, progress)
-        check_memory(cfg, opened[key])
-
-
 def slot_seed(seed: int, slot: int) -> int:
     """The sampler seed of the ``slot``-th trial of the budget (0, 1, ...): 32 bits of numpy's
     ``SeedSequence([seed, slot])``, so every slot has its own independent stream."""
