@@ -179,7 +179,7 @@ class Connection:
                     self.server.count("hello_timeouts")
                     log.info("%s: no valid frame within %.1f s; closing", self.transport.name, cfg.hello_timeout_s)
                     break
-        except Exception:  # noqa: BLE001 - a connection's failure must not reach the server
+        except Exception:  # catch-all on purpose: a connection's failure must not reach the server
             self.server.count("internal_errors")
             log.exception("%s: connection failed", self.transport.name)
         finally:
@@ -220,7 +220,7 @@ class Connection:
                     return
             try:
                 self._frame(event)
-            except Exception as exc:  # noqa: BLE001 - answer INTERNAL, keep serving
+            except Exception as exc:  # catch-all on purpose: answer INTERNAL, keep serving
                 srv.count("internal_errors")
                 log.exception("%s: request failed", self.transport.name)
                 self._error(event.header, Status.INTERNAL, f"the server failed on this request: {type(exc).__name__}")

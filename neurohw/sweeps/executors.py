@@ -174,7 +174,7 @@ class RayExecutor:
         try:
             ray.init(address=address, num_cpus=n_cpus, include_dashboard=False, log_to_driver=False,
                      logging_level="ERROR", ignore_reinit_error=True)
-        except Exception as exc:  # noqa: BLE001 - any failure to join is the user's address
+        except Exception as exc:  # catch-all on purpose: any failure to join is the user's address
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             where = "this machine (--address auto)" if address == "auto" else (address or "a local instance")
             raise ConfigError(f"--executor ray: cannot start or join Ray on {where}: {first}") from None
@@ -205,7 +205,7 @@ class RayExecutor:
                 item = running.pop(ref)
                 try:
                     yield item, ray.get(ref)
-                except Exception as exc:  # noqa: BLE001 - the worker died; the point is recorded as failed
+                except Exception as exc:  # catch-all on purpose: the worker died; the point is recorded as failed
                     yield item, WorkerDied(f"the Ray worker failed: {str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}")
 
     def close(self) -> None:

@@ -68,7 +68,7 @@ def run_point(task: PointTask) -> dict:
         path = run_experiment(cfg, task.runs_dir, progress=False)
         metrics = flat_metrics(json.loads((Path(path) / "metrics.json").read_text()))
         return {"status": "ok", "metrics": metrics, "error": None, "run_dir": str(path), "wall_s": time.perf_counter() - t0}
-    except Exception as exc:  # noqa: BLE001 - a point's failure is its record, never the sweep's end
+    except Exception as exc:  # catch-all on purpose: a point's failure is its record, never the sweep's end
         return {"status": "failed", "metrics": {}, "error": one_line(exc), "run_dir": None, "wall_s": time.perf_counter() - t0}
 
 
