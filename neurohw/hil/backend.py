@@ -23,6 +23,8 @@ import warnings
 
 from neurohw.errors import ConfigError, UserError
 from neurohw.hil.address import parse_address
+from neurohw.hil.remote import connect
+from neurohw.hil.reservoir import MacroReservoir, form_encoder_crossbars
 
 #: device facts that describe rather than determine a chip (text), and those the link already
 #: refuses on when they differ (the array's geometry; the ADC's bits, range and gain mode, which
@@ -82,8 +84,6 @@ def chip_record(url: str, device) -> dict:
     link, the chip's id, name, geometry and ADC from INFO, and every device fact that differs from
     the experiment's ``device`` (named in ONE warning line; geometry and ADC mismatches are
     refused where the crossbars are formed)."""
-    from neurohw.hil.remote import connect
-
     with connect(url) as macro:
         info = macro.info()
     differs = fact_differences(info.facts, device)
@@ -109,9 +109,6 @@ class HilBackend:
         """Open a session, form the encoder's crossbars on the chip and read them back; returns
         them as :class:`neurohw.crossbar.Crossbar` s (at weight scale 1 per uS until the encoder
         is calibrated, as formed crossbars are)."""
-        from neurohw.hil.remote import connect
-        from neurohw.hil.reservoir import MacroReservoir, form_encoder_crossbars
-
         self.close()
         self.macro = connect(self.url, chip_seed=int(seeds["noise"]))
         try:
@@ -136,8 +133,6 @@ class HilBackend:
     def identity(self) -> dict:
         """What determines the features besides the config: the link and the chip's INFO (its
         id, geometry, ADC and device facts); the feature cache keys on it."""
-        from neurohw.hil.remote import connect
-
         with connect(self.url) as macro:
             info = macro.info()
         return {"url": self.url, "chip_id": info.chip_id, "name": info.name, "tiles": info.tiles, "rows": info.rows,

@@ -33,6 +33,7 @@ from neurohw.hil.chip import ChipEmulator
 from neurohw.hil.errors import ChipRangeError, HilStatusError
 from neurohw.hil.messages import Block, ChipInfo, FormReply, ProgramReply
 from neurohw.hil.protocol import Status
+from neurohw.hil.session import CHUNK_ROWS
 
 #: progress callback of long operations: (done cells, total cells) -> False to abort
 Progress = Callable[[int, int], "bool | None"]
@@ -184,8 +185,6 @@ class LocalMacro(Macro):
         return self.chip.info()
 
     def _long(self, op: str, plan, progress: Progress | None):
-        from neurohw.hil.session import CHUNK_ROWS
-
         rows = plan.block.nrows
         per_row = max(plan.cells // max(rows, 1), 1)
         if progress is not None:

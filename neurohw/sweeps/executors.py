@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from neurohw.errors import ConfigError
+from neurohw.progress import warn
 
 
 def machine_cores() -> int:
@@ -53,6 +54,7 @@ def _init_worker(threads: int) -> None:
     """Runs first in every local worker: die with the sweep, and size the thread pools before
     numpy, torch or numba are imported."""
     _die_with_parent()
+    # inside: sweeps.point imports numpy, and the thread variables must be set before numpy loads
     from neurohw.sweeps.point import THREAD_VARIABLES
 
     for var in THREAD_VARIABLES:
@@ -75,8 +77,6 @@ class LocalExecutor:
         if self.workers < 1:
             raise ConfigError(f"--workers must be >= 1, got {workers}")
         if self.workers * self.threads > cores:
-            from neurohw.progress import warn
-
             warn(f"{self.workers} workers x {self.threads} thread(s) on {cores} cores: they will slow each other down "
                  f"(--workers {max(1, cores // self.threads)} fits)")
         self._pool = None

@@ -32,6 +32,7 @@ from pydantic import Field, field_validator
 from neurohw.config import Section, read_yaml, validate
 from neurohw.errors import ConfigError, did_you_mean
 from neurohw.experiments.schema import NAME_PATTERN, ExperimentConfig
+from neurohw.resources import shipped_yaml
 from neurohw.sweeps import base as base_mod
 from neurohw.sweeps.point import metric_names
 
@@ -112,8 +113,6 @@ class Sweep:
 
 def sweep_path(name_or_path: str | Path) -> Path:
     """A sweep YAML path as given, or a shipped sweep's file for a bare name (``drift``)."""
-    from neurohw.resources import shipped_yaml
-
     return shipped_yaml(name_or_path, "sweeps", "sweep")
 
 
