@@ -20,7 +20,12 @@ def _add_common(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--executor", choices=("local", "ray"), default="local", help="local process pool (default) or Ray")
     p.add_argument("--address", default=None, metavar="ADDR",
                    help="Ray cluster: auto (the one on this machine) or HOST:PORT; default: start a local Ray and stop it at the end")
-    p.add_argument("--out", default=None, metavar="DIR", help=f"the {what} folder (default: <output>/<name>); running again into it resumes; a folder of another sweep or search is refused")
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help=f"the {what} folder (default: <output>/<name>); running again into it resumes; a folder of another sweep or search is refused",
+    )
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help="change the base experiment (repeatable), e.g. --set reservoir.digits.n_neurons=64")
     p.add_argument("--quiet", action="store_true", help="no progress lines")

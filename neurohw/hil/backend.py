@@ -89,7 +89,10 @@ def chip_record(url: str, device) -> dict:
     differs = fact_differences(info.facts, device)
     if differs:
         listed = ", ".join(f"{k} {v['chip']!r} (device {v['device']!r})" for k, v in differs.items())
-        warnings.warn(f"{url}: chip '{info.name}' differs from device '{device.name}' in {listed}; the run records the chip's facts in metrics.json and report.md", stacklevel=2)
+        warnings.warn(
+            f"{url}: chip '{info.name}' differs from device '{device.name}' in {listed}; the run records the chip's facts in metrics.json and report.md",
+            stacklevel=2,
+        )
     return {"url": url, "chip_id": f"0x{info.chip_id:016x}", "name": info.name, "tiles": info.tiles, "rows": info.rows, "cols": info.cols,
             "adc_bits": info.adc_bits, "lsb_us": info.lsb_us, "device": device.name, "facts_differ": differs}  # fmt: skip
 

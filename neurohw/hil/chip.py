@@ -181,7 +181,16 @@ class ChipEmulator:
     device's stuck cells (fault injection); ``extra_stuck_kind``: "off", "on" or "both".
     """
 
-    def __init__(self, device: DeviceModel, tiles: int = 8, seed: int = 0, *, extra_stuck: float = 0.0, extra_stuck_kind: str = "off", max_payload: int = DEFAULT_MAX_PAYLOAD):
+    def __init__(
+        self,
+        device: DeviceModel,
+        tiles: int = 8,
+        seed: int = 0,
+        *,
+        extra_stuck: float = 0.0,
+        extra_stuck_kind: str = "off",
+        max_payload: int = DEFAULT_MAX_PAYLOAD,
+    ):
         if not 1 <= int(tiles) <= 0xFFFF:
             raise ValueError(f"tiles must be in 1..65535, got {tiles}")
         if not 0.0 <= extra_stuck <= 1.0 or extra_stuck_kind not in ("off", "on", "both"):

@@ -171,7 +171,9 @@ class LocalMacro(Macro):
 
     where = "local macro"
 
-    def __init__(self, device: DeviceModel | str = "taox_rram_40nm", tiles: int = 8, chip_seed: int = 0, *, extra_stuck: float = 0.0, extra_stuck_kind: str = "off"):
+    def __init__(
+        self, device: DeviceModel | str = "taox_rram_40nm", tiles: int = 8, chip_seed: int = 0, *, extra_stuck: float = 0.0, extra_stuck_kind: str = "off"
+    ):
         super().__init__()
         device = device if isinstance(device, DeviceModel) else load_device(device)
         self.chip = ChipEmulator(device, tiles, chip_seed, extra_stuck=extra_stuck, extra_stuck_kind=extra_stuck_kind)

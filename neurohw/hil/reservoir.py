@@ -117,7 +117,18 @@ def _check_geometry(info: ChipInfo, device: DeviceModel) -> None:
         )
 
 
-def form_crossbar(macro: Macro, device: DeviceModel, n_in: int, n_out: int, scale: float, seed: int, tiles: TileAllocator, mask: np.ndarray | None = None, info: ChipInfo | None = None, what: str = "crossbar") -> MacroCrossbar:
+def form_crossbar(
+    macro: Macro,
+    device: DeviceModel,
+    n_in: int,
+    n_out: int,
+    scale: float,
+    seed: int,
+    tiles: TileAllocator,
+    mask: np.ndarray | None = None,
+    info: ChipInfo | None = None,
+    what: str = "crossbar",
+) -> MacroCrossbar:
     """Form an ``n_in x n_out`` crossbar on ``macro`` and read it back (see the module doc).
 
     ``mask`` (n_in, n_out) bool: pairs to form (others stay pristine: unconnected).

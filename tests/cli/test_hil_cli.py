@@ -38,7 +38,12 @@ def test_serve_process_with_overrides_and_faults():
 
 
 def test_serve_stops_by_itself():
-    proc = subprocess.Popen([sys.executable, "-m", "neurohw", "hil", "serve", "--device", "ideal", "--port", "0", "--exit-after", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "neurohw", "hil", "serve", "--device", "ideal", "--port", "0", "--exit-after", "0.5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert "serving ideal" in proc.stdout.readline()
         assert proc.wait(30) == 0
@@ -86,7 +91,12 @@ def test_busy_port_is_one_line(capsys):
 
 
 def test_serve_exits_cleanly_on_interrupt():
-    proc = subprocess.Popen([sys.executable, "-m", "neurohw", "hil", "serve", "--device", "ideal", "--port", "0", "--exit-after", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "neurohw", "hil", "serve", "--device", "ideal", "--port", "0", "--exit-after", "60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert "serving ideal" in proc.stdout.readline()
         time.sleep(0.3)
