@@ -98,7 +98,16 @@ def run(quick: bool = False) -> dict:
                 same = bool(np.array_equal(a, b))
                 for name, macro, window in (("local", local, None), ("tcp", remote, None), ("tcp-pipelined", remote, w["window"])):
                     fps, n = _time(macro, block, frames, w["seconds"], window)
-                    results.append({"name": name, "batch": batch, "frames_per_s": round(fps, 1), "rows_per_s": round(fps * batch, 1), "frames": n, "same_codes_as_local": same})
+                    results.append(
+                        {
+                            "name": name,
+                            "batch": batch,
+                            "frames_per_s": round(fps, 1),
+                            "rows_per_s": round(fps * batch, 1),
+                            "frames": n,
+                            "same_codes_as_local": same,
+                        }
+                    )
             remote.close()
     finally:
         proc.terminate()
@@ -168,7 +177,9 @@ def format_table(report: dict) -> str:
                      f"(ratio {q['ratio_hil_to_local']:.2f}, target <= 3)")
         for name in ("local", "hil"):
             z = q[name]["zero_shot"]
-            lines.append(f"  {name:<6} seen {z['seen']['a_to_b']:.3f} / {z['seen']['b_to_a']:.3f}, unseen {z['unseen']['a_to_b']:.3f} / {z['unseen']['b_to_a']:.3f}")
+            lines.append(
+                f"  {name:<6} seen {z['seen']['a_to_b']:.3f} / {z['seen']['b_to_a']:.3f}, unseen {z['unseen']['a_to_b']:.3f} / {z['unseen']['b_to_a']:.3f}"
+            )
     return "\n".join(lines)
 
 

@@ -34,8 +34,6 @@ def cache_dir(create: bool = True) -> Path:
     (which would silently mean the user's cache), is one ConfigError line."""
     root = os.environ.get("NEUROHW_CACHE")
     if root is not None and not root.strip():
-        from neurohw.errors import ConfigError
-
         raise ConfigError("NEUROHW_CACHE is set but empty; unset it (to use the user's cache folder "
                           f"{platformdirs.user_cache_dir('neurohw')}) or set it to a folder")
     path = Path(root).expanduser() if root is not None else Path(platformdirs.user_cache_dir("neurohw"))
@@ -136,8 +134,6 @@ def check_writable_folder(folder: Path | str, what: str) -> Path:
 def check_cache_layout(root: Path | str) -> None:
     """Each of :data:`CACHE_FOLDERS` under ``root`` must be a folder (or absent): a file, a
     dangling link or a link to a file in its place is one ConfigError line before any compute."""
-    from neurohw.errors import ConfigError
-
     for name in CACHE_FOLDERS:
         path = Path(root) / name
         if path.is_dir() or not (path.exists() or path.is_symlink()):

@@ -30,7 +30,11 @@ from neurohw.errors import UserError
 
 def register(subparsers) -> None:
     """Add the ``hil`` group and its commands."""
-    parser = subparsers.add_parser("hil", help="hardware in the loop: emulator server, chip info, calibration", description="hardware in the loop: an emulated macro behind a link, and chip calibration (docs/hil-protocol.md)")
+    parser = subparsers.add_parser(
+        "hil",
+        help="hardware in the loop: emulator server, chip info, calibration",
+        description="hardware in the loop: an emulated macro behind a link, and chip calibration (docs/hil-protocol.md)",
+    )
     sub = parser.add_subparsers(dest="hil_command", metavar="COMMAND", parser_class=type(parser))
     parser.set_defaults(handler=lambda args: (parser.print_help(), 2)[1])
 
@@ -41,13 +45,22 @@ def register(subparsers) -> None:
     p.add_argument("--port", type=int, default=7341, help="TCP port (default 7341; 0: a free one, printed)")
     p.add_argument("--tiles", type=int, default=8, help="tiles per emulated chip (default 8)")
     p.add_argument("--latency-us", type=float, default=0.0, help="extra latency per reply, microseconds (a slow board)")
-    p.add_argument("--faults", default="", metavar="SPEC", help="fault injection, e.g. drop=0.05,corrupt=0.01,delay=0.01:50,disconnect=0.001,stuck=0.01,slowop=20,seed=1")
+    p.add_argument(
+        "--faults", default="", metavar="SPEC", help="fault injection, e.g. drop=0.05,corrupt=0.01,delay=0.01:50,disconnect=0.001,stuck=0.01,slowop=20,seed=1"
+    )
     p.add_argument("--max-sessions", type=int, default=8, help="sessions held at once (default 8)")
     p.add_argument("--max-connections", type=int, default=16, help="connections at once (default 16)")
     p.add_argument("--max-payload", type=int, default=None, help="largest payload announced, bytes (default 4 MiB)")
     p.add_argument("--frame-timeout-s", type=float, default=5.0, help="a frame must complete within this time of its first byte (default 5)")
     p.add_argument("--idle-timeout-s", type=float, default=600.0, help="close connections idle this long (default 600)")
-    p.add_argument("--session-grace-s", "--session-ttl-s", dest="session_grace_s", type=float, default=10.0, help="keep a session this long after its connection went away, for resume (default 10; --session-ttl-s is an alias)")
+    p.add_argument(
+        "--session-grace-s",
+        "--session-ttl-s",
+        dest="session_grace_s",
+        type=float,
+        default=10.0,
+        help="keep a session this long after its connection went away, for resume (default 10; --session-ttl-s is an alias)",
+    )
     p.add_argument("--hello-timeout-s", type=float, default=5.0, help="close connections that send no valid frame within this time (default 5)")
     p.add_argument("--key-file", default=None, metavar="PATH", help="pre-shared key for HMAC-SHA256 session authentication (or set NEUROHW_HIL_KEY)")
     p.add_argument("--insecure", action="store_true", help="allow binding beyond loopback without a key (anyone who reaches the port can FORM and PROGRAM)")
@@ -68,7 +81,9 @@ def register(subparsers) -> None:
     p.add_argument("--tiles", default=None, help="comma-separated tiles to measure (default all)")
     p.add_argument("--reads", type=int, default=32, help="repeated reads per read-noise pattern (default 32)")
     p.add_argument("--seed", type=int, default=0, help="seed of FORM, PROGRAM and the row sets (default 0)")
-    p.add_argument("--formed", default="gaussian", choices=("gaussian", "lognormal", "histogram"), help="formed-conductance distribution to write (default gaussian)")
+    p.add_argument(
+        "--formed", default="gaussian", choices=("gaussian", "lognormal", "histogram"), help="formed-conductance distribution to write (default gaussian)"
+    )
     p.add_argument("--no-drift", action="store_true", help="do not advance the chip's clock to measure drift")
     p.add_argument("--verbose", action="store_true", help="log every frame to stderr")
     p.set_defaults(handler=_frames_logged(cmd_calibrate))
@@ -85,18 +100,12 @@ def register(subparsers) -> None:
 
 
 def _overrides(items: list[str]) -> dict:
-    import yaml
+    """``--set KEY=VALUE`` items as a nested mapping, parsed by the one configuration layer
+    (:func:`neurohw.config.apply_overrides`: its YAML size and alias limits, one-line errors)."""
+    from neurohw.config import apply_overrides
+    from neurohw.errors import DeviceError
 
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"--set {item!r}: give KEY=VALUE, e.g. --set read_noise.relative=0")
-        try:
-            out[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise UserError(f"--set {item!r}: the value is not valid YAML") from None
-    return out
+    return apply_overrides({}, items, DeviceError)
 
 
 def _loopback(host: str) -> bool:
@@ -126,7 +135,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         (args.latency_us >= 0, f"--latency-us {args.latency_us}: must be >= 0"),
         (args.max_sessions >= 1 and args.max_connections >= 1, "--max-sessions and --max-connections must be >= 1"),
         (min(args.frame_timeout_s, args.idle_timeout_s, args.session_grace_s, args.hello_timeout_s) > 0, "timeouts must be > 0 seconds"),
-        (args.max_payload is None or MIN_MAX_PAYLOAD <= args.max_payload <= 0xFFFFFFFF, f"--max-payload {args.max_payload}: give {MIN_MAX_PAYLOAD}..4294967295 bytes"),
+        (
+            args.max_payload is None or MIN_MAX_PAYLOAD <= args.max_payload <= 0xFFFFFFFF,
+            f"--max-payload {args.max_payload}: give {MIN_MAX_PAYLOAD}..4294967295 bytes",
+        ),
         (args.baud >= 1, f"--baud {args.baud}: must be a positive integer"),
     ]
     for ok, text in checks:

@@ -20,7 +20,12 @@ def _add_common(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--executor", choices=("local", "ray"), default="local", help="local process pool (default) or Ray")
     p.add_argument("--address", default=None, metavar="ADDR",
                    help="Ray cluster: auto (the one on this machine) or HOST:PORT; default: start a local Ray and stop it at the end")
-    p.add_argument("--out", default=None, metavar="DIR", help=f"the {what} folder (default: <output>/<name>); running again into it resumes; a folder of another sweep or search is refused")
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help=f"the {what} folder (default: <output>/<name>); running again into it resumes; a folder of another sweep or search is refused",
+    )
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help="change the base experiment (repeatable), e.g. --set reservoir.digits.n_neurons=64")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -42,14 +47,15 @@ def register(subparsers) -> None:
 def _sweep(args) -> int:
     from neurohw.sweeps.executors import check_executor, make_executor
     from neurohw.sweeps.records import claim_folder
-    from neurohw.sweeps.spec import check_machine, load_sweep
+    from neurohw.sweeps.base import check_machine
+    from neurohw.sweeps.spec import load_sweep
     from neurohw.sweeps.sweep import run_sweep, sweep_folder
 
     sweep = load_sweep(args.file, args.overrides)
     check_executor(args.executor, args.workers, args.address)
     folder = sweep_folder(sweep, args.out)
     claim_folder(folder, "sweep", sweep.name)
-    check_machine(sweep, folder, progress=not args.quiet)
+    check_machine(sweep.configs.values(), folder, "sweep folder", progress=not args.quiet)
     with make_executor(args.executor, args.workers, args.address, sweep.threads) as executor:
         result = run_sweep(sweep, executor, folder, progress=not args.quiet)
     print(result.folder)
@@ -59,13 +65,14 @@ def _sweep(args) -> int:
 def _search(args) -> int:
     from neurohw.sweeps.executors import check_executor, make_executor
     from neurohw.sweeps.records import claim_folder
-    from neurohw.sweeps.search import check_search_machine, load_search, run_search, search_folder
+    from neurohw.sweeps.base import check_machine
+    from neurohw.sweeps.search import load_search, run_search, search_folder
 
     search = load_search(args.file, args.overrides, trials=args.trials)
     check_executor(args.executor, args.workers, args.address)
     folder = search_folder(search, args.out)
     claim_folder(folder, "search", search.name)
-    check_search_machine(search, folder, progress=not args.quiet)
+    check_machine(search.configs, folder, "search folder", progress=not args.quiet)
     with make_executor(args.executor, args.workers, args.address, search.threads) as executor:
         result = run_search(search, executor, folder, progress=not args.quiet)
     print(result.pareto or result.best_config)

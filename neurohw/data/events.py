@@ -21,10 +21,6 @@ def is_camera(events: np.ndarray) -> bool:
     return events.dtype.names is not None and "y" in events.dtype.names
 
 
-def empty_events(dtype: np.dtype = CAMERA_DTYPE) -> np.ndarray:
-    return np.zeros(0, dtype=dtype)
-
-
 def duration_us(events: np.ndarray) -> int:
     """Time from the first to the last event, in microseconds (0 for fewer than 2 events)."""
     if len(events) < 2:

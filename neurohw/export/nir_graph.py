@@ -106,29 +106,10 @@ def encoder_to_nir(encoder, dt_s: float = DEFAULT_DT_S, readout: ReadoutAffine |
     n = cfg.n_neurons
     w_in = np.asarray(xin.weights(), dtype=np.float64)
     w_rec = np.asarray(xrec.weights(), dtype=np.float64)
-    decay = float(cfg.decay)
-    if decay >= 1.0:
-        tau = np.full(n, np.inf)  # no leak: an integrate-and-fire neuron
-        r = np.ones(n)
-    else:
-        tau = np.full(n, dt_s / (1.0 - decay))
-        r = tau / dt_s
-    if cfg.reset != "hard":
-        # NIR's LIF resets to v_reset; reset-by-subtraction has no NIR form, so say so in metadata
-        reset_note = "subtract: mem -= v_th after a spike (not expressible by NIR LIF's v_reset)"
-    else:
-        reset_note = "hard: mem -> v_reset = 0 after a spike"
     nodes = {
         "input": nir.Input(input_type={"input": np.array([cfg.n_inputs])}),
         "w_in": nir.Linear(weight=w_in.T.copy(), metadata=_crossbar_metadata(xin, scale)),
-        "lif": nir.LIF(
-            tau=tau,
-            r=r,
-            v_leak=np.zeros(n),
-            v_threshold=np.full(n, float(cfg.v_th)),
-            v_reset=np.zeros(n),
-            metadata={"decay": decay, "dt_s": float(dt_s), "reset": cfg.reset, "reset_semantics": reset_note},
-        ),
+        "lif": _lif_node(cfg, dt_s),
         "w_rec": nir.Linear(weight=w_rec.T.copy(), metadata=_crossbar_metadata(xrec, rec_scale)),
         "output": nir.Output(output_type={"output": np.array([n])}),
     }
@@ -141,25 +122,62 @@ def encoder_to_nir(encoder, dt_s: float = DEFAULT_DT_S, readout: ReadoutAffine |
         "seed": int(cfg.seed),
     }
     if readout is not None:
-        w = np.asarray(readout.weight, np.float64)
-        b = np.asarray(readout.bias, np.float64)
-        if w.ndim != 2 or w.shape[1] != n or b.shape != (w.shape[0],):
-            raise ValueError(f"readout weight {w.shape} / bias {b.shape} do not fit {n} neurons")
-        if readout.n_steps < 1:
-            raise ValueError(f"readout n_steps must be >= 1, got {readout.n_steps}")
-        # forward Euler of dv/dt = r s with r = 1 / (T dt): after T steps v = count / T, the rate
-        nodes["rate"] = nir.I(r=np.full(n, 1.0 / (readout.n_steps * dt_s)),
-                              metadata={"feature": "rate", "n_steps": int(readout.n_steps),
-                                        "meaning": "v = spike count / n_steps after the sample's n_steps steps"})
-        nodes[readout.name] = nir.Affine(weight=w.copy(), bias=b.copy(), metadata={
-            **readout.metadata, "input": "rate", "read_at": "the last of the sample's n_steps steps",
-            "standardisation": "folded in: weight = W / std, bias = b - W (mean / std)"})
-        nodes[readout.output] = nir.Output(output_type={"output": np.array([w.shape[0]])})
-        edges += [("lif", "rate"), ("rate", readout.name), (readout.name, readout.output)]
+        _add_readout(nodes, edges, readout, n, dt_s)
         meta["readout"] = f"{readout.name}: affine map of the firing rate, read after n_steps = {readout.n_steps} steps"
     else:
         meta["readout"] = readout_note or "not included"
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
+
+
+def _lif_node(cfg, dt_s: float):
+    """The population as NIR's LIF: ``tau = dt / (1 - decay)``, ``r = tau / dt`` (the forward-Euler
+    step of ``tau dv/dt = -v + r I`` is then neurohw's); ``decay >= 1``: no leak (tau inf, r 1).
+    The reset in metadata (NIR's LIF knows only reset to ``v_reset``)."""
+    import nir
+
+    n = cfg.n_neurons
+    decay = float(cfg.decay)
+    if decay >= 1.0:
+        tau = np.full(n, np.inf)  # no leak: an integrate-and-fire neuron
+        r = np.ones(n)
+    else:
+        tau = np.full(n, dt_s / (1.0 - decay))
+        r = tau / dt_s
+    if cfg.reset != "hard":
+        # NIR's LIF resets to v_reset; reset-by-subtraction has no NIR form, so say so in metadata
+        reset_note = "subtract: mem -= v_th after a spike (not expressible by NIR LIF's v_reset)"
+    else:
+        reset_note = "hard: mem -> v_reset = 0 after a spike"
+    return nir.LIF(
+        tau=tau,
+        r=r,
+        v_leak=np.zeros(n),
+        v_threshold=np.full(n, float(cfg.v_th)),
+        v_reset=np.zeros(n),
+        metadata={"decay": decay, "dt_s": float(dt_s), "reset": cfg.reset, "reset_semantics": reset_note},
+    )
+
+
+def _add_readout(nodes: dict, edges: list, readout: ReadoutAffine, n: int, dt_s: float) -> None:
+    """The trained head after the population: ``lif -> rate`` (I, the firing rate after
+    ``n_steps``) ``-> readout`` (Affine) ``-> output``, added to ``nodes`` and ``edges``."""
+    import nir
+
+    w = np.asarray(readout.weight, np.float64)
+    b = np.asarray(readout.bias, np.float64)
+    if w.ndim != 2 or w.shape[1] != n or b.shape != (w.shape[0],):
+        raise ValueError(f"readout weight {w.shape} / bias {b.shape} do not fit {n} neurons")
+    if readout.n_steps < 1:
+        raise ValueError(f"readout n_steps must be >= 1, got {readout.n_steps}")
+    # forward Euler of dv/dt = r s with r = 1 / (T dt): after T steps v = count / T, the rate
+    nodes["rate"] = nir.I(r=np.full(n, 1.0 / (readout.n_steps * dt_s)),
+                          metadata={"feature": "rate", "n_steps": int(readout.n_steps),
+                                    "meaning": "v = spike count / n_steps after the sample's n_steps steps"})
+    nodes[readout.name] = nir.Affine(weight=w.copy(), bias=b.copy(), metadata={
+        **readout.metadata, "input": "rate", "read_at": "the last of the sample's n_steps steps",
+        "standardisation": "folded in: weight = W / std, bias = b - W (mean / std)"})
+    nodes[readout.output] = nir.Output(output_type={"output": np.array([w.shape[0]])})
+    edges += [("lif", "rate"), ("rate", readout.name), (readout.name, readout.output)]
 
 
 def write_nir(encoder, path: str | Path, dt_s: float = DEFAULT_DT_S, readout: ReadoutAffine | None = None,

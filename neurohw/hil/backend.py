@@ -23,6 +23,8 @@ import warnings
 
 from neurohw.errors import ConfigError, UserError
 from neurohw.hil.address import parse_address
+from neurohw.hil.remote import connect
+from neurohw.hil.reservoir import MacroReservoir, form_encoder_crossbars
 
 #: device facts that describe rather than determine a chip (text), and those the link already
 #: refuses on when they differ (the array's geometry; the ADC's bits, range and gain mode, which
@@ -82,14 +84,15 @@ def chip_record(url: str, device) -> dict:
     link, the chip's id, name, geometry and ADC from INFO, and every device fact that differs from
     the experiment's ``device`` (named in ONE warning line; geometry and ADC mismatches are
     refused where the crossbars are formed)."""
-    from neurohw.hil.remote import connect
-
     with connect(url) as macro:
         info = macro.info()
     differs = fact_differences(info.facts, device)
     if differs:
         listed = ", ".join(f"{k} {v['chip']!r} (device {v['device']!r})" for k, v in differs.items())
-        warnings.warn(f"{url}: chip '{info.name}' differs from device '{device.name}' in {listed}; the run records the chip's facts in metrics.json and report.md", stacklevel=2)
+        warnings.warn(
+            f"{url}: chip '{info.name}' differs from device '{device.name}' in {listed}; the run records the chip's facts in metrics.json and report.md",
+            stacklevel=2,
+        )
     return {"url": url, "chip_id": f"0x{info.chip_id:016x}", "name": info.name, "tiles": info.tiles, "rows": info.rows, "cols": info.cols,
             "adc_bits": info.adc_bits, "lsb_us": info.lsb_us, "device": device.name, "facts_differ": differs}  # fmt: skip
 
@@ -109,9 +112,6 @@ class HilBackend:
         """Open a session, form the encoder's crossbars on the chip and read them back; returns
         them as :class:`neurohw.crossbar.Crossbar` s (at weight scale 1 per uS until the encoder
         is calibrated, as formed crossbars are)."""
-        from neurohw.hil.remote import connect
-        from neurohw.hil.reservoir import MacroReservoir, form_encoder_crossbars
-
         self.close()
         self.macro = connect(self.url, chip_seed=int(seeds["noise"]))
         try:
@@ -136,8 +136,6 @@ class HilBackend:
     def identity(self) -> dict:
         """What determines the features besides the config: the link and the chip's INFO (its
         id, geometry, ADC and device facts); the feature cache keys on it."""
-        from neurohw.hil.remote import connect
-
         with connect(self.url) as macro:
             info = macro.info()
         return {"url": self.url, "chip_id": info.chip_id, "name": info.name, "tiles": info.tiles, "rows": info.rows,

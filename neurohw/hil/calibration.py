@@ -197,23 +197,61 @@ def calibrate(
     (what calibration.json holds). ``tiles``: which tiles (None: all); ``reads``: repeats per
     read-noise pattern (>= 4); ``formed_kind``: gaussian, lognormal or histogram."""
     say = say or (lambda text: None)
-    if reads < 4:
-        raise HilError(f"--reads {reads}: need at least 4 repeated reads per pattern to measure read noise")
-    if formed_kind not in ("gaussian", "lognormal", "histogram"):
-        raise HilError(f"formed distribution kind {formed_kind!r}; use gaussian, lognormal or histogram")
+    _check_options(reads, formed_kind)
     out = Path(out_dir)
     info = macro.info()
-    tiles = list(range(info.tiles)) if tiles is None else [int(t) for t in tiles]
-    bad = [t for t in tiles if not 0 <= t < info.tiles]
-    if bad or not tiles:
-        raise HilError(f"tiles {bad or tiles}: this chip has tiles 0..{info.tiles - 1}")
+    tiles = _tiles_of(info, tiles)
     facts = info.facts or {}
     rows, pairs = info.rows, info.pairs
     date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     chip = f"0x{info.chip_id:016x}"
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x524541]))
     macro.reset()
-    maps, formed_chip, noise, gains, gain_se, gain_used = {}, {}, [], {}, {}, {}
+    maps, formed_chip, form_pulses = _form_tiles(macro, tiles, rows, pairs, seed, say)
+    info = macro.info()  # per-tile LSBs are set after FORM on chips with per-tile gain
+    noise, gains, gain_se, gain_used = _noise_and_gain(macro, info, tiles, maps, reads, rng, say)
+    stuck = _stuck_cells(macro, info, tiles, rows, pairs, seed, formed_chip, say)
+    drift_section = _drift(macro, info, facts, tiles, rows, pairs, formed_chip, stuck, drift, say)
+    spread = gain_spread([gains[t] for t in tiles], [gain_se[t] for t in tiles]) if info.adc_bits else gain_spread([], [])
+    summary = {
+        "chip_id": chip, "chip_name": info.name, "link": macro.where, "date": date, "neurohw": neurohw.__version__,
+        "tiles": tiles, "rows": rows, "cols": info.cols, "seed": int(seed),
+        "forming": _forming_section(maps, formed_chip, stuck, tiles, info, form_pulses, formed_kind),
+        "read_noise": _read_noise_section(noise, info, reads),
+        "adc": {"bits": info.adc_bits, "lsb_us": info.lsb_us, "tile_lsb_us": {str(t): info.tile_lsb_us[t] for t in tiles},
+                "gain": {str(t): gains[t] for t in tiles}, "gain_se": {str(t): gain_se[t] if math.isfinite(gain_se[t]) else None for t in tiles},
+                "gain_columns": {str(t): gain_used[t] for t in tiles}, "gain_spread": spread,
+                "gain_error_std": spread["gain_error_std"]},
+        "stuck": _stuck_section(stuck, tiles, rows, pairs),
+        "programming": stuck["programming"],
+        "drift": drift_section,
+    }  # fmt: skip
+    say(f"writing {out}")
+    _write(out, summary, maps, info, facts, formed_kind, tiles)
+    return summary
+
+
+def _check_options(reads: int, formed_kind: str) -> None:
+    """``reads`` and ``formed_kind`` checked before anything is sent to the chip."""
+    if reads < 4:
+        raise HilError(f"--reads {reads}: need at least 4 repeated reads per pattern to measure read noise")
+    if formed_kind not in ("gaussian", "lognormal", "histogram"):
+        raise HilError(f"formed distribution kind {formed_kind!r}; use gaussian, lognormal or histogram")
+
+
+def _tiles_of(info: ChipInfo, tiles: list[int] | None) -> list[int]:
+    """The tiles to measure (None: all of the chip's), each checked against the chip."""
+    tiles = list(range(info.tiles)) if tiles is None else [int(t) for t in tiles]
+    bad = [t for t in tiles if not 0 <= t < info.tiles]
+    if bad or not tiles:
+        raise HilError(f"tiles {bad or tiles}: this chip has tiles 0..{info.tiles - 1}")
+    return tiles
+
+
+def _form_tiles(macro: Macro, tiles: list[int], rows: int, pairs: int, seed: int, say) -> tuple[dict, dict, int]:
+    """Step 1: FORM every tile (seeded) and READ it; the formed maps, the chip's own formed
+    flags (FORM's reply) and the forming pulses."""
+    maps, formed_chip = {}, {}
     form_pulses = 0
     for t in tiles:
         say(f"tile {t}: FORM and READ")
@@ -222,7 +260,13 @@ def calibrate(
         form_pulses += reply.pulses
         maps[t] = macro.read(block)
         formed_chip[t] = reply.formed
-    info = macro.info()  # per-tile LSBs are set after FORM on chips with per-tile gain
+    return maps, formed_chip, form_pulses
+
+
+def _noise_and_gain(macro: Macro, info: ChipInfo, tiles: list[int], maps: dict, reads: int, rng: np.random.Generator, say) -> tuple:
+    """Step 2, the reads: per tile the repeated reads of the row sets (:func:`_noise_reads`) and
+    the tile's analog gain, its standard error and the columns it used (1, inf, 0 without ADC)."""
+    noise, gains, gain_se, gain_used = [], {}, {}, {}
     for t in tiles:
         say(f"tile {t}: read noise and ADC gain ({len(PATTERN_ROWS) * PATTERNS_PER_SIZE} row sets x {reads} reads)")
         g = maps[t]
@@ -230,7 +274,11 @@ def calibrate(
         gains[t], gain_se[t], gain_used[t] = _gain(m) if info.adc_bits else (1.0, math.inf, 0)
         m["gain"] = gains[t]
         noise.append(m)
-    # read noise over all tiles: (var - lsb^2/12) / gain^2 = r^2 q + a^2 k
+    return noise, gains, gain_se, gain_used
+
+
+def _read_noise_section(noise: list[dict], info: ChipInfo, reads: int) -> dict:
+    """Step 2, the fit over all tiles: ``(var - lsb^2/12) / gain^2 = r^2 q + a^2 k``."""
     ys, qs, ks, floors = [], [], [], []
     for m in noise:
         ok = m["ok"]
@@ -245,8 +293,17 @@ def calibrate(
     lsb_max = max(m["lsb"] for m in noise)
     pred_sd = float(np.median(np.sqrt(np.maximum(r_rel**2 * q + a_add**2 * k, 0.0)))) if n_groups else 0.0
     noise_resolved = (not info.adc_bits) or pred_sd >= 0.5 * lsb_max
+    return {
+        "relative": r_rel, "additive_us": a_add, "column_groups": n_groups, "reads_per_group": int(reads),
+        "row_sets": [int(x) for x in PATTERN_ROWS], "sets_per_size": PATTERNS_PER_SIZE, "resolved": bool(noise_resolved),
+        "median_noise_std_us": pred_sd, "lsb_us": lsb_max,
+    }  # fmt: skip
 
-    # stuck cells: program to 25 % and 75 % of the window
+
+def _stuck_cells(macro: Macro, info: ChipInfo, tiles: list[int], rows: int, pairs: int, seed: int, formed_chip: dict, say) -> dict:
+    """Step 3: PROGRAM every cell to 25 % and 75 % of the window and READ after each. Per tile
+    the stuck-on and stuck-off masks and the conductances after the second PROGRAM; the
+    writable cells and the programming statistics of the free cells."""
     lo_w, hi_w = info.g_min_us, info.g_max_us
     t1, t2 = lo_w + 0.25 * (hi_w - lo_w), lo_w + 0.75 * (hi_w - lo_w)
     n_writable = 0
@@ -279,8 +336,27 @@ def calibrate(
             if conv.any():
                 prog_stats["max_error_us"] = max(prog_stats["max_error_us"], float(np.abs(gg[conv] - tt).max()))
         g_after[t] = g2
+    programming = {**prog_stats, "converged_fraction": prog_stats["converged"] / max(prog_stats["cells"], 1),
+                   "mean_pulses": prog_stats["pulses"] / max(prog_stats["cells"], 1), "targets_us": [t1, t2]}
+    return {"on": stuck_on, "off": stuck_off, "g_after": g_after, "writable": n_writable, "programming": programming}
 
-    # drift from two ages after the last PROGRAM
+
+def _stuck_section(stuck: dict, tiles: list[int], rows: int, pairs: int) -> dict:
+    """Step 3's summary: ``p_on`` of all cells (stuck on is seen on every cell), ``p_off`` of
+    the writable ones; the mean conductance of each kind."""
+    n_cells = len(tiles) * rows * 2 * pairs
+    n_writable = stuck["writable"]
+    n_on = int(sum(int(stuck["on"][t].sum()) for t in tiles))
+    n_off = int(sum(int(stuck["off"][t].sum()) for t in tiles))
+    g_on = float(np.mean(np.concatenate([stuck["g_after"][t][stuck["on"][t]] for t in tiles]))) if n_on else None
+    g_off = float(np.mean(np.concatenate([stuck["g_after"][t][stuck["off"][t]] for t in tiles]))) if n_off else None
+    return {"cells": n_cells, "writable_cells": n_writable, "on": n_on, "off": n_off, "p_on": n_on / n_cells, "p_off": n_off / max(n_writable, 1),
+            "g_on_us": g_on, "g_off_us": g_off}  # fmt: skip
+
+
+def _drift(macro: Macro, info: ChipInfo, facts: dict, tiles: list[int], rows: int, pairs: int, formed_chip: dict, stuck: dict, drift: bool, say) -> dict:
+    """Step 4: READ at ages 10 t0 and 1000 t0 after the last PROGRAM (when asked and the chip's
+    clock can advance); ``nu`` of every formed, free cell that reads above 0 at both ages."""
     drift_facts = facts.get("drift", {}) if isinstance(facts.get("drift"), dict) else {}
     t0 = float(drift_facts.get("t0_s", 1.0) or 1.0)
     nu_all = []
@@ -292,55 +368,34 @@ def calibrate(
         macro.time(990 * t0)
         for t in tiles:
             gb = macro.read(Block(t, 0, rows, 0, pairs))
-            use = np.asarray(formed_chip[t], bool) & ~(stuck_on[t] | stuck_off[t]) & (ga[t] > 0) & (gb > 0)
+            use = np.asarray(formed_chip[t], bool) & ~(stuck["on"][t] | stuck["off"][t]) & (ga[t] > 0) & (gb > 0)
             nu_all.append(np.log(ga[t][use] / gb[use]) / math.log(100.0))
     nu = np.concatenate(nu_all) if nu_all else np.zeros(0)
+    return {"measured": drift_measured, "t0_s": t0, "ages_s": [10 * t0, 1000 * t0] if drift_measured else [],
+            "cells": int(nu.size), "nu_mean": float(nu.mean()) if nu.size else 0.0, "nu_std": float(nu.std()) if nu.size else 0.0}  # fmt: skip
 
-    # forming statistics on the free cells of the formed maps
-    free_g = np.concatenate([maps[t][~(stuck_on[t] | stuck_off[t])] for t in tiles])
+
+def _forming_section(maps: dict, formed_chip: dict, stuck: dict, tiles: list[int], info: ChipInfo, form_pulses: int, formed_kind: str) -> dict:
+    """Step 1's summary, on the free (not stuck) cells of the formed maps: the formed threshold,
+    share, mean and std (and a histogram for ``formed_kind`` histogram), the unformed median."""
+    free = {t: ~(stuck["on"][t] | stuck["off"][t]) for t in tiles}
+    free_g = np.concatenate([maps[t][free[t]] for t in tiles])
     thr = formed_threshold(free_g, info.level_step_us)
     formed = free_g > thr
     n_free = int(free_g.size)
     n_formed = int(formed.sum())
     g_formed = free_g[formed]
-    chip_formed = float(np.mean(np.concatenate([formed_chip[t][~(stuck_on[t] | stuck_off[t])] for t in tiles])))
-    n_cells = len(tiles) * rows * 2 * pairs  # p_on: of all cells (stuck on is seen on every cell); p_off: of the writable ones
-    n_on = int(sum(int(stuck_on[t].sum()) for t in tiles))
-    n_off = int(sum(int(stuck_off[t].sum()) for t in tiles))
-    g_on = float(np.mean(np.concatenate([g_after[t][stuck_on[t]] for t in tiles]))) if n_on else None
-    g_off = float(np.mean(np.concatenate([g_after[t][stuck_off[t]] for t in tiles]))) if n_off else None
-    spread = gain_spread([gains[t] for t in tiles], [gain_se[t] for t in tiles]) if info.adc_bits else gain_spread([], [])
-
-    summary = {
-        "chip_id": chip, "chip_name": info.name, "link": macro.where, "date": date, "neurohw": neurohw.__version__,
-        "tiles": tiles, "rows": rows, "cols": info.cols, "seed": int(seed),
-        "forming": {
-            "threshold_us": thr if math.isfinite(thr) else None, "free_cells": n_free, "formed_cells": n_formed, "formed_fraction": n_formed / max(n_free, 1),
-            "formed_fraction_reported_by_chip": chip_formed, "formed_mean_us": float(g_formed.mean()) if n_formed else 0.0,
-            "formed_std_us": float(g_formed.std()) if n_formed else 0.0,
-            "unformed_median_us": float(np.median(free_g[~formed])) if n_formed < n_free else 0.0, "pulses": int(form_pulses),
-        },
-        "read_noise": {
-            "relative": r_rel, "additive_us": a_add, "column_groups": n_groups, "reads_per_group": int(reads),
-            "row_sets": [int(x) for x in PATTERN_ROWS], "sets_per_size": PATTERNS_PER_SIZE, "resolved": bool(noise_resolved),
-            "median_noise_std_us": pred_sd, "lsb_us": lsb_max,
-        },
-        "adc": {"bits": info.adc_bits, "lsb_us": info.lsb_us, "tile_lsb_us": {str(t): info.tile_lsb_us[t] for t in tiles},
-                "gain": {str(t): gains[t] for t in tiles}, "gain_se": {str(t): gain_se[t] if math.isfinite(gain_se[t]) else None for t in tiles},
-                "gain_columns": {str(t): gain_used[t] for t in tiles}, "gain_spread": spread,
-                "gain_error_std": spread["gain_error_std"]},
-        "stuck": {"cells": n_cells, "writable_cells": n_writable, "on": n_on, "off": n_off, "p_on": n_on / n_cells, "p_off": n_off / max(n_writable, 1), "g_on_us": g_on, "g_off_us": g_off},
-        "programming": {**prog_stats, "converged_fraction": prog_stats["converged"] / max(prog_stats["cells"], 1),
-                        "mean_pulses": prog_stats["pulses"] / max(prog_stats["cells"], 1), "targets_us": [t1, t2]},
-        "drift": {"measured": drift_measured, "t0_s": t0, "ages_s": [10 * t0, 1000 * t0] if drift_measured else [],
-                  "cells": int(nu.size), "nu_mean": float(nu.mean()) if nu.size else 0.0, "nu_std": float(nu.std()) if nu.size else 0.0},
+    chip_formed = float(np.mean(np.concatenate([formed_chip[t][free[t]] for t in tiles])))
+    section = {
+        "threshold_us": thr if math.isfinite(thr) else None, "free_cells": n_free, "formed_cells": n_formed, "formed_fraction": n_formed / max(n_free, 1),
+        "formed_fraction_reported_by_chip": chip_formed, "formed_mean_us": float(g_formed.mean()) if n_formed else 0.0,
+        "formed_std_us": float(g_formed.std()) if n_formed else 0.0,
+        "unformed_median_us": float(np.median(free_g[~formed])) if n_formed < n_free else 0.0, "pulses": int(form_pulses),
     }  # fmt: skip
     if formed_kind == "histogram" and n_formed:
         counts, edges = np.histogram(g_formed, bins=60)
-        summary["forming"]["histogram"] = {"edges_us": [float(e) for e in edges], "counts": [int(c) for c in counts]}
-    say(f"writing {out}")
-    _write(out, summary, maps, info, facts, formed_kind, tiles)
-    return summary
+        section["histogram"] = {"edges_us": [float(e) for e in edges], "counts": [int(c) for c in counts]}
+    return section
 
 
 def _write(out: Path, s: dict, maps: dict, info: ChipInfo, facts: dict, formed_kind: str, tiles: list[int]) -> None:
@@ -396,109 +451,165 @@ def dump_device(model: DeviceModel, notes: dict[str, str], header: list[str]) ->
 def device_model(s: dict, info: ChipInfo, facts: dict, formed_kind: str) -> tuple[DeviceModel, dict[str, str]]:
     """The device model of a calibration summary (validated) and, per written key, its source:
     measured (with chip id, date and counts), from INFO, or from the chip's INFO facts."""
-    f, rn, st, pr, dr, adc = s["forming"], s["read_noise"], s["stuck"], s["programming"], s["drift"], s["adc"]
-    chip, date, link = s["chip_id"], s["date"], s["link"]
-    cells = f"{f['free_cells']} free cells of {len(s['tiles'])} tile(s)"
-    where = f"chip {chip}, {date}"
-    fx = {k: v for k, v in facts.items() if isinstance(v, dict)}
-    raw: dict = {}
-    notes: dict[str, str] = {}
+    chip = s["chip_id"]
+    where = f"chip {chip}, {s['date']}"
+    w = _ModelKeys(facts)
+    _identity_keys(w, s, info)
+    _forming_keys(w, s, info, formed_kind, where)
+    _programming_keys(w, s, info)
+    _read_noise_keys(w, s, where)
+    _drift_keys(w, s, where)
+    _stuck_keys(w, s, info, where)
+    _adc_keys(w, s, info)
+    _unmeasured_keys(w, info)
+    try:
+        model = validate_device(w.raw, f"the device model measured on chip {chip}")
+    except DeviceError as exc:
+        raise HilError(f"the measured device model does not validate ({exc})") from None
+    return model, w.notes
 
-    def put(path: str, value, note: str = "") -> None:
-        node = raw
+
+class _ModelKeys:
+    """The raw device mapping being written and, per dotted key, its note (its source)."""
+
+    def __init__(self, facts: dict):
+        self.fx = {k: v for k, v in facts.items() if isinstance(v, dict)}
+        self.raw: dict = {}
+        self.notes: dict[str, str] = {}
+
+    def put(self, path: str, value, note: str = "") -> None:
+        node = self.raw
         *parents, last = path.split(".")
         for p in parents:
             node = node.setdefault(p, {})
         node[last] = value
-        notes[path] = note
+        self.notes[path] = note
 
-    def stated(path: str, default=None) -> None:
+    def stated(self, path: str, default=None) -> None:
         """A value the link cannot measure: the chip's INFO facts' if it states one, else the default."""
         section, key = path.split(".")
-        if key in fx.get(section, {}):
-            put(path, fx[section][key], f"from the chip's INFO facts ({path}; not measured)")
+        if key in self.fx.get(section, {}):
+            self.put(path, self.fx[section][key], f"from the chip's INFO facts ({path}; not measured)")
         elif default is not None:
-            put(path, default, "not measurable over the link and not in the chip's facts; neurohw's choice")
+            self.put(path, default, "not measurable over the link and not in the chip's facts; neurohw's choice")
 
-    put("name", f"chip_{chip[2:10]}")
-    put("description", f"{info.name or chip} measured over {link} on {date}")
-    put("source", f"neurohw hil calibrate, chip {chip}, {date}")
-    put("array.rows", info.rows, "from INFO")
-    put("array.cols", info.cols, "from INFO")
-    stated("array.technology")
+
+def _identity_keys(w: _ModelKeys, s: dict, info: ChipInfo) -> None:
+    """Name, description, source and the array's geometry (from INFO)."""
+    chip, date, link = s["chip_id"], s["date"], s["link"]
+    w.put("name", f"chip_{chip[2:10]}")
+    w.put("description", f"{info.name or chip} measured over {link} on {date}")
+    w.put("source", f"neurohw hil calibrate, chip {chip}, {date}")
+    w.put("array.rows", info.rows, "from INFO")
+    w.put("array.cols", info.cols, "from INFO")
+    w.stated("array.technology")
+
+
+def _forming_keys(w: _ModelKeys, s: dict, info: ChipInfo, formed_kind: str, where: str) -> None:
+    """Forming probability, the formed distribution, the unformed conductance, pulses; levels."""
+    f, st = s["forming"], s["stuck"]
+    cells = f"{f['free_cells']} free cells of {len(s['tiles'])} tile(s)"
     split = f"above {f['threshold_us']:.4g} uS" if f["threshold_us"] is not None else "one cluster"
-    put("forming.probability", f["formed_fraction"], f"measured: {f['formed_cells']} formed of {cells} ({split}; the chip's FORM map says {f['formed_fraction_reported_by_chip']:.4f}), {where}")
+    chip_says = f"the chip's FORM map says {f['formed_fraction_reported_by_chip']:.4f}"
+    w.put("forming.probability", f["formed_fraction"], f"measured: {f['formed_cells']} formed of {cells} ({split}; {chip_says}), {where}")
     if formed_kind == "histogram" and "histogram" in f:
-        put("forming.formed.kind", "histogram", f"measured: histogram of the formed cells' conductances, {where}")
-        put("forming.formed.edges_us", f["histogram"]["edges_us"])
-        put("forming.formed.counts", f["histogram"]["counts"])
+        w.put("forming.formed.kind", "histogram", f"measured: histogram of the formed cells' conductances, {where}")
+        w.put("forming.formed.edges_us", f["histogram"]["edges_us"])
+        w.put("forming.formed.counts", f["histogram"]["counts"])
     else:
-        put("forming.formed.kind", formed_kind)
+        w.put("forming.formed.kind", formed_kind)
         mean = max(f["formed_mean_us"], 1e-9) if formed_kind == "lognormal" else f["formed_mean_us"]
-        put("forming.formed.mean_us", mean, f"measured: mean of {f['formed_cells']} formed cells, {where}")
-        put("forming.formed.std_us", f["formed_std_us"], "measured: std of the same cells")
-    put("forming.unformed_us", f["unformed_median_us"], f"measured: median of the {f['free_cells'] - f['formed_cells']} unformed cells")
-    stated("forming.g_min_us", 0.0)
-    stated("forming.g_max_us", max(info.g_max_us, f["formed_mean_us"] + 10 * f["formed_std_us"], 1e-6))
+        w.put("forming.formed.mean_us", mean, f"measured: mean of {f['formed_cells']} formed cells, {where}")
+        w.put("forming.formed.std_us", f["formed_std_us"], "measured: std of the same cells")
+    w.put("forming.unformed_us", f["unformed_median_us"], f"measured: median of the {f['free_cells'] - f['formed_cells']} unformed cells")
+    w.stated("forming.g_min_us", 0.0)
+    w.stated("forming.g_max_us", max(info.g_max_us, f["formed_mean_us"] + 10 * f["formed_std_us"], 1e-6))
     ppc = f["pulses"] / max(f["free_cells"] + st["on"] + st["off"], 1)
-    put("forming.pulses_per_cell", max(int(round(ppc)), 1), f"measured: FORM reported {f['pulses']} pulses")
+    w.put("forming.pulses_per_cell", max(int(round(ppc)), 1), f"measured: FORM reported {f['pulses']} pulses")
     if info.level_step_us > 0:
-        put("levels.step_us", info.level_step_us, "from INFO (level_step_us)")
+        w.put("levels.step_us", info.level_step_us, "from INFO (level_step_us)")
+
+
+def _programming_keys(w: _ModelKeys, s: dict, info: ChipInfo) -> None:
+    """Write-verify settings (the chip's facts, else from the measured convergence) and PROGRAM's window."""
+    pr = s["programming"]
     prog = (f"measured on the free cells at {pr['targets_us'][0]:g} and {pr['targets_us'][1]:g} uS: {pr['converged_fraction']:.4f} converged, "
             f"{pr['mean_pulses']:.3f} pulses per cell, largest converged error {pr['max_error_us']:.4g} uS")  # fmt: skip
-    stated("programming.write_verify", True)
-    stated("programming.tolerance_us", max(pr["max_error_us"], 1e-6))
-    stated("programming.pulse_std_us", raw["programming"]["tolerance_us"])
-    stated("programming.max_pulses", max(pr["max_pulses"], 1))
-    notes["programming"] = prog
-    put("programming.g_min_us", info.g_min_us, "from INFO (PROGRAM's window)")
-    put("programming.g_max_us", info.g_max_us, "from INFO (PROGRAM's window)")
+    w.stated("programming.write_verify", True)
+    w.stated("programming.tolerance_us", max(pr["max_error_us"], 1e-6))
+    w.stated("programming.pulse_std_us", w.raw["programming"]["tolerance_us"])
+    w.stated("programming.max_pulses", max(pr["max_pulses"], 1))
+    w.notes["programming"] = prog
+    w.put("programming.g_min_us", info.g_min_us, "from INFO (PROGRAM's window)")
+    w.put("programming.g_max_us", info.g_max_us, "from INFO (PROGRAM's window)")
+
+
+def _read_noise_keys(w: _ModelKeys, s: dict, where: str) -> None:
+    """The fitted read-noise model."""
+    rn = s["read_noise"]
     unresolved = "" if rn["resolved"] else f" (noise below half an LSB of {rn['lsb_us']:.4g} uS: not resolved, an estimate)"
-    put("read_noise.relative", rn["relative"], f"measured: {rn['column_groups']} column groups x {rn['reads_per_group']} reads of 1/16/64-row sets, {where}{unresolved}")
-    put("read_noise.additive_us", rn["additive_us"], "measured: same fit (additive term per active row)")
+    w.put("read_noise.relative", rn["relative"],
+          f"measured: {rn['column_groups']} column groups x {rn['reads_per_group']} reads of 1/16/64-row sets, {where}{unresolved}")
+    w.put("read_noise.additive_us", rn["additive_us"], "measured: same fit (additive term per active row)")
+
+
+def _drift_keys(w: _ModelKeys, s: dict, where: str) -> None:
+    """The drift power law, when measured; off otherwise."""
+    dr = s["drift"]
     if dr["measured"]:
-        put("drift.enabled", dr["nu_mean"] > 1e-6, f"measured: {dr['cells']} cells READ at ages {dr['ages_s'][0]:g} s and {dr['ages_s'][1]:g} s, {where}")
-        put("drift.t0_s", dr["t0_s"], "from the chip's INFO facts (drift.t0_s; not measured)")
-        put("drift.nu_mean", max(dr["nu_mean"], 0.0), "measured: mean drift exponent")
-        put("drift.nu_std", dr["nu_std"], "measured: std of the drift exponents")
+        w.put("drift.enabled", dr["nu_mean"] > 1e-6, f"measured: {dr['cells']} cells READ at ages {dr['ages_s'][0]:g} s and {dr['ages_s'][1]:g} s, {where}")
+        w.put("drift.t0_s", dr["t0_s"], "from the chip's INFO facts (drift.t0_s; not measured)")
+        w.put("drift.nu_mean", max(dr["nu_mean"], 0.0), "measured: mean drift exponent")
+        w.put("drift.nu_std", dr["nu_std"], "measured: std of the drift exponents")
     else:
-        put("drift.enabled", False, "not measured (the chip cannot advance its clock)")
-    put("stuck.p_on", st["p_on"], f"measured: {st['on']} of {st['cells']} cells did not move under PROGRAM and sit high (formed or not), {where}")
-    put("stuck.p_off", st["p_off"], f"measured: {st['off']} of the {st['writable_cells']} formed (writable) cells did not move and sit low")
+        w.put("drift.enabled", False, "not measured (the chip cannot advance its clock)")
+
+
+def _stuck_keys(w: _ModelKeys, s: dict, info: ChipInfo, where: str) -> None:
+    """Stuck-on and stuck-off shares and conductances."""
+    st = s["stuck"]
+    w.put("stuck.p_on", st["p_on"], f"measured: {st['on']} of {st['cells']} cells did not move under PROGRAM and sit high (formed or not), {where}")
+    w.put("stuck.p_off", st["p_off"], f"measured: {st['off']} of the {st['writable_cells']} formed (writable) cells did not move and sit low")
     if st["g_on_us"] is not None:
-        put("stuck.g_on_us", max(st["g_on_us"], 0.0), "measured: mean of the stuck-on cells")
+        w.put("stuck.g_on_us", max(st["g_on_us"], 0.0), "measured: mean of the stuck-on cells")
     else:
-        stated("stuck.g_on_us", info.g_max_us)
+        w.stated("stuck.g_on_us", info.g_max_us)
     if st["g_off_us"] is not None:
-        put("stuck.g_off_us", max(st["g_off_us"], 0.0), "measured: mean of the stuck-off cells")
+        w.put("stuck.g_off_us", max(st["g_off_us"], 0.0), "measured: mean of the stuck-off cells")
     else:
-        stated("stuck.g_off_us", 0.0)
+        w.stated("stuck.g_off_us", 0.0)
+
+
+def _adc_keys(w: _ModelKeys, s: dict, info: ChipInfo) -> None:
+    """The ADC from INFO; a gain error between tiles only when resolved."""
+    adc = s["adc"]
     if info.adc_bits:
         sp = adc["gain_spread"]
         gains = ", ".join(f"tile {t}: {v:.5f}" for t, v in adc["gain"].items())
-        put("adc.bits", info.adc_bits, "from INFO")
-        put("adc.range_us", info.lsb_us * 2 ** (info.adc_bits - 1), f"from INFO: LSB {info.lsb_us:g} uS x 2^(bits-1)")
+        w.put("adc.bits", info.adc_bits, "from INFO")
+        w.put("adc.range_us", info.lsb_us * 2 ** (info.adc_bits - 1), f"from INFO: LSB {info.lsb_us:g} uS x 2^(bits-1)")
         if sp["resolved"]:
-            put("adc.gain", "per_tile" if info.per_tile_gain else "fixed", "from INFO")
-            put("adc.gain_error_std", sp["gain_error_std"], f"measured: per-tile analog gains ({gains}) from mean codes vs READ sums differ beyond their standard errors "
-                f"(chi2 {sp['chi2']:.4g} on {sp['dof']} dof, p {sp['p']:.2g}); spread less the standard errors")  # fmt: skip
+            w.put("adc.gain", "per_tile" if info.per_tile_gain else "fixed", "from INFO")
+            w.put("adc.gain_error_std", sp["gain_error_std"],
+                  f"measured: per-tile analog gains ({gains}) from mean codes vs READ sums differ beyond their standard errors "
+                  f"(chi2 {sp['chi2']:.4g} on {sp['dof']} dof, p {sp['p']:.2g}); spread less the standard errors")  # fmt: skip
         else:
             why = "one tile measured" if sp["chi2"] is None else f"chi2 {sp['chi2']:.4g} on {sp['dof']} dof, p {sp['p']:.2g} >= {GAIN_SPREAD_P}"
-            put("adc.gain", "per_tile" if info.per_tile_gain else "fixed", f"from INFO; no gain error between tiles resolved ({gains}; {why}), none written")
+            w.put("adc.gain", "per_tile" if info.per_tile_gain else "fixed", f"from INFO; no gain error between tiles resolved ({gains}; {why}), none written")
     else:
-        put("adc.bits", None, "from INFO: no ADC")
-    put("input.bits", info.input_bits or None, "from INFO")
-    stated("input.full_scale")
-    put("input.bit_serial", bool(info.bit_serial or not info.input_bits), "from INFO")
-    stated("ir_drop.enabled", False)
-    stated("ir_drop.wire_resistance_ohm", 0.0)
-    for path in ("energy.cell_read_j", "energy.active_row_j", "energy.adc_conversion_j", "energy.programming_pulse_j", "timing.read_cycle_s", "timing.programming_pulse_s"):
-        stated(path, 0.0)
-    stated("energy.adc_conversion_bits")  # only where the facts give it (else the ADC energy does not scale with bits)
-    stated("digital_baseline.mac_j", 4.6e-12)
-    stated("digital_baseline.source", "M. Horowitz, ISSCC 2014: FP32 mult 3.7 pJ + add 0.9 pJ, 45 nm")
-    try:
-        model = validate_device(raw, f"the device model measured on chip {chip}")
-    except DeviceError as exc:
-        raise HilError(f"the measured device model does not validate ({exc})") from None
-    return model, notes
+        w.put("adc.bits", None, "from INFO: no ADC")
+
+
+def _unmeasured_keys(w: _ModelKeys, info: ChipInfo) -> None:
+    """Input encoding from INFO; IR drop, energy, timing and the digital baseline: the chip's facts or neurohw's choice."""
+    w.put("input.bits", info.input_bits or None, "from INFO")
+    w.stated("input.full_scale")
+    w.put("input.bit_serial", bool(info.bit_serial or not info.input_bits), "from INFO")
+    w.stated("ir_drop.enabled", False)
+    w.stated("ir_drop.wire_resistance_ohm", 0.0)
+    for path in ("energy.cell_read_j", "energy.active_row_j", "energy.adc_conversion_j", "energy.programming_pulse_j",
+                 "timing.read_cycle_s", "timing.programming_pulse_s"):
+        w.stated(path, 0.0)
+    w.stated("energy.adc_conversion_bits")  # only where the facts give it (else the ADC energy does not scale with bits)
+    w.stated("digital_baseline.mac_j", 4.6e-12)
+    w.stated("digital_baseline.source", "M. Horowitz, ISSCC 2014: FP32 mult 3.7 pJ + add 0.9 pJ, 45 nm")

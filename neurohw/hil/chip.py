@@ -44,6 +44,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neurohw.crossbar import Crossbar
+from neurohw.devices import drift as drift_mod
 from neurohw.devices.energy import EnergyLedger
 from neurohw.devices.ir_drop import effective_conductances
 from neurohw.devices.levels import snap
@@ -63,6 +65,7 @@ from neurohw.hil.messages import (
     ProgramReply,
 )
 from neurohw.hil.protocol import DEFAULT_MAX_PAYLOAD
+from neurohw.reservoir.rng import philox4x32, seed_key
 
 #: the order of ``SeedSequence(seed).spawn(6)`` streams in :mod:`neurohw.crossbar`
 STREAMS = ("forming", "programming", "stuck", "drift", "adc", "read")
@@ -178,7 +181,16 @@ class ChipEmulator:
     device's stuck cells (fault injection); ``extra_stuck_kind``: "off", "on" or "both".
     """
 
-    def __init__(self, device: DeviceModel, tiles: int = 8, seed: int = 0, *, extra_stuck: float = 0.0, extra_stuck_kind: str = "off", max_payload: int = DEFAULT_MAX_PAYLOAD):
+    def __init__(
+        self,
+        device: DeviceModel,
+        tiles: int = 8,
+        seed: int = 0,
+        *,
+        extra_stuck: float = 0.0,
+        extra_stuck_kind: str = "off",
+        max_payload: int = DEFAULT_MAX_PAYLOAD,
+    ):
         if not 1 <= int(tiles) <= 0xFFFF:
             raise ValueError(f"tiles must be in 1..65535, got {tiles}")
         if not 0.0 <= extra_stuck <= 1.0 or extra_stuck_kind not in ("off", "on", "both"):
@@ -205,8 +217,6 @@ class ChipEmulator:
         self._g_cache: dict[int, tuple[tuple, np.ndarray]] = {}
         self.ledger = EnergyLedger.for_device(device)
         self.ops: Counter = Counter()
-        from neurohw.reservoir.rng import seed_key
-
         self._key = seed_key(self.seed)
 
     # ------------------------------------------------------------------ state
@@ -297,8 +307,6 @@ class ChipEmulator:
 
     def plan_form(self, block: Block, seed: int, mask: np.ndarray | None = None) -> Plan:
         """FORM computed, not applied (see the module doc)."""
-        from neurohw.crossbar import Crossbar
-
         self.check_block(block)
         if mask is not None and np.shape(mask) != (block.nrows, block.ncols):
             raise ChipRangeError(f"FORM mask has shape {np.shape(mask)}, the block {(block.nrows, block.ncols)}")
@@ -356,8 +364,6 @@ class ChipEmulator:
         streams = _streams(int(seed))
         step = self.device.levels.step_us
         res = program(t2[sel2], prog, streams["programming"], step)
-        from neurohw.devices import drift as drift_mod
-
         g = tile.g[:, r, c].copy()
         nu = None
         if tile.nu is not None:
@@ -490,8 +496,6 @@ class ChipEmulator:
     def _normals(self, block: Block, B: int, P: int, nonces: np.ndarray) -> np.ndarray:
         """(B, P, ncols) standard normals keyed by (chip seed, tile, column, plane, nonce)."""
         from scipy.special import ndtri
-
-        from neurohw.reservoir.rng import philox4x32
 
         lo_blk = block.col0 // 4
         hi_blk = (block.col0 + block.ncols - 1) // 4

@@ -53,7 +53,22 @@ NAMES = {1: "HELLO", 2: "INFO", 3: "FORM", 4: "PROGRAM", 5: "READ", 6: "MVM", 7:
 F_REPLY, F_PROGRESS, F_EXACT, F_RETRY = 0x01, 0x02, 0x04, 0x08
 CAP_EXACT, CAP_TIME, CAP_ABORT, CAP_STATS, CAP_AUTH = 0x1, 0x2, 0x4, 0x8, 0x10
 OK, BAD_CRC, BAD_LENGTH, UNKNOWN_OPCODE, OUT_OF_RANGE, BUSY, ABORTED, BAD_VERSION, BAD_SESSION, STALE, BAD_REQUEST, INTERNAL, SEQ_REUSED, BAD_AUTH = range(14)
-STATUS = ("OK", "BAD_CRC", "BAD_LENGTH", "UNKNOWN_OPCODE", "OUT_OF_RANGE", "BUSY", "ABORTED", "BAD_VERSION", "BAD_SESSION", "STALE", "BAD_REQUEST", "INTERNAL", "SEQ_REUSED", "BAD_AUTH")
+STATUS = (
+    "OK",
+    "BAD_CRC",
+    "BAD_LENGTH",
+    "UNKNOWN_OPCODE",
+    "OUT_OF_RANGE",
+    "BUSY",
+    "ABORTED",
+    "BAD_VERSION",
+    "BAD_SESSION",
+    "STALE",
+    "BAD_REQUEST",
+    "INTERNAL",
+    "SEQ_REUSED",
+    "BAD_AUTH",
+)
 AUTH_LABEL = b"neurohw-hil-auth-v1"
 #: the anti-replay window of §Sessions (sequence numbers last_seq-63 .. last_seq)
 WINDOW = 64
@@ -70,7 +85,18 @@ def crc16(data: bytes) -> int:
     return binascii.crc_hqx(data, 0xFFFF)
 
 
-def frame(opcode: int, payload: bytes = b"", *, seq: int, session: int = 0, flags: int = 0, version: int = VERSION, status: int = 0, reserved: int = 0, length: int | None = None) -> bytes:
+def frame(
+    opcode: int,
+    payload: bytes = b"",
+    *,
+    seq: int,
+    session: int = 0,
+    flags: int = 0,
+    version: int = VERSION,
+    status: int = 0,
+    reserved: int = 0,
+    length: int | None = None,
+) -> bytes:
     """One frame as §Frames lays it out; every header byte may be set (to break a rule)."""
     n = len(payload) if length is None else length
     head = HEAD.pack(SYNC, version, opcode, flags, seq, session, n, status, reserved, 0)[:18]
@@ -223,7 +249,9 @@ class Peer:
             if zlib.crc32(payload) & 0xFFFFFFFF != crc:
                 self.suite.oddities.append(f"the reply to seq {seq} failed its payload CRC-32")
                 continue
-            FRAMES.debug("<- %s seq %d session %d flags 0x%x %s, %d bytes", NAMES.get(opcode, f"opcode 0x{opcode:02x}"), seq, session, flags, status_name(status), n)
+            FRAMES.debug(
+                "<- %s seq %d session %d flags 0x%x %s, %d bytes", NAMES.get(opcode, f"opcode 0x{opcode:02x}"), seq, session, flags, status_name(status), n
+            )
             return Reply(opcode, flags, seq, session, status, reserved, version, payload)
         return None
 
@@ -302,7 +330,9 @@ def bit_row(bits: list[int], nbits: int) -> bytes:
     return bytes(out)
 
 
-def mvm_payload(blk: tuple, rows: list[list[list[int]]], nonces: list[int] | None = None, *, reserved: int = 0, batch: int | None = None, planes: int | None = None) -> bytes:
+def mvm_payload(
+    blk: tuple, rows: list[list[list[int]]], nonces: list[int] | None = None, *, reserved: int = 0, batch: int | None = None, planes: int | None = None
+) -> bytes:
     """MVM request: ``rows[b][p]`` = the active rows (block-relative) of vector b's plane p."""
     B = len(rows) if batch is None else batch
     P = (len(rows[0]) if rows else 1) if planes is None else planes
@@ -1555,7 +1585,9 @@ def _auth_resume(s: Suite) -> str:
 # ---------------------------------------------------------------- entry point
 
 
-def run_conformance(url: str, *, destructive: bool = False, core_only: bool = False, only: list[str] | None = None, timeout: float | None = None, log=None) -> list[Result]:
+def run_conformance(
+    url: str, *, destructive: bool = False, core_only: bool = False, only: list[str] | None = None, timeout: float | None = None, log=None
+) -> list[Result]:
     """Run the suite against the chip behind ``url``; a bad URL or an unreachable chip is a
     :class:`HilError` (exit 2), a non-conforming chip is FAIL results."""
     address = parse_address(url)

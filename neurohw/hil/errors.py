@@ -43,11 +43,3 @@ class ChipStateError(ChipRangeError):
 
     #: protocol.Status.BAD_REQUEST
     status = 10
-
-
-class ChipBusyError(RuntimeError):
-    """A long operation is running on the chip (status BUSY)."""
-
-
-class ChipAborted(RuntimeError):
-    """A long operation was aborted; nothing of it was applied (status ABORTED)."""

@@ -33,6 +33,7 @@ from neurohw.hil.chip import ChipEmulator
 from neurohw.hil.errors import ChipRangeError, HilStatusError
 from neurohw.hil.messages import Block, ChipInfo, FormReply, ProgramReply
 from neurohw.hil.protocol import Status
+from neurohw.hil.session import CHUNK_ROWS
 
 #: progress callback of long operations: (done cells, total cells) -> False to abort
 Progress = Callable[[int, int], "bool | None"]
@@ -170,7 +171,9 @@ class LocalMacro(Macro):
 
     where = "local macro"
 
-    def __init__(self, device: DeviceModel | str = "taox_rram_40nm", tiles: int = 8, chip_seed: int = 0, *, extra_stuck: float = 0.0, extra_stuck_kind: str = "off"):
+    def __init__(
+        self, device: DeviceModel | str = "taox_rram_40nm", tiles: int = 8, chip_seed: int = 0, *, extra_stuck: float = 0.0, extra_stuck_kind: str = "off"
+    ):
         super().__init__()
         device = device if isinstance(device, DeviceModel) else load_device(device)
         self.chip = ChipEmulator(device, tiles, chip_seed, extra_stuck=extra_stuck, extra_stuck_kind=extra_stuck_kind)
@@ -184,8 +187,6 @@ class LocalMacro(Macro):
         return self.chip.info()
 
     def _long(self, op: str, plan, progress: Progress | None):
-        from neurohw.hil.session import CHUNK_ROWS
-
         rows = plan.block.nrows
         per_row = max(plan.cells // max(rows, 1), 1)
         if progress is not None:

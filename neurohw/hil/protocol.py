@@ -205,11 +205,21 @@ class Frame:
         return self.header.flags
 
 
-def encode_frame(opcode: int, payload: bytes = b"", *, seq: int, session: int = 0, flags: int = 0, status: int = 0, version: int = VERSION, reserved: int = 0) -> bytes:
+def encode_frame(
+    opcode: int, payload: bytes = b"", *, seq: int, session: int = 0, flags: int = 0, status: int = 0, version: int = VERSION, reserved: int = 0
+) -> bytes:
     """The bytes of one frame (header, payload, CRC-32). ``reserved`` is 0 in every valid
     frame (a test may set it to check that a peer refuses it)."""
     payload = bytes(payload)
-    for name, value, top in (("seq", seq, U32), ("session", session, U32), ("opcode", opcode, 0xFF), ("flags", flags, 0xFF), ("status", status, 0xFF), ("version", version, 0xFF), ("reserved", reserved, 0xFF)):
+    for name, value, top in (
+        ("seq", seq, U32),
+        ("session", session, U32),
+        ("opcode", opcode, 0xFF),
+        ("flags", flags, 0xFF),
+        ("status", status, 0xFF),
+        ("version", version, 0xFF),
+        ("reserved", reserved, 0xFF),
+    ):
         if not 0 <= int(value) <= top:
             raise ValueError(f"frame field {name} = {value} out of range 0..{top}")
     head = HEADER.pack(SYNC, version, int(opcode), int(flags), int(seq), int(session), len(payload), int(status), int(reserved), 0)

@@ -115,7 +115,16 @@ class RemoteMacro(Macro):
     ``hil+serial://PORT?baud=N``; ``chip_seed``: the new session's chip seed; ``timeout``,
     ``retries``, ``window`` override the URL's options."""
 
-    def __init__(self, url: str | HilAddress, chip_seed: int = 0, *, name: str = "neurohw", timeout: float | None = None, retries: int | None = None, window: int | None = None):
+    def __init__(
+        self,
+        url: str | HilAddress,
+        chip_seed: int = 0,
+        *,
+        name: str = "neurohw",
+        timeout: float | None = None,
+        retries: int | None = None,
+        window: int | None = None,
+    ):
         super().__init__()
         self.address = url if isinstance(url, HilAddress) else parse_address(url)
         self.where = self.address.url
@@ -225,7 +234,9 @@ class RemoteMacro(Macro):
                 "use matching neurohw versions on both sides"
             )
         if frame.status == Status.BAD_SESSION and resume:
-            raise HilError(f"{a.url}: the server no longer knows session {resume} (it ended, expired or the server restarted); the chip state is lost, start again")
+            raise HilError(
+                f"{a.url}: the server no longer knows session {resume} (it ended, expired or the server restarted); the chip state is lost, start again"
+            )
         if frame.status == Status.BUSY:
             raise _ServerFull(f"{a.url}: the server is full ({frame.payload.decode('utf-8', 'replace')})")
         if frame.status != Status.OK:
@@ -305,7 +316,8 @@ class RemoteMacro(Macro):
                     if not reconnect:
                         if self._refusal is None and self._valid_frames == 0 and self._reader.garbage_bytes:
                             raise HilError(
-                                f"{self.address.url}: not a neurohw HIL server (it sent {self._reader.garbage_bytes} bytes that are no HIL frames and closed the link)"
+                                f"{self.address.url}: not a neurohw HIL server "
+                                f"(it sent {self._reader.garbage_bytes} bytes that are no HIL frames and closed the link)"
                             ) from None
                         if self._refusal is not None:
                             raise HilError(f"{self.address.url}: {self._refusal}") from None
@@ -496,7 +508,11 @@ class RemoteMacro(Macro):
             if B == 0:  # nothing to read (the protocol refuses B = 0)
                 empty[i] = np.zeros((0, P, call.block.ncols), dtype=np.float64 if analog else np.int32)
                 continue
-            per_vec = max(msg.MvmRequest.size(n, 1, P) - msg.MvmRequest.size(n, 0, P), msg.MvmReply.size(call.block.ncols, 1, P, analog) - msg.MvmReply.size(0, 0, P, analog), 1)
+            per_vec = max(
+                msg.MvmRequest.size(n, 1, P) - msg.MvmRequest.size(n, 0, P),
+                msg.MvmReply.size(call.block.ncols, 1, P, analog) - msg.MvmReply.size(0, 0, P, analog),
+                1,
+            )
             step = max(1, min(B or 1, (self.max_payload - 64) // per_vec, 0xFFFF))
             for b0 in range(0, max(B, 1), step):
                 req = msg.MvmRequest(call.block, planes[b0 : b0 + step], nonces[b0 : b0 + step])

@@ -40,7 +40,8 @@ from neurohw.devices.model import DeviceModel
 from neurohw.hil.errors import HilError
 from neurohw.hil.macro import Macro, MvmCall, bit_planes, combine_planes
 from neurohw.hil.messages import Block, ChipInfo
-from neurohw.reservoir.backends import BatchResult
+from neurohw.reservoir.backends import BatchResult, bin_of_step
+from neurohw.reservoir.lif import LIFParameters, LIFState, lif_step
 from neurohw.reservoir.synapses import Synapses
 
 #: time steps per sample the nonce layout allows (nonce = sample << 24 | step)
@@ -116,7 +117,18 @@ def _check_geometry(info: ChipInfo, device: DeviceModel) -> None:
         )
 
 
-def form_crossbar(macro: Macro, device: DeviceModel, n_in: int, n_out: int, scale: float, seed: int, tiles: TileAllocator, mask: np.ndarray | None = None, info: ChipInfo | None = None, what: str = "crossbar") -> MacroCrossbar:
+def form_crossbar(
+    macro: Macro,
+    device: DeviceModel,
+    n_in: int,
+    n_out: int,
+    scale: float,
+    seed: int,
+    tiles: TileAllocator,
+    mask: np.ndarray | None = None,
+    info: ChipInfo | None = None,
+    what: str = "crossbar",
+) -> MacroCrossbar:
     """Form an ``n_in x n_out`` crossbar on ``macro`` and read it back (see the module doc).
 
     ``mask`` (n_in, n_out) bool: pairs to form (others stay pristine: unconnected).
@@ -243,78 +255,39 @@ class MacroReservoir:
         info = self.macro.info()
         s_in, s_rec = self._scales(syn, info)
         exact = not noise
-        if exact and not info.exact_reads and syn.noisy:
-            if not self._warned:
-                warnings.warn(f"{self.macro.where}: this chip cannot read without noise; noise-free runs (noise: false, calibration) read with its noise", stacklevel=2)
-                self._warned = True
-        n, n_in = syn.n_neurons, syn.n_inputs
+        self._warn_noisy_reads(syn, info, exact)
+        n = syn.n_neurons
         B = len(rasters)
         lengths = np.array([r.n_bins for r in rasters], dtype=np.int64)
-        T = int(lengths.max(initial=0))
-        ids = np.asarray(sample_ids, dtype=np.int64).reshape(-1)
-        if len(ids) != B:
-            raise ValueError(f"need one sample id per raster ({B}), got {len(ids)}")
-        if T >= MAX_STEPS or (B and (ids.min() < 0 or ids.max() >= MAX_SAMPLE)):
-            raise ValueError(f"the HIL nonces allow < {MAX_STEPS} steps and sample ids in [0, {MAX_SAMPLE})")
-        dense = np.zeros((B, T, n_in), dtype=np.uint8)
-        for b, r in enumerate(rasters):
-            dense[b, : r.n_bins] = r.to_dense()
+        ids = _checked_ids(sample_ids, B, int(lengths.max(initial=0)))
+        dense = _dense(rasters, lengths, syn.n_inputs)
         adc = syn.adc
         f_in = self._factors(syn, info, self.xin, s_in, None if adc is None else adc.step_in)
         f_rec = self._factors(syn, info, self.xrec, s_rec, None if adc is None else adc.step_rec)
-        tr, tc = self.xin.tile_rows, self.xin.tile_cols
+        tc = self.xin.tile_cols
         mem = np.zeros((B, n))
         s = np.zeros((B, n), dtype=bool)
         total = np.zeros((B, n), dtype=np.int64)
         counts = np.zeros((B, count_bins, n), dtype=np.int32)
-        rec = np.zeros((B, T, n), dtype=bool) if record_spikes else None
+        rec = np.zeros((B, dense.shape[1], n), dtype=bool) if record_spikes else None
         rows_b = np.arange(B)
+        params = LIFParameters(syn.v_th, syn.decay, syn.reset)
         integer_exact = adc is None and syn.integer and exact and info.level_step_us > 0
-        for t in range(T):
+        for t in range(dense.shape[1]):
             alive = lengths > t
-            calls, meta = [], []
-            for name, mx, drive in (("in", self.xin, dense[:, t, :]), ("rec", self.xrec, s & alive[:, None])):
-                for k in range(mx.row_tiles):
-                    part = drive[:, k * tr : (k + 1) * tr]
-                    sel = np.flatnonzero(alive & part.any(axis=1))
-                    if sel.size == 0:
-                        continue
-                    planes = bit_planes(part[sel]) if name == "in" else part[sel][:, None, :].astype(np.uint8)
-                    nonces = vector_nonces(ids[sel], t)
-                    for c in range(mx.col_tiles):
-                        calls.append(MvmCall(mx.at(k, c), planes, nonces))
-                        meta.append((name, k, c, sel))
+            calls, meta = self._step_calls(t, alive, dense[:, t, :], s & alive[:, None], ids)
             results = self.macro.mvm_many(calls, exact=exact) if calls else []
-            current = np.zeros((B, n))
             if adc is None:
                 current = self._analog_current(results, meta, f_in, f_rec, B, n, tc, syn, info, integer_exact)
             else:
-                i = 0
-                while i < len(results):  # one stream = one row tile of one crossbar, all its column tiles
-                    name, k, _, sel = meta[i]
-                    value = np.empty((len(sel), n))
-                    while i < len(results) and meta[i][0] == name and meta[i][1] == k:
-                        c = meta[i][2]
-                        f = (f_in if name == "in" else f_rec)[(k, c)]
-                        codes = results[i]
-                        combined = codes[:, 0, :] if codes.shape[1] == 1 else combine_planes(codes)
-                        value[:, c * tc : c * tc + codes.shape[2]] = combined.astype(np.float64) * f
-                        i += 1
-                    current[sel] = current[sel] + value
-            leak = mem * syn.decay
-            if syn.reset == "hard":
-                leak = np.where(s, 0.0, leak)
-            else:
-                leak = np.where(s, leak - syn.v_th, leak)
-            mem_new = leak + current
-            s_new = mem_new > syn.v_th
-            mem[alive] = mem_new[alive]
+                current = _adc_current(results, meta, f_in, f_rec, B, n, tc)
+            s_new, stepped = lif_step(current, LIFState(mem, s), params)
+            mem[alive] = stepped.mem[alive]
             s[alive] = s_new[alive]
             fired = s_new & alive[:, None]
             total += fired
             live = rows_b[alive]
-            bins = (t * count_bins) // lengths[alive]
-            counts[live, bins] += fired[alive]
+            counts[live, bin_of_step(t, lengths[alive], count_bins)] += fired[alive]
             if rec is not None:
                 rec[:, t] = fired
         rate = np.zeros((B, n), dtype=np.float32)
@@ -322,6 +295,33 @@ class MacroReservoir:
             rate[b] = total[b] / max(int(lengths[b]), 1)
         spikes = [rec[b, : lengths[b]] for b in range(B)] if rec is not None else None
         return BatchResult(rate, counts, mem.astype(np.float32), spikes)
+
+    def _warn_noisy_reads(self, syn: Synapses, info: ChipInfo, exact: bool) -> None:
+        """Warn once when a noise-free run reads a chip that cannot read without noise."""
+        if exact and not info.exact_reads and syn.noisy and not self._warned:
+            warnings.warn(f"{self.macro.where}: this chip cannot read without noise; noise-free runs (noise: false, calibration) read with its noise",
+                          stacklevel=3)
+            self._warned = True
+
+    def _step_calls(self, t: int, alive: np.ndarray, inputs: np.ndarray, spikes: np.ndarray, ids: np.ndarray) -> tuple[list, list]:
+        """The MVM calls of time step ``t`` and, per call, ``(crossbar name, row tile k, column
+        tile c, samples)``: for every row tile of the input crossbar (``inputs``, bit planes) and
+        the recurrent one (``spikes``) with an active row in some live sample, one call per
+        column tile; the input crossbar's calls come first (the backends' order)."""
+        tr = self.xin.tile_rows
+        calls, meta = [], []
+        for name, mx, drive in (("in", self.xin, inputs), ("rec", self.xrec, spikes)):
+            for k in range(mx.row_tiles):
+                part = drive[:, k * tr : (k + 1) * tr]
+                sel = np.flatnonzero(alive & part.any(axis=1))
+                if sel.size == 0:
+                    continue
+                planes = bit_planes(part[sel]) if name == "in" else part[sel][:, None, :].astype(np.uint8)
+                nonces = vector_nonces(ids[sel], t)
+                for c in range(mx.col_tiles):
+                    calls.append(MvmCall(mx.at(k, c), planes, nonces))
+                    meta.append((name, k, c, sel))
+        return calls, meta
 
     def _analog_current(self, results, meta, f_in, f_rec, B, n, tc, syn, info, integer_exact) -> np.ndarray:
         """A chip without ADC: numpy_ref reads both crossbars as one sum per column. With levels
@@ -338,3 +338,41 @@ class MacroReservoir:
             f = (f_in if name == "in" else f_rec)[(k, c)]
             current[sel, c * tc : c * tc + v.shape[2]] += combine_planes(v) * f
         return current
+
+
+def _checked_ids(sample_ids, B: int, T: int) -> np.ndarray:
+    """The sample ids as int64, one per raster, within the nonce layout's range."""
+    ids = np.asarray(sample_ids, dtype=np.int64).reshape(-1)
+    if len(ids) != B:
+        raise ValueError(f"need one sample id per raster ({B}), got {len(ids)}")
+    if T >= MAX_STEPS or (B and (ids.min() < 0 or ids.max() >= MAX_SAMPLE)):
+        raise ValueError(f"the HIL nonces allow < {MAX_STEPS} steps and sample ids in [0, {MAX_SAMPLE})")
+    return ids
+
+
+def _dense(rasters, lengths: np.ndarray, n_in: int) -> np.ndarray:
+    """The batch's inputs as one (B, T, n_in) uint8 array, zero after each sample's end."""
+    dense = np.zeros((len(rasters), int(lengths.max(initial=0)), n_in), dtype=np.uint8)
+    for b, r in enumerate(rasters):
+        dense[b, : r.n_bins] = r.to_dense()
+    return dense
+
+
+def _adc_current(results, meta, f_in: dict, f_rec: dict, B: int, n: int, tc: int) -> np.ndarray:
+    """The (B, n) current of one step from ADC codes: per row tile of a crossbar (one stream of
+    calls, all its column tiles), bit planes combined as integers, then ``code * factor``; the
+    row tiles are summed in the order of the calls (input tiles, then recurrent)."""
+    current = np.zeros((B, n))
+    i = 0
+    while i < len(results):  # one stream = one row tile of one crossbar, all its column tiles
+        name, k, _, sel = meta[i]
+        value = np.empty((len(sel), n))
+        while i < len(results) and meta[i][0] == name and meta[i][1] == k:
+            c = meta[i][2]
+            f = (f_in if name == "in" else f_rec)[(k, c)]
+            codes = results[i]
+            combined = codes[:, 0, :] if codes.shape[1] == 1 else combine_planes(codes)
+            value[:, c * tc : c * tc + codes.shape[2]] = combined.astype(np.float64) * f
+            i += 1
+        current[sel] = current[sel] + value
+    return current

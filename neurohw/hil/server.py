@@ -179,7 +179,7 @@ class Connection:
                     self.server.count("hello_timeouts")
                     log.info("%s: no valid frame within %.1f s; closing", self.transport.name, cfg.hello_timeout_s)
                     break
-        except Exception:  # noqa: BLE001 - a connection's failure must not reach the server
+        except Exception:  # catch-all on purpose: a connection's failure must not reach the server
             self.server.count("internal_errors")
             log.exception("%s: connection failed", self.transport.name)
         finally:
@@ -193,7 +193,11 @@ class Connection:
             srv.count("bad_header")
             s = self.session
             if s is not None and int.from_bytes(event.raw[8:12], "little") == s.id:
-                self.send(encode_frame(event.raw[2], msg.pack_error("header check failed; resend"), seq=event.seq, session=s.id, flags=Flag.REPLY, status=Status.BAD_CRC))
+                self.send(
+                    encode_frame(
+                        event.raw[2], msg.pack_error("header check failed; resend"), seq=event.seq, session=s.id, flags=Flag.REPLY, status=Status.BAD_CRC
+                    )
+                )
         elif isinstance(event, Oversized):
             srv.count("oversized")
             self._error(event.header, Status.BAD_LENGTH, f"payload of {event.header.length} bytes exceeds max_payload {srv.config.max_payload}")
@@ -220,7 +224,7 @@ class Connection:
                     return
             try:
                 self._frame(event)
-            except Exception as exc:  # noqa: BLE001 - answer INTERNAL, keep serving
+            except Exception as exc:  # catch-all on purpose: answer INTERNAL, keep serving
                 srv.count("internal_errors")
                 log.exception("%s: request failed", self.transport.name)
                 self._error(event.header, Status.INTERNAL, f"the server failed on this request: {type(exc).__name__}")
@@ -275,7 +279,13 @@ class Connection:
             self._error(h, Status.BAD_SESSION, f"frame for session {h.session} on a connection bound to session {s.id}")
             return
         if h.version != s.version:
-            self.send(reply_frame(h, Status.BAD_VERSION, msg.pack_version_error(*self.server.config.versions, f"frame of version {h.version}; this session speaks {s.version}")))
+            self.send(
+                reply_frame(
+                    h,
+                    Status.BAD_VERSION,
+                    msg.pack_version_error(*self.server.config.versions, f"frame of version {h.version}; this session speaks {s.version}"),
+                )
+            )
             return
         if h.opcode == Opcode.BYE:
             self.send(reply_frame(h, Status.OK))
@@ -406,7 +416,9 @@ class HilServer:
             if hello.resume:
                 s = self._sessions.get(hello.resume)
                 if s is None:
-                    return reply_frame(h, Status.BAD_SESSION, msg.pack_error(f"session {hello.resume} is not known here (ended, expired or the server restarted)"))
+                    return reply_frame(
+                        h, Status.BAD_SESSION, msg.pack_error(f"session {hello.resume} is not known here (ended, expired or the server restarted)")
+                    )
                 old = s.conn
                 resumed = True
             else:
@@ -420,7 +432,9 @@ class HilServer:
                     sid = secrets.randbits(32)
                 self._ids.add(sid)
                 fs = self.config.faults
-                chip = ChipEmulator(self.device, self.config.tiles, hello.chip_seed, extra_stuck=fs.stuck, extra_stuck_kind=fs.stuck_kind, max_payload=self.config.max_payload)
+                chip = ChipEmulator(
+                    self.device, self.config.tiles, hello.chip_seed, extra_stuck=fs.stuck, extra_stuck_kind=fs.stuck_kind, max_payload=self.config.max_payload
+                )
                 s = Session(sid, chip, window=ReplayWindow(self.config.cache_entries, self.config.cache_bytes), slowop_s=fs.slowop_ms / 1000.0,
                             capabilities=self.capabilities, stale_replay=fs.stale_replay)  # fmt: skip
                 s.server_stats = self.stats

@@ -117,7 +117,9 @@ class Session:
     """A session: id, chip, replay window, counters, authentication state; ``send`` delivers frames to the connection
     currently bound (set by the server)."""
 
-    def __init__(self, sid: int, chip: ChipEmulator, *, window: ReplayWindow | None = None, slowop_s: float = 0.0, capabilities: int = 0, stale_replay: bool = False):
+    def __init__(
+        self, sid: int, chip: ChipEmulator, *, window: ReplayWindow | None = None, slowop_s: float = 0.0, capabilities: int = 0, stale_replay: bool = False
+    ):
         self.id = int(sid)
         self.chip = chip
         self.window = window if window is not None else ReplayWindow()
@@ -217,7 +219,13 @@ class Session:
         where = self.window.judge(seq)
         if where == "behind":
             self.counters["stale"] += 1
-            return [self._error(frame, Status.STALE, f"seq {seq} is older than the replay window ({REPLAY_WINDOW} below the last executed seq {self.last_seq}); not executed")]
+            return [
+                self._error(
+                    frame,
+                    Status.STALE,
+                    f"seq {seq} is older than the replay window ({REPLAY_WINDOW} below the last executed seq {self.last_seq}); not executed",
+                )
+            ]
         if where == "executed":
             kept = self.window.kept(seq)
             if kept is None:
@@ -294,12 +302,14 @@ class Session:
         aborted = aborted or lo.abort.is_set()
         with self.lock:
             if aborted:
-                final = self._error(lo.frame, Status.ABORTED, f"{plan.kind.upper()} of {plan.block} aborted after {lo.done} of {lo.total} cells; nothing was applied")
+                final = self._error(
+                    lo.frame, Status.ABORTED, f"{plan.kind.upper()} of {plan.block} aborted after {lo.done} of {lo.total} cells; nothing was applied"
+                )
             else:
                 try:
                     reply = self.chip.commit(plan)
                     final = self._reply(lo.frame, Status.OK, reply.pack())
-                except Exception as exc:  # noqa: BLE001 - a server never dies of a request
+                except Exception as exc:  # catch-all on purpose: a server never dies of a request
                     final = self._error(lo.frame, Status.INTERNAL, f"{plan.kind.upper()} failed: {exc}")
             self.window.keep(lo.seq, lo.digest, final)
             self.long_op = None

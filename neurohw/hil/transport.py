@@ -159,5 +159,5 @@ class SerialTransport(Transport):
         self.closed = True
         try:
             self.port.close()
-        except Exception:  # noqa: BLE001 - closing a failed port must not raise
+        except Exception:  # catch-all on purpose: closing a failed port must not raise
             pass

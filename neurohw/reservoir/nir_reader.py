@@ -230,73 +230,21 @@ def read_reservoir(path_or_graph, dt_s: float | None = None) -> ReservoirGraph:
     """
     import nir
 
-    if isinstance(path_or_graph, (str, Path)):
-        try:
-            graph = nir.read(str(path_or_graph))
-        except Exception as exc:  # h5py / nir raise many kinds on a damaged or foreign file
-            text = " ".join(str(exc).split())
-            if "type mismatch" in text:  # nir checks the shapes along the edges when it reads
-                raise DataError(f"{path_or_graph}: shapes do not match along an edge ({text})") from None
-            raise DataError(f"{path_or_graph}: not a readable NIR file ({type(exc).__name__}: {text})") from None
-        where = str(path_or_graph)
-    else:
-        graph, where = path_or_graph, "NIR graph"
-    if not isinstance(graph, nir.NIRGraph):
-        raise DataError(f"{where}: holds a single {type(graph).__name__} node, not a graph with a reservoir")
+    graph, where = _load_graph(path_or_graph)
     nodes, edges = _inline(graph)
-    lifs = [k for k, v in nodes.items() if isinstance(v, (nir.LIF, nir.CubaLIF))]
-    if len(lifs) != 1:
-        if not lifs:
-            raise DataError(f"{where}: not a reservoir graph (missing nodes: no LIF or CubaLIF node); neurohw reads {SUPPORTED}")
-        raise DataError(f"{where}: {len(lifs)} LIF/CubaLIF nodes ({', '.join(lifs)}); a reservoir is one population")
-    lif_name = lifs[0]
+    lif_name = _the_population(nodes, where)
     lif = nodes[lif_name]
-
-    def preds(k):
-        return sorted(a for a, b in edges if b == k)
-
-    # the readout: every node reachable from the LIF that cannot reach back to it
-    reach_from_lif, todo = set(), [lif_name]
-    while todo:
-        k = todo.pop()
-        for a, b in edges:
-            if a == k and b not in reach_from_lif:
-                reach_from_lif.add(b)
-                todo.append(b)
-    feeds_lif, todo = set(), [lif_name]
-    while todo:
-        k = todo.pop()
-        for a in preds(k):
-            if a not in feeds_lif:
-                feeds_lif.add(a)
-                todo.append(a)
-    readout = reach_from_lif - feeds_lif
-    for k in sorted(set(nodes)):
-        ok_core = (nir.Input, nir.Output, nir.Linear, nir.Affine, nir.LIF, nir.CubaLIF)
-        ok_readout = (nir.Output, nir.Linear, nir.Affine, nir.I, nir.LI)
-        node = nodes[k]
-        if (k in readout and not isinstance(node, ok_readout)) or (k not in readout and not isinstance(node, ok_core)):
-            raise DataError(f"{where}: node '{k}' is a {type(node).__name__}, which neurohw cannot import; it reads {SUPPORTED}")
+    reach_from_lif = _reachable(edges, lif_name, downstream=True)
+    _check_node_kinds(nodes, reach_from_lif - _reachable(edges, lif_name, downstream=False), where)
     n = int(np.asarray(lif.v_threshold).size)
-    recurrent = [k for k in preds(lif_name) if k in reach_from_lif]
-    feed = [k for k in preds(lif_name) if k not in reach_from_lif]
-    if len(recurrent) > 1 or any(preds(k) != [lif_name] or not isinstance(nodes[k], (nir.Linear, nir.Affine)) for k in recurrent):
+    into_lif = _preds(edges, lif_name)
+    recurrent = [k for k in into_lif if k in reach_from_lif]
+    feed = [k for k in into_lif if k not in reach_from_lif]
+    if len(recurrent) > 1 or any(_preds(edges, k) != [lif_name] or not isinstance(nodes[k], (nir.Linear, nir.Affine)) for k in recurrent):
         raise DataError(f"{where}: the recurrence into '{lif_name}' must be one Linear/Affine node fed by the LIF alone, got {recurrent}")
     if len(feed) != 1:
         raise DataError(f"{where}: '{lif_name}' needs exactly one input path (a Linear/Affine from the Input), got {feed or 'none'}")
-    src = nodes[feed[0]]
-    if isinstance(src, nir.Input):
-        n_in = int(np.prod(np.asarray(next(iter(src.input_type.values())))))
-        if n_in != n:
-            raise DataError(f"{where}: the Input ({n_in}) feeds '{lif_name}' ({n} neurons) directly; shapes do not match")
-        w_in, m_in = np.eye(n), {}
-    else:
-        up = preds(feed[0])
-        if len(up) != 1 or not isinstance(nodes[up[0]], nir.Input):
-            raise DataError(f"{where}: '{feed[0]}' must be fed by the graph's Input alone, got {up}; neurohw reads one input layer")
-        n_in = int(np.prod(np.asarray(next(iter(nodes[up[0]].input_type.values())))))
-        w_in = _weight(src, feed[0], (n, n_in), where)
-        m_in = src.metadata or {}
+    w_in, m_in = _input_weights(nodes, edges, feed[0], lif_name, n, where)
     if recurrent:
         w_rec = _weight(nodes[recurrent[0]], recurrent[0], (n, n), where)
         m_rec = nodes[recurrent[0]].metadata or {}
@@ -317,6 +265,88 @@ def read_reservoir(path_or_graph, dt_s: float | None = None) -> ReservoirGraph:
         cells = _conductances(m_in, m_rec, w_in_t, w_rec_t, (feed[0], recurrent[0]), where)
     return ReservoirGraph(w_in=w_in_t, w_rec=w_rec_t, decay=decay, v_th=v_th, dt_s=dt, reset=reset, lif_name=lif_name,
                           reset_unknown=unknown, **cells)
+
+
+def _load_graph(path_or_graph) -> tuple:
+    """The NIRGraph of a file (every read failure one DataError line) or the graph given, and
+    its name for messages."""
+    import nir
+
+    if isinstance(path_or_graph, (str, Path)):
+        try:
+            graph = nir.read(str(path_or_graph))
+        except Exception as exc:  # h5py / nir raise many kinds on a damaged or foreign file
+            text = " ".join(str(exc).split())
+            if "type mismatch" in text:  # nir checks the shapes along the edges when it reads
+                raise DataError(f"{path_or_graph}: shapes do not match along an edge ({text})") from None
+            raise DataError(f"{path_or_graph}: not a readable NIR file ({type(exc).__name__}: {text})") from None
+        where = str(path_or_graph)
+    else:
+        graph, where = path_or_graph, "NIR graph"
+    if not isinstance(graph, nir.NIRGraph):
+        raise DataError(f"{where}: holds a single {type(graph).__name__} node, not a graph with a reservoir")
+    return graph, where
+
+
+def _the_population(nodes: dict, where: str) -> str:
+    """The name of the graph's one LIF / CubaLIF node."""
+    import nir
+
+    lifs = [k for k, v in nodes.items() if isinstance(v, (nir.LIF, nir.CubaLIF))]
+    if len(lifs) != 1:
+        if not lifs:
+            raise DataError(f"{where}: not a reservoir graph (missing nodes: no LIF or CubaLIF node); neurohw reads {SUPPORTED}")
+        raise DataError(f"{where}: {len(lifs)} LIF/CubaLIF nodes ({', '.join(lifs)}); a reservoir is one population")
+    return lifs[0]
+
+
+def _preds(edges, k: str) -> list[str]:
+    """The nodes with an edge into ``k``, sorted."""
+    return sorted(a for a, b in edges if b == k)
+
+
+def _reachable(edges, start: str, downstream: bool) -> set[str]:
+    """Every node reachable from ``start`` along the edges (``downstream``) or against them."""
+    seen, todo = set(), [start]
+    while todo:
+        k = todo.pop()
+        for nxt in ([b for a, b in edges if a == k] if downstream else _preds(edges, k)):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def _check_node_kinds(nodes: dict, readout: set[str], where: str) -> None:
+    """Every node a kind neurohw reads: the core's (Input, Output, Linear, Affine, LIF, CubaLIF),
+    or in the readout (the nodes after the LIF that do not feed back) Output, Linear, Affine, I, LI."""
+    import nir
+
+    ok_core = (nir.Input, nir.Output, nir.Linear, nir.Affine, nir.LIF, nir.CubaLIF)
+    ok_readout = (nir.Output, nir.Linear, nir.Affine, nir.I, nir.LI)
+    for k in sorted(set(nodes)):
+        node = nodes[k]
+        if (k in readout and not isinstance(node, ok_readout)) or (k not in readout and not isinstance(node, ok_core)):
+            raise DataError(f"{where}: node '{k}' is a {type(node).__name__}, which neurohw cannot import; it reads {SUPPORTED}")
+
+
+def _input_weights(nodes: dict, edges, feed: str, lif_name: str, n: int, where: str) -> tuple[np.ndarray, dict]:
+    """The (n, n_in) input weights into the population and their node's metadata: the identity
+    when the Input feeds the LIF directly, else the Linear / Affine node ``feed`` fed by the Input."""
+    import nir
+
+    src = nodes[feed]
+    if isinstance(src, nir.Input):
+        n_in = int(np.prod(np.asarray(next(iter(src.input_type.values())))))
+        if n_in != n:
+            raise DataError(f"{where}: the Input ({n_in}) feeds '{lif_name}' ({n} neurons) directly; shapes do not match")
+        return np.eye(n), {}
+    up = _preds(edges, feed)
+    if len(up) != 1 or not isinstance(nodes[up[0]], nir.Input):
+        raise DataError(f"{where}: '{feed}' must be fed by the graph's Input alone, got {up}; neurohw reads one input layer")
+    n_in = int(np.prod(np.asarray(next(iter(nodes[up[0]].input_type.values())))))
+    return _weight(src, feed, (n, n_in), where), src.metadata or {}
+
 
 
 def _snntorch_recurrent(lif_name: str, recurrent: list[str]) -> bool:

@@ -12,12 +12,16 @@ applied to it before any axis. A point's values are dotted config keys
 from __future__ import annotations
 
 import copy
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from neurohw.config import apply_overrides, merge, read_yaml
 from neurohw.errors import ConfigError, did_you_mean
+from neurohw.experiments.modalities import resolve_modalities
+from neurohw.experiments.preflight import check_folders, check_memory
 from neurohw.experiments.schema import EXAMPLE, NAME_PATTERN, ExperimentConfig, experiment_path, parse_config
 
 #: keys that a point may not set: seeds are the sweep's own axis; names and folders are the sweep's
@@ -104,3 +108,16 @@ def run_name(name: str, suffix: str) -> str:
     if not NAME_PATTERN.fullmatch(out):
         raise ConfigError(f"name {name!r} cannot name runs; give a plain name (letters, digits, '.', '_', '-')")
     return out
+
+
+def check_machine(configs: Iterable[ExperimentConfig], folder: Path, what: str, progress: bool = False) -> None:
+    """What ``neurohw validate`` checks, for every config of a sweep or a search: that ``folder``
+    (``what``: "sweep folder", "search folder") can be written, the datasets each distinct data
+    section opens (each opened once), and the memory of each config's reservoirs."""
+    check_folders(folder, what)  # before the datasets: a cold cache generates them first
+    opened: dict[str, list] = {}
+    for cfg in configs:
+        key = json.dumps({k: v.model_dump(mode="json") for k, v in cfg.data.items()}, sort_keys=True)
+        if key not in opened:
+            opened[key] = resolve_modalities(cfg, progress)
+        check_memory(cfg, opened[key])

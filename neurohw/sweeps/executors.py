@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from neurohw.errors import ConfigError
+from neurohw.progress import warn
 
 
 def machine_cores() -> int:
@@ -53,6 +54,7 @@ def _init_worker(threads: int) -> None:
     """Runs first in every local worker: die with the sweep, and size the thread pools before
     numpy, torch or numba are imported."""
     _die_with_parent()
+    # inside: sweeps.point imports numpy, and the thread variables must be set before numpy loads
     from neurohw.sweeps.point import THREAD_VARIABLES
 
     for var in THREAD_VARIABLES:
@@ -75,8 +77,6 @@ class LocalExecutor:
         if self.workers < 1:
             raise ConfigError(f"--workers must be >= 1, got {workers}")
         if self.workers * self.threads > cores:
-            from neurohw.progress import warn
-
             warn(f"{self.workers} workers x {self.threads} thread(s) on {cores} cores: they will slow each other down "
                  f"(--workers {max(1, cores // self.threads)} fits)")
         self._pool = None
@@ -174,7 +174,7 @@ class RayExecutor:
         try:
             ray.init(address=address, num_cpus=n_cpus, include_dashboard=False, log_to_driver=False,
                      logging_level="ERROR", ignore_reinit_error=True)
-        except Exception as exc:  # noqa: BLE001 - any failure to join is the user's address
+        except Exception as exc:  # catch-all on purpose: any failure to join is the user's address
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             where = "this machine (--address auto)" if address == "auto" else (address or "a local instance")
             raise ConfigError(f"--executor ray: cannot start or join Ray on {where}: {first}") from None
@@ -205,7 +205,7 @@ class RayExecutor:
                 item = running.pop(ref)
                 try:
                     yield item, ray.get(ref)
-                except Exception as exc:  # noqa: BLE001 - the worker died; the point is recorded as failed
+                except Exception as exc:  # catch-all on purpose: the worker died; the point is recorded as failed
                     yield item, WorkerDied(f"the Ray worker failed: {str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}")
 
     def close(self) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from neurohw.sweeps import front as front_mod
+from neurohw.sweeps.front_plots import plot_hypervolume, plot_pairs
 from neurohw.sweeps.objectives import constraint_values, final_score, metric_value
 
 #: the samplers of a multi-objective search
@@ -76,14 +77,12 @@ def finish(search, folder: Path, study) -> tuple[Path, list[Path], int]:
     plots, front size)``."""
     from optuna.trial import TrialState
 
-    from neurohw.sweeps.front_plots import plot_hypervolume, plot_pairs
-
     trials = study.get_trials(deepcopy=False)
     rows = front_mod.trial_rows(search, [t for t in trials if t.state == TrialState.COMPLETE])
     members = front_mod.front(search, rows)
     configs = front_mod.write_front_configs(search, folder, members)
     pareto = front_mod.write_pareto(search, folder, members, configs, front_mod.final_name_of(search))
-    from neurohw.sweeps.search import interrupted_trials
+    from neurohw.sweeps.search import interrupted_trials  # inside: search imports this module
 
     front_mod.write_trials(search, folder, trials, members, set(interrupted_trials(study)))
     plots = plot_pairs(folder, search, rows, members)

@@ -32,6 +32,7 @@ from pydantic import model_validator
 from neurohw.config import Section
 from neurohw.devices.array_cost import ARRAY_COSTS
 from neurohw.errors import ConfigError, did_you_mean
+from neurohw.sweeps.point import VALIDATION_METRICS, metric_names
 
 #: metrics a multi-objective search may use beside the validation scores, with their units
 COST_UNITS = {
@@ -67,8 +68,6 @@ class ConstraintSpec(Section):
 
 def is_validation(metric: str) -> bool:
     """True for a validation score (maximised by default)."""
-    from neurohw.sweeps.point import VALIDATION_METRICS
-
     return metric == "validation" or metric in VALIDATION_METRICS
 
 
@@ -87,8 +86,7 @@ def unit_of(metric: str) -> str:
 def check_metric(metric: str, base_cfg, source: str, what: str) -> None:
     """A metric an objective or constraint may use: a validation score the base's task and head
     report, or a cost (module doc); test metrics refused with one line."""
-    from neurohw.sweeps.point import VALIDATION_METRICS, metric_names
-    from neurohw.sweeps.search import objective_name
+    from neurohw.sweeps.search import objective_name  # inside: search imports this module
 
     allowed = ["validation", *VALIDATION_METRICS, *COST_UNITS]
     if metric.startswith("test") or metric.split(".")[:2] in (["zero_shot", "seen"], ["zero_shot", "unseen"]):
@@ -118,7 +116,7 @@ def check_objectives(objectives: list[ObjectiveSpec], constraints: list[Constrai
 def metric_value(metric: str, metrics: dict, cfg) -> float | None:
     """The value of ``metric`` in a trial's flat metrics (``cfg``: the trial's ExperimentConfig,
     which resolves ``validation``); None when the run does not report it."""
-    from neurohw.sweeps.search import objective_name
+    from neurohw.sweeps.search import objective_name  # inside: search imports this module
 
     if metric == "energy_per_sample":
         parts = [metrics.get("energy.encoder_j_per_sample"), metrics.get("energy.head_j_per_sample")]

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from neurohw.devices.array_cost import ARRAY_COSTS
+from neurohw.errors import UserError
 
 #: the environment variables that size the thread pools of numpy's BLAS, OpenMP, MKL and numba
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
@@ -61,6 +62,7 @@ def run_point(task: PointTask) -> dict:
     t0 = time.perf_counter()
     try:
         limit_threads(task.threads)
+        # inside, after limit_threads: the runner and the schema load torch and numba, whose thread pools are sized first
         from neurohw.experiments.runner import run_experiment
         from neurohw.experiments.schema import parse_config
 
@@ -68,14 +70,12 @@ def run_point(task: PointTask) -> dict:
         path = run_experiment(cfg, task.runs_dir, progress=False)
         metrics = flat_metrics(json.loads((Path(path) / "metrics.json").read_text()))
         return {"status": "ok", "metrics": metrics, "error": None, "run_dir": str(path), "wall_s": time.perf_counter() - t0}
-    except Exception as exc:  # noqa: BLE001 - a point's failure is its record, never the sweep's end
+    except Exception as exc:  # catch-all on purpose: a point's failure is its record, never the sweep's end
         return {"status": "failed", "metrics": {}, "error": one_line(exc), "run_dir": None, "wall_s": time.perf_counter() - t0}
 
 
 def one_line(exc: BaseException) -> str:
     """An exception as one line: a UserError's message, else its type and first line."""
-    from neurohw.errors import UserError
-
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return text if isinstance(exc, UserError) else f"{type(exc).__name__}: {text}".rstrip(": ")
 

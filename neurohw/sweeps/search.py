@@ -75,13 +75,17 @@ from pydantic import Field, model_validator
 
 from neurohw.config import Section, validate
 from neurohw.errors import ConfigError
-from neurohw.experiments.schema import NAME_PATTERN, ExperimentConfig
+from neurohw.experiments.schema import NAME_PATTERN, ExperimentConfig, parse_config
 from neurohw.paths import atomic_path
 from neurohw.progress import Progress, note, warn
+from neurohw.resources import shipped_yaml
 from neurohw.sweeps import base as base_mod
-from neurohw.sweeps.objectives import ConstraintSpec, ObjectiveSpec, direction_of
+from neurohw.sweeps.multi import finish, sampler, tell
+from neurohw.sweeps.objectives import ConstraintSpec, ObjectiveSpec, check_objectives, direction_of
 from neurohw.sweeps.point import VALIDATION_METRICS, PointTask, metric_names, one_line, run_point
 from neurohw.sweeps.records import hold_folder
+from neurohw.sweeps.search_plots import plot_history, plot_params
+from neurohw.sweeps.spec import read_spec
 from neurohw.sweeps.table import cell
 
 
@@ -249,8 +253,6 @@ class SearchResult:
 
 def search_path(name_or_path: str | Path) -> Path:
     """A search YAML path as given, or a shipped search's file for a bare name."""
-    from neurohw.resources import shipped_yaml
-
     return shipped_yaml(name_or_path, "searches", "search")
 
 
@@ -267,8 +269,6 @@ def load_search(path_or_name: str | Path, overrides: list[str] | None = None, tr
                 raw_spec: dict | None = None) -> Search:
     """Read and check a search file: the schema, every parameter's ends and choices against the
     experiment schema, the objective (a validation metric the trials measure)."""
-    from neurohw.sweeps.spec import read_spec
-
     raw_spec, source, folder = read_spec(path_or_name, raw_spec, search_path, "search", "see experiments/searches/ for a complete example")
     spec = validate(SearchSpec, raw_spec, source)
     if trials is not None:
@@ -283,8 +283,6 @@ def load_search(path_or_name: str | Path, overrides: list[str] | None = None, tr
         for v in p.corners():
             configs.append(base_mod.validate_point(seeds_raw, {key: v}, f"{source}: parameter"))
     if spec.objectives is not None:
-        from neurohw.sweeps.objectives import check_objectives
-
         check_objectives(spec.objectives, spec.constraints, base_cfg, source)
         return Search(name=name, source=source, raw=raw, params=dict(spec.params), objective=spec.objectives[0].metric,
                       direction=direction_of(spec.objectives[0]), trials=spec.trials, sampler=spec.sampler or "nsga2",
@@ -310,20 +308,6 @@ def search_folder(search: Search, out: str | Path | None) -> Path:
     return Path(out) if out is not None else Path(search.output) / search.name
 
 
-def check_search_machine(search: Search, folder: Path, progress: bool = False) -> None:
-    """The datasets the trials open and the memory of the largest checked configs; the folder."""
-    from neurohw.experiments.modalities import resolve_modalities
-    from neurohw.experiments.preflight import check_folders, check_memory
-
-    check_folders(folder, "search folder")  # before the datasets: a cold cache generates them first
-    opened: dict[str, list] = {}
-    for cfg in search.configs:
-        key = json.dumps({k: v.model_dump(mode="json") for k, v in cfg.data.items()}, sort_keys=True)
-        if key not in opened:
-            opened[key] = resolve_modalities(cfg, progress)
-        check_memory(cfg, opened[key])
-
-
 def slot_seed(seed: int, slot: int) -> int:
     """The sampler seed of the ``slot``-th trial of the budget (0, 1, ...): 32 bits of numpy's
     ``SeedSequence([seed, slot])``, so every slot has its own independent stream."""
@@ -339,8 +323,6 @@ def sampler_for(search: Search, slot: int):
 
     seed = slot_seed(search.seed, slot)
     if search.multi:
-        from neurohw.sweeps.multi import sampler
-
         return sampler(search, seed)
     if search.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
@@ -351,7 +333,7 @@ def _study(search: Search, folder: Path):
     import optuna
     from optuna.storages import JournalStorage
 
-    from neurohw.sweeps.journal import CheckedJournal
+    from neurohw.sweeps.journal import CheckedJournal  # inside: the journal loads optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = JournalStorage(CheckedJournal(folder / "study.log"))
@@ -446,8 +428,6 @@ def run_search(search: Search, executor, folder: Path, progress: bool = True) ->
         values = {k: search.params[k].value(best.params[k]) for k in search.params}
         best_path = _write_best(search, folder, values, best, len(complete))
         _write_trials(search, folder, study)
-        from neurohw.sweeps.search_plots import plot_history, plot_params
-
         plots = [p for p in (plot_history(folder / "history.png", study, search), plot_params(folder / "params.png", study, search)) if p]
     note(f"search {search.name}: best {search.objective} = {best.value:.4f} (trial {best.number} of {len(complete)} finished); "
          f"{best_path}", progress)
@@ -480,16 +460,11 @@ def _tell(study, trial, search: Search, task: PointTask, result) -> str | None:
         return one_line(result)
     if result["status"] != "ok":
         return result["error"]
-    from neurohw.experiments.schema import parse_config
-    from neurohw.sweeps.multi import tell
-
     return tell(study, trial, search, parse_config(task.config, task.task), result["metrics"])
 
 
 def _finish_multi(search: Search, folder: Path, study, n_complete: int, progress: bool) -> SearchResult:
     """The end of a multi-objective search: the front, its tables and plots."""
-    from neurohw.sweeps.multi import finish
-
     pareto, plots, n_front = finish(search, folder, study)
     note(f"search {search.name}: {n_front} trial(s) on the Pareto front of {n_complete} finished; {pareto}", progress)
     return SearchResult(folder, pareto, float("nan"), -1, n_complete, plots, pareto=pareto)
@@ -510,8 +485,6 @@ def _objective(search: Search, task: PointTask, result) -> tuple[float | None, s
         return None, one_line(result)
     if result["status"] != "ok":
         return None, result["error"]
-    from neurohw.experiments.schema import parse_config
-
     cfg = parse_config(task.config, task.task)
     name = objective_name(search.objective, cfg)
     value = result["metrics"].get(name)

@@ -41,7 +41,7 @@ def plot_history(path: Path, study, search) -> Path | None:
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
     ax.plot(n, v, "o", alpha=0.7, label="trial")
     ax.step(n, best, where="post", color="C3", label="best so far")
-    from neurohw.sweeps.search import interrupted_trials
+    from neurohw.sweeps.search import interrupted_trials  # inside: search imports this module
 
     interrupted = len(interrupted_trials(study))
     real_failures = [t.number for t in failed if "error" in t.user_attrs]

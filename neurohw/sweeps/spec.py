@@ -23,7 +23,6 @@ point), the metric names, the datasets each point opens and the memory its reser
 from __future__ import annotations
 
 import itertools
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from pydantic import Field, field_validator
 from neurohw.config import Section, read_yaml, validate
 from neurohw.errors import ConfigError, did_you_mean
 from neurohw.experiments.schema import NAME_PATTERN, ExperimentConfig
+from neurohw.resources import shipped_yaml
 from neurohw.sweeps import base as base_mod
 from neurohw.sweeps.point import metric_names
 
@@ -113,8 +113,6 @@ class Sweep:
 
 def sweep_path(name_or_path: str | Path) -> Path:
     """A sweep YAML path as given, or a shipped sweep's file for a bare name (``drift``)."""
-    from neurohw.resources import shipped_yaml
-
     return shipped_yaml(name_or_path, "sweeps", "sweep")
 
 
@@ -187,18 +185,3 @@ def default_metrics(cfg: ExperimentConfig) -> list[str]:
     if cfg.task == "zero_shot":
         return ["zero_shot.seen.a_to_b", "zero_shot.unseen.a_to_b", "zero_shot.val_seen.a_to_b"]
     return ["test_accuracy", "cv_accuracy" if cfg.head_kind == "ridge" else "val_accuracy"]
-
-
-def check_machine(sweep: Sweep, folder: Path, progress: bool = False) -> None:
-    """What ``neurohw validate`` checks, for every point: the datasets each distinct data section
-    opens, the memory of each point's reservoirs, and that the sweep folder can be written."""
-    from neurohw.experiments.modalities import resolve_modalities
-    from neurohw.experiments.preflight import check_folders, check_memory
-
-    check_folders(folder, "sweep folder")  # before the datasets: a cold cache generates them first
-    opened: dict[str, list] = {}
-    for cfg in sweep.configs.values():
-        key = json.dumps({k: v.model_dump(mode="json") for k, v in cfg.data.items()}, sort_keys=True)
-        if key not in opened:
-            opened[key] = resolve_modalities(cfg, progress)
-        check_memory(cfg, opened[key])

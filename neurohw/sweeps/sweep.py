@@ -20,6 +20,7 @@ from pathlib import Path
 from neurohw.paths import atomic_path
 from neurohw.progress import Progress, note, warn
 from neurohw.sweeps.point import PointTask, one_line, run_point
+from neurohw.sweeps.plots import plot_sweep
 from neurohw.sweeps.records import RecordStore, config_key, hold_folder
 from neurohw.sweeps.spec import Sweep
 from neurohw.sweeps.table import write_csv
@@ -95,8 +96,6 @@ def _run_held(sweep: Sweep, executor, folder: Path, progress: bool) -> SweepResu
                 _table(sweep, folder, meta, records)
                 last_table = time.monotonic()
     table = _table(sweep, folder, meta, records)
-    from neurohw.sweeps.plots import plot_sweep
-
     rows = [records[t] for t in meta if t in records]
     plots = plot_sweep(folder, rows, sweep.axes, sweep.metrics, sweep.name)
     ok = sum(1 for r in rows if r["status"] == "ok")

@@ -38,13 +38,22 @@ def test_serve_process_with_overrides_and_faults():
 
 
 def test_serve_stops_by_itself():
-    proc = subprocess.Popen([sys.executable, "-m", "neurohw", "hil", "serve", "--device", "ideal", "--port", "0", "--exit-after", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "neurohw", "hil", "serve", "--device", "ideal", "--port", "0", "--exit-after", "0.5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert "serving ideal" in proc.stdout.readline()
         assert proc.wait(30) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+# nine nested lists of nine aliases: 9**8 = 43 million values once the aliases are followed
+ALIAS_BOMB = "{a0: &a0 [x,x,x,x,x,x,x,x,x], " + ", ".join(f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)) + "}"
 
 
 @pytest.mark.parametrize(
@@ -55,6 +64,11 @@ def test_serve_stops_by_itself():
         (["hil", "serve", "--device", "taox_rram_40nm", "--faults", "jitter=0.1"], "unknown fault"),
         (["hil", "serve", "--device", "taox_rram_40nm", "--tiles", "0"], "--tiles"),
         (["hil", "serve", "--device", "taox_rram_40nm", "--set", "read_noise.relativ=0"], "unknown key"),
+        (["hil", "serve", "--device", "taox_rram_40nm", "--set", "read_noise.relative=[0"], "not valid YAML"),
+        # the one configuration layer's limits: an alias bomb and a NUL byte are refused, not expanded or read
+        (["hil", "serve", "--device", "taox_rram_40nm", "--set", "read_noise.relative=" + ALIAS_BOMB], "not valid YAML"),
+        (["hil", "serve", "--device", "taox_rram_40nm", "--set", "read_noise.relative=0\x00"], "not valid YAML"),
+        (["hil", "serve", "--device", "taox_rram_40nm", "--set", "read_noise"], "key.path=value"),
         (["hil", "serve", "--device", "taox_rram_40nm", "--max-payload", "10"], "--max-payload"),
         (["hil", "serve", "--device", "taox_rram_40nm", "--serial", "/dev/does-not-exist", "--port", "0", "--exit-after", "1"], "--serial"),
     ],
@@ -77,7 +91,12 @@ def test_busy_port_is_one_line(capsys):
 
 
 def test_serve_exits_cleanly_on_interrupt():
-    proc = subprocess.Popen([sys.executable, "-m", "neurohw", "hil", "serve", "--device", "ideal", "--port", "0", "--exit-after", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "neurohw", "hil", "serve", "--device", "ideal", "--port", "0", "--exit-after", "60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert "serving ideal" in proc.stdout.readline()
         time.sleep(0.3)

@@ -144,4 +144,25 @@ def test_shipped_experiments_validate(path, monkeypatch):
     monkeypatch.setenv("NEUROHW_NMNIST", "/tmp/nmnist")
     monkeypatch.setenv("NEUROHW_NTIDIGITS", "/tmp/ntidigits")
     cfg = load_config(path)
-    assert cfg.name
+    resolved = cfg.model_dump(mode="json")
+    written = yaml.safe_load(path.read_text(encoding="utf-8"))
+    # every value the YAML writes (data, device, reservoir, head, ... down to each leaf) is the
+    # value the resolved config holds: no validator drops, renames or rewrites what was asked for
+    for keys, value in _leaves(written):
+        node = resolved
+        for key in keys:
+            assert isinstance(node, dict) and key in node, f"{path.name}: {'.'.join(keys)} is not in the resolved config"
+            node = node[key]
+        assert node == value, f"{path.name}: {'.'.join(keys)} = {value!r} resolves to {node!r}"
+    assert set(cfg.reservoir) == set(cfg.data), f"{path.name}: one reservoir section per modality"
+    # and the resolved config, written out with every default, reads back to the same config
+    assert parse_config(yaml.safe_load(dump_config(cfg)), path.name) == cfg
+
+
+def _leaves(node, keys=()):
+    """(key path, value) of every leaf of a nested mapping (lists are values)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _leaves(value, (*keys, key))
+    else:
+        yield keys, node

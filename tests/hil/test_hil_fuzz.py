@@ -29,7 +29,9 @@ def _valid_payload(rng: np.random.Generator, op: int) -> bytes:
         return Block(int(rng.integers(0, 3)), int(rng.integers(0, 520)), int(rng.integers(0, 40)), int(rng.integers(0, 260)), int(rng.integers(0, 20)))
 
     if op == Opcode.HELLO:
-        return msg.Hello(int(rng.integers(0, 3)), int(rng.integers(0, 3)), int(rng.integers(0, 2)) * int(rng.integers(0, 2**32)), int(rng.integers(0, 2**62)), "fuzz").pack()
+        return msg.Hello(
+            int(rng.integers(0, 3)), int(rng.integers(0, 3)), int(rng.integers(0, 2)) * int(rng.integers(0, 2**32)), int(rng.integers(0, 2**62)), "fuzz"
+        ).pack()
     if op == Opcode.FORM:
         b = block()
         mask = rng.random((b.nrows, b.ncols)) < 0.5 if rng.random() < 0.3 else None
@@ -147,7 +149,22 @@ def _end_marker(session: int) -> bytes:
 @pytest.mark.parametrize("n_frames", [pytest.param(10_000, id="10k"), pytest.param(100_000, id="100k", marks=pytest.mark.slow)])
 def test_fuzzed_server_survives_and_keeps_serving(n_frames):
     dev = device()
-    args = ("--device", "taox_rram_40nm", "--tiles", "3", "--frame-timeout-s", "2", "--max-sessions", "6", "--max-connections", "12", "--max-payload", "65536", "--session-ttl-s", "1")
+    args = (
+        "--device",
+        "taox_rram_40nm",
+        "--tiles",
+        "3",
+        "--frame-timeout-s",
+        "2",
+        "--max-sessions",
+        "6",
+        "--max-connections",
+        "12",
+        "--max-payload",
+        "65536",
+        "--session-ttl-s",
+        "1",
+    )
     with serve_process(*args) as (proc, url):
         good = RemoteMacro(url, chip_seed=77)
         local = LocalMacro(dev, tiles=3, chip_seed=77)

@@ -78,7 +78,13 @@ def test_doc_example_frames_are_what_the_encoder_writes():
     want = [
         encode_frame(Opcode.HELLO, msg.Hello(1, 1, 0, 0, "neurohw").pack(), seq=1, session=0),
         encode_frame(Opcode.INFO, b"", seq=2, session=0x12345678),
-        encode_frame(Opcode.MVM, msg.MvmRequest(msg.Block(0, 0, 10, 0, 2), np.array([[[1, 0, 0, 1, 0, 0, 0, 0, 1, 1]]]), np.array([5])).pack(), seq=3, session=0x12345678, flags=Flag.EXACT),
+        encode_frame(
+            Opcode.MVM,
+            msg.MvmRequest(msg.Block(0, 0, 10, 0, 2), np.array([[[1, 0, 0, 1, 0, 0, 0, 0, 1, 1]]]), np.array([5])).pack(),
+            seq=3,
+            session=0x12345678,
+            flags=Flag.EXACT,
+        ),
         encode_frame(Opcode.MVM, msg.MvmReply(np.array([[[-3, 120]]], np.int32)).pack(), seq=3, session=0x12345678, flags=Flag.REPLY),
         encode_frame(Opcode.MVM, b"", seq=7, session=0x12345678, flags=Flag.REPLY, status=Status.BAD_CRC),
     ]

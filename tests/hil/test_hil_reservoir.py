@@ -179,7 +179,9 @@ def test_no_adc_device_reads_as_the_reference():
     enc, xin, xrec = _setup(dev, 60, 40, macro, scale=0.1)
     syn = enc.synapses(0.1)
     rasters = _rasters(60, 4, 5, density=0.15)
-    _equal(numpy_ref.run_batch(syn, rasters, np.arange(4), 2, False, True), MacroReservoir(macro, xin, xrec).run_batch(syn, rasters, np.arange(4), 2, False, True))
+    _equal(
+        numpy_ref.run_batch(syn, rasters, np.arange(4), 2, False, True), MacroReservoir(macro, xin, xrec).run_batch(syn, rasters, np.arange(4), 2, False, True)
+    )
     ideal = device("ideal")  # continuous conductances: equal up to rounding
     macro = LocalMacro(ideal, tiles=2)
     enc, xin, xrec = _setup(ideal, 60, 40, macro, scale=0.1)

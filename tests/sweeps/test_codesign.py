@@ -49,7 +49,10 @@ def test_a_multi_objective_search_is_checked_before_it_runs():
         (_search(objectives=[{"metric": "validation"}, {"metric": "test_accuracy"}]), r"objective 'test_accuracy' is measured on the test split"),
         (_search(objectives=[{"metric": "validation"}, {"metric": "energy_per_sampel"}]), r"not a search metric \(did you mean 'energy_per_sample'\?\)"),
         (_search(objectives=[{"metric": "validation"}, {"metric": "validation"}]), r"objectives name a metric twice"),
-        (_search(objectives=[{"metric": "val_accuracy"}, {"metric": "array.cells"}]), r"'val_accuracy' is not measured by the base's classify task with a ridge head"),
+        (
+            _search(objectives=[{"metric": "val_accuracy"}, {"metric": "array.cells"}]),
+            r"'val_accuracy' is not measured by the base's classify task with a ridge head",
+        ),
         (_search(constraints=[{"metric": "validation"}]), r"a constraint needs min, max or both"),
         (_search(constraints=[{"metric": "zero_shot.seen.a_to_b", "min": 0.1}]), r"constraint 'zero_shot.seen.a_to_b' is measured on the test split"),
         ({k: v for k, v in _search().items() if k != "objectives"}, r"constraints need objectives"),

@@ -47,8 +47,14 @@ def test_a_search_is_checked_before_it_runs():
     bad = [
         (_search(objective="test_accuracy"), r"objective 'test_accuracy' is measured on the test split; a search selects on validation data only"),
         (_search(objective="zero_shot.unseen.a_to_b"), r"is measured on the test split"),
-        (_search(objective="val_accuracy"), r"objective 'val_accuracy' is not measured by the base's classify task with a ridge head; use 'validation' \(cv_accuracy there\)"),
-        (_search(params={"reservoir.d.decy": {"low": 0.7, "high": 0.9}}), r"parameter reservoir\.d\.decy=0\.7: unknown key 'decy' in reservoir\.d \(did you mean 'decay'\?\)"),
+        (
+            _search(objective="val_accuracy"),
+            r"objective 'val_accuracy' is not measured by the base's classify task with a ridge head; use 'validation' \(cv_accuracy there\)",
+        ),
+        (
+            _search(params={"reservoir.d.decy": {"low": 0.7, "high": 0.9}}),
+            r"parameter reservoir\.d\.decy=0\.7: unknown key 'decy' in reservoir\.d \(did you mean 'decay'\?\)",
+        ),
         (_search(params={"reservoir.d.decay": {"low": 0.7, "high": 1.5}}), r"parameter reservoir\.d\.decay=1\.5: key 'reservoir\.d\.decay' = 1\.5"),
         (_search(params={"reservoir.d.decay": {"low": 0.9, "high": 0.7}}), r"low must be below high"),
         (_search(params={"reservoir.d.decay": {"low": 0.0, "high": 0.7, "log": True}}), r"a log range needs low > 0"),

@@ -45,7 +45,10 @@ def test_seeds_default_to_the_base_and_a_sweep_without_axes_is_one_point():
 BAD = [
     ({"axes": {"device.read_tim": [1.0]}}, r"t\.yaml: axis device\.read_tim=1\.0: unknown key 'read_tim' in device \(did you mean 'read_time_s'\?\)"),
     ({"axes": {"reservoir.d.n_neuron": [8]}}, r"unknown key 'n_neuron' in reservoir\.d \(did you mean 'n_neurons'\?\)"),
-    ({"axes": {"resevoir.d.n_neurons": [8]}}, r"axis 'resevoir\.d\.n_neurons': unknown key 'resevoir' at the top level of the experiment \(did you mean 'reservoir'\?\)"),
+    (
+        {"axes": {"resevoir.d.n_neurons": [8]}},
+        r"axis 'resevoir\.d\.n_neurons': unknown key 'resevoir' at the top level of the experiment \(did you mean 'reservoir'\?\)",
+    ),
     ({"axes": {"reservoir.d.decay": []}}, r"axis 'reservoir\.d\.decay' is empty; give at least one value"),
     ({"axes": {"reservoir.d.decay": 0.9}}, r"axis 'reservoir\.d\.decay' must be a list of values"),
     ({"axes": {"reservoir.d.decay": [0.9, 1.5]}}, r"axis reservoir\.d\.decay=1\.5: key 'reservoir\.d\.decay' = 1\.5: .*less than or equal to 1"),

@@ -69,8 +69,9 @@ class BatchResult(NamedTuple):
     spikes: list | None = None
 
 
-def bin_of_step(t: int, T: int, K: int) -> int:
-    """Count bin of step ``t`` of a ``T``-step sample: ``floor(t * K / T)`` (K equal bins)."""
+def bin_of_step(t: int, T, K: int):
+    """Count bin of step ``t`` of a ``T``-step sample: ``floor(t * K / T)`` (K equal bins);
+    ``T`` may be an integer array (one length per sample), then one bin per sample."""
     return (t * K) // T
 
 

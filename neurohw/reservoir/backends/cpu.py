@@ -350,85 +350,114 @@ def _run(indptr, indptr_off, indices, codes, nnz_off, lengths, sample_ids,
                 _gather_inputs(w_in, lo, hi, indices, codes, nz0, plane, bit_serial, tile_rows, use_adc, n_tiles,
                                buf, zero, acc, q, rows, noisy, integer, sq32, narrow)  # fmt: skip
             # --- recurrent crossbar: rows of the neurons that spiked at t-1 (slot n_tin + tile) ---
-            nbuf = 0
-            btile = -1
-            for k in range(nspk):
-                i = spk[k]
-                tile = n_tin + i // tile_rows if use_adc else 1
-                if nbuf > 0 and tile != btile:
-                    _add_rows(w_rec, buf, nbuf, zero, acc[btile], q[btile], noisy, integer, sq32, narrow)
-                    nbuf = 0
-                buf[nbuf] = i
-                nbuf += 1
-                btile = tile
-                rows[tile] += 1
-                if nbuf == GROUP:
-                    _add_rows(w_rec, buf, nbuf, zero, acc[btile], q[btile], noisy, integer, sq32, narrow)
-                    nbuf = 0
-            if nbuf > 0:
-                _add_rows(w_rec, buf, nbuf, zero, acc[btile], q[btile], noisy, integer, sq32, narrow)
+            _gather_spikes(w_rec, spk, nspk, tile_rows, n_tin, use_adc, buf, zero, acc, q, rows, noisy, integer, sq32, narrow)
             # --- reads -> current, in numpy_ref.reads' order ---
             for j in range(n):
                 cur[j] = 0.0
             if use_adc:
-                for tile in range(n_tiles):
-                    vt = v_in if tile < n_tin else 1.0
-                    if tile >= n_tin or n_planes == 1:  # one read: cur += (code * step) * v
-                        if rows[tile] > 0:
-                            _adc_read(acc[tile], q[tile], rows[tile], cur, step[tile], vt, True, noisy, identity_adc[tile], r2, g, words,
-                                      k0, k1, t, sid, tile, rel2[tile], add2[tile], ua[tile], fmax, imax)  # fmt: skip
-                            rows[tile] = 0
-                        continue
-                    # bit planes: codes shifted and added as integers (exact in float64), then
-                    # cur += (sum_b 2^b code_b * step) * v
-                    nread = 0
-                    for plane in range(n_planes):
-                        slot = tile + plane * n_tiles
-                        if rows[slot] == 0:
-                            continue
-                        if nread == 0:
-                            for j in range(n):
-                                csum[j] = 0.0
-                        _adc_read(acc[slot], q[slot], rows[slot], csum, 2.0**plane, 1.0, False, noisy, identity_adc[tile], r2, g, words,
-                                  k0, k1, t, sid, slot, rel2[tile], add2[tile], ua[tile], fmax, imax)  # fmt: skip
-                        rows[slot] = 0
-                        nread += 1
-                    if nread > 0:
-                        st = step[tile]
-                        for j in range(n):
-                            cur[j] += (csum[j] * st) * vt
+                _adc_reads(acc, q, rows, cur, csum, n_tiles, n_tin, n_planes, v_in, step, identity_adc, r2, g, words,
+                           k0, k1, t, sid, rel2, add2, ua, fmax, imax, noisy)  # fmt: skip
             else:
                 _merged_read(acc, q, rows, n_planes, coefs, cur, r2, g, words, k0, k1, t, sid, unit, rel2[0], add2[0], noisy)
-            # --- LIF step (neurohw.reservoir.lif), branch-free so that it vectorises ---
-            kb = (t * K) // T
-            cnt = counts[b, kb]
-            for j in range(n):
-                leak = mem[j] * decay
-                sp = s_prev[j]
-                if subtract:
-                    leak = leak - v_th if sp else leak
-                else:
-                    leak = 0.0 if sp else leak
-                m = leak + cur[j]
-                mem[j] = m
-                fired = m > v_th
-                s_prev[j] = fired
-                total[j] += np.int64(fired)
-                cnt[j] += np.int32(fired)
-            # --- the spike list, ascending: eight flags per 64-bit word, skipping empty words ---
-            nspk = 0
-            for wi in range(s_words.shape[0]):
-                x = s_words[wi]
-                while x != 0:
-                    spk[nspk] = 8 * wi + (_trailing_zeros(x) >> 3)  # a flag is byte 0x01
-                    nspk += 1
-                    x &= x - np.uint64(1)
+            # --- LIF step (neurohw.reservoir.lif) and the step's count bin ---
+            _lif_step(mem, cur, s_prev, total, counts[b, (t * K) // T], decay, v_th, subtract)
+            nspk = _spike_list(s_words, spk)
             if record:
                 for k in range(nspk):
                     spikes[b, t, spk[k]] = True
         for j in range(n):
             rate[b, j] = np.float32(total[j] / max(T, 1))
             membrane[b, j] = np.float32(mem[j])
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _gather_spikes(w_rec, spk, nspk, tile_rows, n_tin, use_adc, buf, zero, acc, q, rows, noisy, integer, sq32, narrow):
+    """The recurrent crossbar's rows of the neurons that spiked at t-1 (``spk[:nspk]``, ascending)
+    into the accumulators: slot ``n_tin + row tile`` with an ADC, else slot 1; ``GROUP`` rows
+    per pass (:func:`_add_rows`), a pass ending where the row tile changes."""
+    nbuf = 0
+    btile = -1
+    for k in range(nspk):
+        i = spk[k]
+        tile = n_tin + i // tile_rows if use_adc else 1
+        if nbuf > 0 and tile != btile:
+            _add_rows(w_rec, buf, nbuf, zero, acc[btile], q[btile], noisy, integer, sq32, narrow)
+            nbuf = 0
+        buf[nbuf] = i
+        nbuf += 1
+        btile = tile
+        rows[tile] += 1
+        if nbuf == GROUP:
+            _add_rows(w_rec, buf, nbuf, zero, acc[btile], q[btile], noisy, integer, sq32, narrow)
+            nbuf = 0
+    if nbuf > 0:
+        _add_rows(w_rec, buf, nbuf, zero, acc[btile], q[btile], noisy, integer, sq32, narrow)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _adc_reads(acc, q, rows, cur, csum, n_tiles, n_tin, n_planes, v_in, step, identity_adc, r2, g, words,
+               k0, k1, t, sid, rel2, add2, ua, fmax, imax, noisy):  # fmt: skip
+    """With an ADC: every tile with rows read, in numpy_ref.reads' order, its codes into ``cur``:
+    one read ``cur += (code * step) * v``, or for input bit planes the codes shifted and added as
+    integers (exact in float64), then ``cur += (sum_b 2^b code_b * step) * v``."""
+    n = cur.shape[0]
+    for tile in range(n_tiles):
+        vt = v_in if tile < n_tin else 1.0
+        if tile >= n_tin or n_planes == 1:  # one read: cur += (code * step) * v
+            if rows[tile] > 0:
+                _adc_read(acc[tile], q[tile], rows[tile], cur, step[tile], vt, True, noisy, identity_adc[tile], r2, g, words,
+                          k0, k1, t, sid, tile, rel2[tile], add2[tile], ua[tile], fmax, imax)  # fmt: skip
+                rows[tile] = 0
+            continue
+        nread = 0
+        for plane in range(n_planes):
+            slot = tile + plane * n_tiles
+            if rows[slot] == 0:
+                continue
+            if nread == 0:
+                for j in range(n):
+                    csum[j] = 0.0
+            _adc_read(acc[slot], q[slot], rows[slot], csum, 2.0**plane, 1.0, False, noisy, identity_adc[tile], r2, g, words,
+                      k0, k1, t, sid, slot, rel2[tile], add2[tile], ua[tile], fmax, imax)  # fmt: skip
+            rows[slot] = 0
+            nread += 1
+        if nread > 0:
+            st = step[tile]
+            for j in range(n):
+                cur[j] += (csum[j] * st) * vt
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _lif_step(mem, cur, s_prev, total, cnt, decay, v_th, subtract):
+    """One LIF step (:func:`neurohw.reservoir.lif.lif_step`, same operations), branch-free so that
+    it vectorises; the spikes counted in ``total`` and the step's count bin ``cnt``."""
+    for j in range(mem.shape[0]):
+        leak = mem[j] * decay
+        sp = s_prev[j]
+        if subtract:
+            leak = leak - v_th if sp else leak
+        else:
+            leak = 0.0 if sp else leak
+        m = leak + cur[j]
+        mem[j] = m
+        fired = m > v_th
+        s_prev[j] = fired
+        total[j] += np.int64(fired)
+        cnt[j] += np.int32(fired)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _spike_list(s_words, spk):
+    """The neurons that fired, ascending, into ``spk``; their number. Eight flags per 64-bit
+    word (a flag is byte 0x01), empty words skipped."""
+    nspk = 0
+    for wi in range(s_words.shape[0]):
+        x = s_words[wi]
+        while x != 0:
+            spk[nspk] = 8 * wi + (_trailing_zeros(x) >> 3)
+            nspk += 1
+            x &= x - np.uint64(1)
+    return nspk
 
 
 @njit(cache=True, error_model="numpy")
