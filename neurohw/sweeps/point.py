@@ -13,11 +13,9 @@ and the same seeds must give the same table on any executor.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from neurohw.devices.array_cost import ARRAY_COSTS
@@ -63,12 +61,13 @@ def run_point(task: PointTask) -> dict:
     try:
         limit_threads(task.threads)
         # inside, after limit_threads: the runner and the schema load torch and numba, whose thread pools are sized first
+        from neurohw.experiments.run_dir import RunDir
         from neurohw.experiments.runner import run_experiment
         from neurohw.experiments.schema import parse_config
 
         cfg = parse_config(task.config, task.task)
         path = run_experiment(cfg, task.runs_dir, progress=False)
-        metrics = flat_metrics(json.loads((Path(path) / "metrics.json").read_text()))
+        metrics = flat_metrics(RunDir.open(path).metrics())  # read back through its manifest, like every run reader
         return {"status": "ok", "metrics": metrics, "error": None, "run_dir": str(path), "wall_s": time.perf_counter() - t0}
     except Exception as exc:  # catch-all on purpose: a point's failure is its record, never the sweep's end
         return {"status": "failed", "metrics": {}, "error": one_line(exc), "run_dir": None, "wall_s": time.perf_counter() - t0}
