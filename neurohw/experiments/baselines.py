@@ -9,6 +9,7 @@ from neurohw.experiments.encoding import ModalityReservoir
 from neurohw.experiments.features import FeatureSet
 from neurohw.experiments.results import ModalityFeatures
 from neurohw.experiments.schema import ExperimentConfig
+from neurohw.experiments.tasks import task_of
 from neurohw.heads.validation import stratified_split
 from neurohw.progress import note
 
@@ -19,10 +20,10 @@ def run_srnn(cfg: ExperimentConfig, reservoirs: list[ModalityReservoir], feats: 
     samples the LSM used; its metrics and ``training_cost_ratio`` = its time / the LSM head's."""
     note("training the spiking-RNN baseline (BPTT)", progress)
     rng = np.random.default_rng([seed, 51])
-    if cfg.task != "zero_shot":
-        res = _classifier(cfg, reservoirs[0], feats[0], seed, rng)
-    else:
+    if task_of(cfg).cross_modal:
         res = _contrastive(cfg, reservoirs, feats, seed, rng)
+    else:
+        res = _classifier(cfg, reservoirs[0], feats[0], seed, rng)
     res["lsm_head_train_s"] = lsm_train_s
     res["training_cost_ratio"] = res["train_s"] / max(lsm_train_s, 1e-9)
     return res

@@ -10,6 +10,7 @@ from neurohw.experiments.extraction import extract
 from neurohw.experiments.modalities import Modality
 from neurohw.experiments.results import EnergyPerSample, ModalityFeatures, SeedResult, TaskOutput, Timing
 from neurohw.experiments.schema import ExperimentConfig
+from neurohw.experiments.tasks import task_of
 from neurohw.reservoir.lsm import feature_matrix
 
 
@@ -51,39 +52,11 @@ def raw_event_features(reservoirs: list[ModalityReservoir], feats: list[Modality
     return out
 
 
-def _zero_shot_keys(metrics: dict) -> dict:
-    return {k: metrics[k] for k in ("seen_classes", "unseen_classes", "zero_shot", "zero_shot_prototypical", "chance", "pairing")
-            if k in metrics}
-
-
 def run_task(cfg: ExperimentConfig, feats: list[ModalityFeatures], seed: int, progress: bool,
              raw: list[ModalityFeatures] | None = None) -> TaskOutput:
-    """The configured task on the features of one run seed; ``raw``: the no-reservoir
-    baseline's features (zero_shot with ``raw_baseline_bins``), trained with the same heads on
-    the main split and every rotation (under ``raw_baseline``)."""
-    if cfg.task in ("classify", "linear_probe"):
-        from neurohw.experiments.classify import run_classify
-
-        hidden = [] if cfg.task == "linear_probe" or cfg.head_kind == "linear" else (cfg.head.hidden or [128])
-        return run_classify(feats[0].train, feats[0].test, cfg.head, hidden, seed, progress)
-    from neurohw.experiments.zero_shot import run_zero_shot
-
-    a, b = feats
-    args = (a.train, b.train, a.test, b.test, cfg.head, cfg.zero_shot, seed)
-    objectives = ("contrastive", "prototypical") if cfg.zero_shot.prototypical_baseline else ("contrastive",)
-    out = run_zero_shot(*args, progress=progress, objectives=objectives)
-    splits = [None] + [[str(c) for c in rot] for rot in cfg.zero_shot.rotations or []]
-    if cfg.zero_shot.rotations:
-        rots = []
-        for unseen in splits[1:]:
-            r = run_zero_shot(*args, progress=progress, unseen=unseen, objectives=objectives)
-            rots.append(_zero_shot_keys(r.metrics))
-        out.metrics["rotations"] = rots
-    if raw is not None:
-        ra, rb = raw
-        raw_args = (ra.train, rb.train, ra.test, rb.test, cfg.head, cfg.zero_shot, seed)
-        out.metrics["raw_baseline"] = [_zero_shot_keys(run_zero_shot(*raw_args, progress=progress, unseen=u).metrics) for u in splits]
-    return out
+    """The configured task on the features of one run seed (:meth:`~.tasks.Task.run`); ``raw``:
+    the no-reservoir baseline's features, where the task trains one."""
+    return task_of(cfg).run(cfg, feats, seed, progress, raw)
 
 
 def run_seed(cfg: ExperimentConfig, mods: list[Modality], seed: int, progress: bool, figures: bool = False) -> SeedResult:
@@ -100,7 +73,7 @@ def run_seed(cfg: ExperimentConfig, mods: list[Modality], seed: int, progress: b
 def _run_seed(cfg: ExperimentConfig, reservoirs: list[ModalityReservoir], seed: int, progress: bool, figures: bool) -> SeedResult:
     feats, encoder_j, digital_j, features_s = encode_modalities(cfg, reservoirs, progress)
     t0 = time.perf_counter()
-    bins = cfg.zero_shot.raw_baseline_bins if cfg.task == "zero_shot" else None
+    bins = task_of(cfg).raw_baseline_bins(cfg)
     raw = raw_event_features(reservoirs, feats, bins) if bins else None
     output = run_task(cfg, feats, seed, progress, raw)
     task_s = time.perf_counter() - t0

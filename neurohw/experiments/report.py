@@ -18,6 +18,7 @@ import numpy as np  # noqa: E402
 
 from neurohw.experiments.results import ConductanceMap, SeedResult, SpikeSample  # noqa: E402
 from neurohw.experiments.run_dir import RunDir  # noqa: E402
+from neurohw.experiments.tasks import task_of  # noqa: E402
 from neurohw.heads.training import TrainHistory  # noqa: E402
 
 
@@ -194,6 +195,78 @@ def _chip_lines(chip: dict | None) -> list[str]:
     return lines + [""]
 
 
+def classification_section(metrics: dict) -> list[str]:
+    """report.md's classification section: test accuracy over seeds and the readouts' selection."""
+    lines: list[str] = []
+    lines += ["## Classification", "", "| | mean | std | chance |", "|---|---|---|---|"]
+    lines.append(f"| test accuracy | {_fmt(metrics['test_accuracy'])} | {_fmt(metrics.get('test_accuracy_std'))} | {_fmt(metrics.get('chance'))} |")
+    lines += _selection_lines(metrics.get("per_seed") or [])
+    lines.append("")
+    return lines
+
+
+def zero_shot_section(metrics: dict) -> list[str]:
+    """report.md's zero-shot section: top-1 retrieval per class set and direction, baselines, rotations."""
+    lines: list[str] = []
+    zs, sd, ch = metrics["zero_shot"], metrics["zero_shot_std"], metrics["chance"]
+    sel = "test accuracy (optimistic)" if metrics.get("optimistic") else "seen-class validation split only"
+    pairing = metrics.get("pairing", "class")
+    lines += [
+        "## Zero-shot cross-modal retrieval (top-1)",
+        "",
+        f"Model selection: {sel}. Mean and std over {len(metrics['seeds'])} seed(s). "
+        f"a = `{metrics['modalities'][0]}`, b = `{metrics['modalities'][1]}`. Pairing: `{pairing}`.",
+        "",
+    ]
+    if pairing == "class":
+        lines += [
+            "Class pairing: the two modalities share only the class, so nothing in the seen-class data tells the true "
+            "assignment of the unseen classes from a permutation of them; **unseen retrieval at chance is the expected "
+            "outcome** (docs/experiments.md, \"The class-pairing limit\"). The instance-paired `zero_shot_paired` "
+            "experiment (`neurohw run zero_shot_paired`) shows the transfer where the data allow it.",
+            "",
+        ]
+    lines += [
+
+        "| classes | a->b | b->a | chance |",
+        "|---|---|---|---|",
+    ]
+    for s in ("seen", "unseen"):
+        lines.append(
+            f"| {s} {metrics['classes'][s]} | {_fmt(zs[s]['a_to_b'])} ± {_fmt(sd[s]['a_to_b'])} | "
+            f"{_fmt(zs[s]['b_to_a'])} ± {_fmt(sd[s]['b_to_a'])} | {_fmt(ch[s])} |"
+        )
+    if "zero_shot_prototypical" in metrics:
+        p, ps = metrics["zero_shot_prototypical"], metrics["zero_shot_prototypical_std"]
+        lines += ["", "Prototypical-network baseline (same features, same selection):", "", "| classes | a->b | b->a |", "|---|---|---|"]
+        for s in ("seen", "unseen"):
+            lines.append(f"| {s} | {_fmt(p[s]['a_to_b'])} ± {_fmt(ps[s]['a_to_b'])} | {_fmt(p[s]['b_to_a'])} ± {_fmt(ps[s]['b_to_a'])} |")
+    if metrics.get("rotations"):
+        lines += ["", "Class-split rotation (mean over seeds):", ""]
+        lines += ["| unseen | seen a->b | seen b->a | unseen a->b | unseen b->a |", "|---|---|---|---|---|"]
+        for r in metrics["rotations"]:
+            z = r["zero_shot"]
+            lines.append(
+                f"| {r['unseen_classes']} | {_fmt(z['seen']['a_to_b'])} | {_fmt(z['seen']['b_to_a'])}"
+                f" | {_fmt(z['unseen']['a_to_b'])} | {_fmt(z['unseen']['b_to_a'])} |"
+            )
+    if metrics.get("over_splits"):
+        o = metrics["over_splits"]
+        names = {"zero_shot": "contrastive heads, reservoir features", "zero_shot_prototypical": "prototypical heads, reservoir features",
+                 "raw_baseline": "contrastive heads, binned raw events (no reservoir)"}
+        lines += ["", "Over every seed and class split (main split and rotations): mean ± std of top-1 retrieval.", "",
+                  "| method | n | seen a->b | seen b->a | unseen a->b | unseen b->a |", "|---|---|---|---|---|---|"]
+        for key, label in names.items():
+            if key in o:
+                mu, sd = o[key]["mean"], o[key]["std"]
+                cells = " | ".join(f"{_fmt(mu[s][d])} ± {_fmt(sd[s][d])}" for s in ("seen", "unseen") for d in ("a_to_b", "b_to_a"))
+                lines.append(f"| {label} | {o[key]['n']} | {cells} |")
+        cs, cu = _fmt(o["chance"]["seen"]), _fmt(o["chance"]["unseen"])
+        lines.append(f"| chance | | {cs} | {cs} | {cu} | {cu} |")
+    lines.append("")
+    return lines
+
+
 def write_report(folder: Path, metrics: dict, figures: list[str], config_text: str) -> None:
     """The run's report (``RunDir.REPORT``, report.md): the numbers of metrics.json in tables, the figures, the resolved config."""
     lines = [f"# Run report: {metrics.get('name')}", ""]
@@ -204,68 +277,7 @@ def write_report(folder: Path, metrics: dict, figures: list[str], config_text: s
             "(`zero_shot.selection: test_optimistic`). These numbers overstate what a model chosen without test data gets.",
             "",
         ]
-    if "test_accuracy" in metrics:
-        lines += ["## Classification", "", "| | mean | std | chance |", "|---|---|---|---|"]
-        lines.append(f"| test accuracy | {_fmt(metrics['test_accuracy'])} | {_fmt(metrics.get('test_accuracy_std'))} | {_fmt(metrics.get('chance'))} |")
-        lines += _selection_lines(metrics.get("per_seed") or [])
-        lines.append("")
-    if "zero_shot" in metrics:
-        zs, sd, ch = metrics["zero_shot"], metrics["zero_shot_std"], metrics["chance"]
-        sel = "test accuracy (optimistic)" if metrics.get("optimistic") else "seen-class validation split only"
-        pairing = metrics.get("pairing", "class")
-        lines += [
-            "## Zero-shot cross-modal retrieval (top-1)",
-            "",
-            f"Model selection: {sel}. Mean and std over {len(metrics['seeds'])} seed(s). "
-            f"a = `{metrics['modalities'][0]}`, b = `{metrics['modalities'][1]}`. Pairing: `{pairing}`.",
-            "",
-        ]
-        if pairing == "class":
-            lines += [
-                "Class pairing: the two modalities share only the class, so nothing in the seen-class data tells the true "
-                "assignment of the unseen classes from a permutation of them; **unseen retrieval at chance is the expected "
-                "outcome** (docs/experiments.md, \"The class-pairing limit\"). The instance-paired `zero_shot_paired` "
-                "experiment (`neurohw run zero_shot_paired`) shows the transfer where the data allow it.",
-                "",
-            ]
-        lines += [
-
-            "| classes | a->b | b->a | chance |",
-            "|---|---|---|---|",
-        ]
-        for s in ("seen", "unseen"):
-            lines.append(
-                f"| {s} {metrics['classes'][s]} | {_fmt(zs[s]['a_to_b'])} ± {_fmt(sd[s]['a_to_b'])} | "
-                f"{_fmt(zs[s]['b_to_a'])} ± {_fmt(sd[s]['b_to_a'])} | {_fmt(ch[s])} |"
-            )
-        if "zero_shot_prototypical" in metrics:
-            p, ps = metrics["zero_shot_prototypical"], metrics["zero_shot_prototypical_std"]
-            lines += ["", "Prototypical-network baseline (same features, same selection):", "", "| classes | a->b | b->a |", "|---|---|---|"]
-            for s in ("seen", "unseen"):
-                lines.append(f"| {s} | {_fmt(p[s]['a_to_b'])} ± {_fmt(ps[s]['a_to_b'])} | {_fmt(p[s]['b_to_a'])} ± {_fmt(ps[s]['b_to_a'])} |")
-        if metrics.get("rotations"):
-            lines += ["", "Class-split rotation (mean over seeds):", ""]
-            lines += ["| unseen | seen a->b | seen b->a | unseen a->b | unseen b->a |", "|---|---|---|---|---|"]
-            for r in metrics["rotations"]:
-                z = r["zero_shot"]
-                lines.append(
-                    f"| {r['unseen_classes']} | {_fmt(z['seen']['a_to_b'])} | {_fmt(z['seen']['b_to_a'])}"
-                    f" | {_fmt(z['unseen']['a_to_b'])} | {_fmt(z['unseen']['b_to_a'])} |"
-                )
-        if metrics.get("over_splits"):
-            o = metrics["over_splits"]
-            names = {"zero_shot": "contrastive heads, reservoir features", "zero_shot_prototypical": "prototypical heads, reservoir features",
-                     "raw_baseline": "contrastive heads, binned raw events (no reservoir)"}
-            lines += ["", "Over every seed and class split (main split and rotations): mean ± std of top-1 retrieval.", "",
-                      "| method | n | seen a->b | seen b->a | unseen a->b | unseen b->a |", "|---|---|---|---|---|---|"]
-            for key, label in names.items():
-                if key in o:
-                    mu, sd = o[key]["mean"], o[key]["std"]
-                    cells = " | ".join(f"{_fmt(mu[s][d])} ± {_fmt(sd[s][d])}" for s in ("seen", "unseen") for d in ("a_to_b", "b_to_a"))
-                    lines.append(f"| {label} | {o[key]['n']} | {cells} |")
-            cs, cu = _fmt(o["chance"]["seen"]), _fmt(o["chance"]["unseen"])
-            lines.append(f"| chance | | {cs} | {cs} | {cu} | {cu} |")
-        lines.append("")
+    lines += task_of(metrics["task"]).report_section(metrics)
     if metrics.get("baselines"):
         lines += ["## Trainable spiking-RNN baseline (snntorch, BPTT)", "", "| | value |", "|---|---|"]
         for k, v in metrics["baselines"].items():

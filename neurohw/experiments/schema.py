@@ -28,6 +28,7 @@ from neurohw.data.binning import Binning
 from neurohw.devices.chip_map import ChipMap, read_chip_map
 from neurohw.devices.model import DeviceModel
 from neurohw.errors import ConfigError, UserError
+from neurohw.experiments.tasks import task_of
 from neurohw.reservoir.lsm import DEFAULT_DEVICE, LSMConfig
 from neurohw.reservoir.nir_reader import ReservoirGraph, programming_scale, read_reservoir
 from neurohw.reservoir.target_rate import REFERENCE_SCALE
@@ -369,7 +370,7 @@ class ExperimentConfig(Section):
     """One experiment: data -> device -> reservoir -> head -> task, with seeds and an output folder."""
 
     name: str | None = Field(None, description="run name (default: the YAML file's stem); a plain file name")
-    task: Literal["classify", "linear_probe", "zero_shot"]
+    task: Literal["classify", "linear_probe", "zero_shot"]  # one of neurohw.experiments.tasks.TASKS (a test checks)
     seed: int = Field(0, ge=0, le=MAX_RUN_SEED, description="the seed when seeds is not given")
     seeds: list[int] | None = Field(None, description="run once per seed; metrics are mean and std over them")
     output: str = Field("runs", description="parent folder of run directories (--out overrides)")
@@ -413,11 +414,10 @@ class ExperimentConfig(Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> "ExperimentConfig":
-        n = len(self.data)
-        if self.task == "zero_shot" and n != 2:
-            raise ValueError(f"task zero_shot needs exactly two modalities under data, got {n}")
-        if self.task != "zero_shot" and n != 1:
-            raise ValueError(f"task {self.task} needs exactly one modality under data, got {n}")
+        n, task = len(self.data), task_of(self)
+        if n != task.n_modalities:
+            need = "exactly two modalities" if task.n_modalities == 2 else "exactly one modality"
+            raise ValueError(f"task {self.task} needs {need} under data, got {n}")
         if set(self.reservoir) != set(self.data):
             raise ValueError(f"reservoir must have one entry per data modality {sorted(self.data)}, got {sorted(self.reservoir)}")
         d = self.device
@@ -432,17 +432,13 @@ class ExperimentConfig(Section):
         if nir and self.device.conductance_map is not None:
             raise ValueError(f"reservoir.{nir[0]}.from_nir programs a graph's weights, device.conductance_map gives measured cells: "
                              "use one of them")
-        if self.task == "zero_shot" and self.zero_shot.pairing == "instance":
+        if task.cross_modal and self.zero_shot.pairing == "instance":
             self._check_instance_pairing()
         kind = self.head.kind
-        if self.task == "zero_shot" and kind not in (None, "projection"):
-            raise ValueError(f"task zero_shot trains projection heads; head.kind {kind!r} does not apply")
-        if self.task == "classify" and kind not in (None, "linear", "mlp", "ridge"):
-            raise ValueError(f"task classify takes head.kind linear, mlp or ridge, got {kind!r}")
+        if not task.accepts_head(kind, self.head.hidden):
+            raise ValueError(task.head_kind_error(kind))
         if kind == "ridge" and self.head.hidden:
             raise ValueError("head.kind ridge is a linear readout: remove head.hidden (or use kind mlp)")
-        if self.task == "linear_probe" and (kind not in (None, "linear") or self.head.hidden):
-            raise ValueError("task linear_probe is a linear classifier: head.kind linear and no hidden layers")
         return self
 
     def _check_instance_pairing(self) -> None:
@@ -474,9 +470,7 @@ class ExperimentConfig(Section):
     def head_kind(self) -> str:
         if self.head.kind is not None:
             return self.head.kind
-        if self.task == "zero_shot":
-            return "projection"
-        return "mlp" if (self.task == "classify" and self.head.hidden) else "linear"
+        return task_of(self).default_head_kind(self.head.hidden)
 
 
 # ----------------------------------------------------------------------------- loading

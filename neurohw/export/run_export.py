@@ -30,6 +30,7 @@ import numpy as np
 
 from neurohw import __version__
 from neurohw.errors import ConfigError, DataError
+from neurohw.experiments.tasks import task_of
 
 FORMATS = ("conductance-hdf5", "conductance-csv", "nir", "head-onnx", "head-safetensors", "bundle")
 #: formats written as one file (the others are folders)
@@ -140,45 +141,12 @@ def _rebuilt(run, cfg, seed: int) -> list[ExportedEncoder]:
 # ----------------------------------------------------------------------------- heads
 
 
-def _net_hidden(state: dict, prefix: str) -> list[int]:
-    """Hidden widths of a ``net`` Sequential from its weights (the last Linear is the output)."""
-    idx = sorted(int(k[len(prefix):].split(".")[0]) for k in state if k.startswith(prefix) and k.endswith(".weight"))
-    return [int(state[f"{prefix}{i}.weight"].shape[0]) for i in idx[:-1]]
-
-
 def _heads(cfg, state: dict, modalities: list[str], where: Path) -> list[Head]:
-    from neurohw.heads.projection import ProjectionPair
-    from neurohw.heads.readout import Readout
-    from neurohw.heads.ridge import RidgeReadout
-
-    heads = []
     try:
-        if cfg.task in ("classify", "linear_probe"):
-            d = int(state["readout.norm.mean"].shape[0])
-            if cfg.head_kind == "ridge":
-                c = int(state["readout.linear.weight"].shape[0])
-                module = RidgeReadout(d, c)
-            else:
-                hidden = _net_hidden(state, "readout.net.")
-                last = max(int(k.split(".")[2]) for k in state if k.startswith("readout.net.") and k.endswith(".weight"))
-                module = Readout(d, int(state[f"readout.net.{last}.weight"].shape[0]), hidden)
-            module.load_state_dict({k[len("readout."):]: v for k, v in state.items() if k.startswith("readout.")})
-            heads.append(Head("readout", modalities[0], module.eval(), "logits"))
-        else:
-            for name in ("contrastive", "prototypical"):
-                if f"{name}.a.norm.mean" not in state:
-                    continue
-                hidden = _net_hidden(state, f"{name}.a.net.")
-                last = max(int(k.split(".")[3]) for k in state if k.startswith(f"{name}.a.net.") and k.endswith(".weight"))
-                pair = ProjectionPair(int(state[f"{name}.a.norm.mean"].shape[0]), int(state[f"{name}.b.norm.mean"].shape[0]),
-                                      int(state[f"{name}.a.net.{last}.weight"].shape[0]), hidden, cfg.head.normalize)
-                pair.load_state_dict({k[len(name) + 1:]: v for k, v in state.items() if k.startswith(f"{name}.")})
-                heads.append(Head(name, modalities[0], pair.a.eval(), "projection"))
-                heads.append(Head(name, modalities[1], pair.b.eval(), "projection"))
+        return [Head(name, modalities[i], module, output) for name, i, module, output in task_of(cfg).rebuild_heads(cfg, state)]
     except (KeyError, RuntimeError, ValueError) as exc:
         raise DataError(f"{where}: does not hold the heads its config.yaml describes ({type(exc).__name__}: "
                         f"{str(exc).splitlines()[0]})") from None
-    return heads
 
 
 def _nir_readout(art: RunArtifacts, enc: ExportedEncoder):
@@ -188,7 +156,7 @@ def _nir_readout(art: RunArtifacts, enc: ExportedEncoder):
     from neurohw.heads.ridge import RidgeReadout
 
     cfg = art.cfg
-    name = "readout" if cfg.task in ("classify", "linear_probe") else "contrastive"
+    name = task_of(cfg).main_head
     head = next((h for h in art.heads if h.name == name and h.modality == enc.modality), None)
     if head is None:
         return None, "no trained head for this modality"

@@ -33,6 +33,7 @@ from neurohw.config import Section
 from neurohw.devices.array_cost import ARRAY_COSTS
 from neurohw.errors import ConfigError, did_you_mean
 from neurohw.sweeps.point import VALIDATION_METRICS, metric_names
+from neurohw.experiments.tasks import task_of
 
 #: metrics a multi-objective search may use beside the validation scores, with their units
 COST_UNITS = {
@@ -142,13 +143,9 @@ def constraint_values(constraints: list[ConstraintSpec], values: dict[str, float
 def final_score_name(cfg) -> str:
     """The test-split score reported for a front member (never used to select): classification
     ``test_accuracy``, zero-shot seen-class retrieval (the mean of both directions)."""
-    return "zero_shot.seen.mean" if cfg.task == "zero_shot" else "test_accuracy"
+    return task_of(cfg).final_score_name()
 
 
 def final_score(metrics: dict, cfg) -> float | None:
     """A run's test score (:func:`final_score_name`) from its flat metrics."""
-    if cfg.task == "zero_shot":
-        a, b = metrics.get("zero_shot.seen.a_to_b"), metrics.get("zero_shot.seen.b_to_a")
-        return None if a is None or b is None else float((a + b) / 2)
-    v = metrics.get("test_accuracy")
-    return None if v is None else float(v)
+    return task_of(cfg).final_score(metrics)

@@ -20,6 +20,7 @@ from typing import Any
 
 from neurohw.devices.array_cost import ARRAY_COSTS
 from neurohw.errors import UserError
+from neurohw.experiments.tasks import task_of
 
 #: the environment variables that size the thread pools of numpy's BLAS, OpenMP, MKL and numba
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
@@ -116,13 +117,4 @@ def metric_names(cfg) -> set[str]:
     """The metrics a run of ``cfg`` (an ExperimentConfig) reports (checked against real runs in
     the tests), so that a sweep or search naming another is refused before it runs."""
     energy = {f"energy.{k}" for k in _ENERGY} | {f"array.{k}" for k in ARRAY_COSTS}
-    if cfg.task == "zero_shot":
-        dirs = ("a_to_b", "b_to_a")
-        sets = ("seen", "unseen", "val_seen")
-        names = {f"zero_shot.{s}.{d}" for s in sets for d in dirs} | {"zero_shot.val_seen.mean", "chance.seen", "chance.unseen"}
-        if cfg.zero_shot.prototypical_baseline:
-            names |= {f"zero_shot_prototypical.{s}.{d}" for s in sets for d in dirs}
-        return names | energy
-    names = {"test_accuracy", "chance", "n_train", "n_val", "n_test"}
-    names |= {"cv_accuracy", "cv_folds", "alpha"} if cfg.head_kind == "ridge" else {"val_accuracy"}
-    return names | energy
+    return task_of(cfg).metric_names(cfg) | energy

@@ -76,6 +76,7 @@ from pydantic import Field, model_validator
 from neurohw.config import Section, validate
 from neurohw.errors import ConfigError
 from neurohw.experiments.schema import NAME_PATTERN, ExperimentConfig, parse_config
+from neurohw.experiments.tasks import task_of
 from neurohw.paths import atomic_path
 from neurohw.progress import Progress, note, warn
 from neurohw.resources import shipped_yaml
@@ -260,9 +261,7 @@ def objective_name(objective: str, cfg: ExperimentConfig) -> str:
     """The metric a trial with config ``cfg`` is scored by (``validation`` resolved by its head)."""
     if objective != "validation":
         return objective
-    if cfg.task == "zero_shot":
-        return "zero_shot.val_seen.mean"
-    return "cv_accuracy" if cfg.head_kind == "ridge" else "val_accuracy"
+    return task_of(cfg).validation_metric(cfg)
 
 
 def load_search(path_or_name: str | Path, overrides: list[str] | None = None, trials: int | None = None,

@@ -34,6 +34,7 @@ from neurohw.errors import ConfigError, did_you_mean
 from neurohw.experiments.schema import NAME_PATTERN, ExperimentConfig
 from neurohw.resources import shipped_yaml
 from neurohw.sweeps import base as base_mod
+from neurohw.experiments.tasks import task_of
 from neurohw.sweeps.point import metric_names
 
 
@@ -182,6 +183,4 @@ def load_sweep(path_or_name: str | Path, overrides: list[str] | None = None, raw
 
 def default_metrics(cfg: ExperimentConfig) -> list[str]:
     """The plotted metrics when the sweep names none: the test score and the validation score."""
-    if cfg.task == "zero_shot":
-        return ["zero_shot.seen.a_to_b", "zero_shot.unseen.a_to_b", "zero_shot.val_seen.a_to_b"]
-    return ["test_accuracy", "cv_accuracy" if cfg.head_kind == "ridge" else "val_accuracy"]
+    return task_of(cfg).default_metrics(cfg)
