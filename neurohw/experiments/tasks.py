@@ -15,6 +15,7 @@ the methods that use them.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
@@ -29,8 +30,8 @@ DEFAULT_MLP_HIDDEN = [128]
 _DIRECTIONS = ("a_to_b", "b_to_a")
 
 
-class Task:
-    """One task; subclasses fill in the class attributes and methods."""
+class Task(ABC):
+    """One task; subclasses fill in the class attributes and implement the abstract methods."""
 
     #: the YAML name (``task:``), also metrics.json's ``task``
     name: ClassVar[str]
@@ -43,55 +44,55 @@ class Task:
     #: the trained head the NIR export draws beside each modality's reservoir
     main_head: ClassVar[str]
 
+    @abstractmethod
     def head_kind_error(self, kind: str | None) -> str:
         """The one-line message for a ``head.kind`` (and hidden layers) the task does not train."""
-        raise NotImplementedError
 
     def accepts_head(self, kind: str | None, hidden: list[int]) -> bool:
         return kind is None or kind in self.head_kinds
 
+    @abstractmethod
     def default_head_kind(self, hidden: list[int]) -> str:
         """``head.kind`` when the YAML leaves it out."""
-        raise NotImplementedError
 
+    @abstractmethod
     def run(self, cfg: ExperimentConfig, feats: list[ModalityFeatures], seed: int, progress: bool,
             raw: list[ModalityFeatures] | None = None) -> TaskOutput:
         """Train and evaluate the task's heads on one run seed's features."""
-        raise NotImplementedError
 
     def raw_baseline_bins(self, cfg: ExperimentConfig) -> int | None:
         """Time bins of the no-reservoir raw-event baseline the task also trains (None: none)."""
         return None
 
+    @abstractmethod
     def summary(self, cfg: ExperimentConfig, per_seed: list[dict]) -> dict:
         """The task's part of metrics.json: its per-seed metrics folded into means over seeds."""
-        raise NotImplementedError
 
+    @abstractmethod
     def report_section(self, metrics: dict) -> list[str]:
         """The task's section of report.md (lines) from metrics.json."""
-        raise NotImplementedError
 
+    @abstractmethod
     def rebuild_heads(self, cfg: ExperimentConfig, state: dict) -> list[tuple[str, int, object, str]]:
         """The trained heads of a run seed from their saved weights, built as the config trains
         them: ``(head name, modality index, module in eval mode, output name)``. Raises
         KeyError, RuntimeError or ValueError when the weights do not fit the config."""
-        raise NotImplementedError
 
+    @abstractmethod
     def metric_names(self, cfg: ExperimentConfig) -> set[str]:
         """The task's flat metric names a run of ``cfg`` reports (sweep table columns)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def default_metrics(self, cfg: ExperimentConfig) -> list[str]:
         """The metrics a sweep plots when it names none: the test score and the validation score."""
-        raise NotImplementedError
 
+    @abstractmethod
     def validation_metric(self, cfg: ExperimentConfig) -> str:
         """The flat metric a search's ``validation`` objective means for ``cfg``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def final_score_name(self) -> str:
         """The test-split score reported for a search's front member (never used to select)."""
-        raise NotImplementedError
 
     def final_score(self, metrics: dict) -> float | None:
         """:meth:`final_score_name`'s value in a run's flat metrics (None when missing)."""
