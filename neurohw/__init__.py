@@ -35,7 +35,7 @@ _EXPORTS = {
     "RidgeClassifier": "neurohw.heads.classifiers",
     "NeuralClassifier": "neurohw.heads.classifiers",
     "run": "neurohw.experiments.runner",
-    "RunResult": "neurohw.experiments.results",
+    "RunResult": "neurohw.experiments.run_dir",
     "load_config": "neurohw.experiments.schema",
     "UserError": "neurohw.errors",
 }

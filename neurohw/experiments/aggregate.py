@@ -3,18 +3,11 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 import neurohw
 from neurohw.experiments.results import SeedResult
 from neurohw.experiments.schema import ExperimentConfig
+from neurohw.experiments.stats import mean_std
 from neurohw.experiments.tasks import task_of
-
-
-def mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for a single value)."""
-    v = np.asarray(values, dtype=np.float64)
-    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
 
 
 def _baselines(results: list[SeedResult]) -> dict:

@@ -17,8 +17,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from neurohw.experiments.results import ConductanceMap, SeedResult, SpikeSample  # noqa: E402
-from neurohw.experiments.run_dir import RunDir  # noqa: E402
-from neurohw.experiments.tasks import task_of  # noqa: E402
 from neurohw.heads.training import TrainHistory  # noqa: E402
 
 
@@ -267,8 +265,9 @@ def zero_shot_section(metrics: dict) -> list[str]:
     return lines
 
 
-def write_report(folder: Path, metrics: dict, figures: list[str], config_text: str) -> None:
-    """The run's report (``RunDir.REPORT``, report.md): the numbers of metrics.json in tables, the figures, the resolved config."""
+def write_report(path: Path, metrics: dict, figures: list[str], config_text: str, task_section: list[str]) -> None:
+    """The run's report (report.md at ``path``): the numbers of metrics.json in tables (the
+    task's own section given as ``task_section``), the figures, the resolved config."""
     lines = [f"# Run report: {metrics.get('name')}", ""]
     lines += [f"- task: `{metrics['task']}`", f"- seeds: {metrics['seeds']}", f"- neurohw {metrics['neurohw_version']}", ""]
     if metrics.get("optimistic"):
@@ -277,7 +276,7 @@ def write_report(folder: Path, metrics: dict, figures: list[str], config_text: s
             "(`zero_shot.selection: test_optimistic`). These numbers overstate what a model chosen without test data gets.",
             "",
         ]
-    lines += task_of(metrics["task"]).report_section(metrics)
+    lines += task_section
     if metrics.get("baselines"):
         lines += ["## Trainable spiking-RNN baseline (snntorch, BPTT)", "", "| | value |", "|---|---|"]
         for k, v in metrics["baselines"].items():
@@ -293,4 +292,4 @@ def write_report(folder: Path, metrics: dict, figures: list[str], config_text: s
     if figures:
         lines += ["## Figures", ""] + [f"![{f}]({f})" for f in figures] + [""]
     lines += ["## Resolved configuration", "", "```yaml", config_text.rstrip(), "```", ""]
-    (folder / RunDir.REPORT).write_text("\n".join(lines))
+    path.write_text("\n".join(lines))

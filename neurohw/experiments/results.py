@@ -3,14 +3,13 @@
 encoding (:mod:`.encoding`) -> :class:`ModalityFeatures` per modality -> task (:mod:`.classify`,
 :mod:`.zero_shot`) -> :class:`TaskOutput` -> per seed a :class:`SeedResult` (:mod:`.pipeline`)
 -> aggregation over seeds (:mod:`.aggregate`) -> the run directory (:mod:`.run_dir`) ->
-a :class:`RunResult` for the caller. The task metrics inside :class:`TaskOutput` are the
+a :class:`~.run_dir.RunResult` for the caller. The task metrics inside :class:`TaskOutput` are the
 JSON-bound part of metrics.json (its ``per_seed`` entries), documented in docs/experiments.md.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -105,37 +104,6 @@ class SeedResult:
         if self.baselines is not None:
             m["baselines"] = self.baselines
         return m
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """A finished run: its directory and metrics.json's content (see docs/experiments.md)."""
-
-    path: Path
-    metrics: dict
-
-    @classmethod
-    def from_dir(cls, path: str | Path) -> RunResult:
-        """Read a run directory written by :func:`neurohw.run`, its manifest verified first
-        (:meth:`neurohw.experiments.run_dir.RunDir.open`)."""
-        from neurohw.experiments.run_dir import RunDir  # run_dir imports this module
-
-        run = RunDir.open(path)
-        return cls(run.path, run.metrics())
-
-    @property
-    def test_accuracy(self) -> float | None:
-        """Mean test accuracy over seeds (classification tasks)."""
-        return self.metrics.get("test_accuracy")
-
-    @property
-    def zero_shot(self) -> dict | None:
-        """Mean top-1 retrieval ``{seen|unseen: {a_to_b, b_to_a}}`` over seeds (zero_shot)."""
-        return self.metrics.get("zero_shot")
-
-    def __repr__(self) -> str:
-        shown = {k: self.metrics[k] for k in ("test_accuracy", "zero_shot", "chance") if k in self.metrics}
-        return f"RunResult({str(self.path)!r}, {shown})"
 
 
 def head_state(heads: dict[str, nn.Module]) -> dict[str, torch.Tensor]:

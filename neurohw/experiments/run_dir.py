@@ -32,6 +32,7 @@ from neurohw.errors import ConfigError, DataError, UserError
 from neurohw.experiments.encoding import EncoderSource
 from neurohw.experiments.results import SeedResult, head_state
 from neurohw.experiments.schema import ExperimentConfig, dump_config, parse_config
+from neurohw.experiments.tasks import task_of
 from neurohw.paths import staged_directory
 from neurohw.reservoir.lsm import LSMConfig
 from neurohw.reservoir.nir_reader import read_reservoir
@@ -166,7 +167,7 @@ class RunDir:
             (tmp / cls.ENCODERS).write_text(json.dumps(cls.record(cfg, results), indent=1, default=_json_default))
             figures = report.draw_figures(tmp, cfg, metrics, results[0]) if cfg.plots else []
             (tmp / cls.METRICS).write_text(json.dumps(metrics, indent=2, default=_json_default))
-            report.write_report(tmp, metrics, figures, config_text)
+            report.write_report(tmp / cls.REPORT, metrics, figures, config_text, task_of(cfg).report_section(metrics))
             write_manifest(tmp)
         return staged.final
 
@@ -281,6 +282,35 @@ class RunDir:
         except ValueError as exc:
             raise DataError(f"{where}: unreadable ({exc}); rerun the experiment") from None
         return self.from_record(data, where)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A finished run: its directory and metrics.json's content (see docs/experiments.md)."""
+
+    path: Path
+    metrics: dict
+
+    @classmethod
+    def from_dir(cls, path: str | Path) -> RunResult:
+        """Read a run directory written by :func:`neurohw.run`, its manifest verified first
+        (:meth:`RunDir.open`)."""
+        run = RunDir.open(path)
+        return cls(run.path, run.metrics())
+
+    @property
+    def test_accuracy(self) -> float | None:
+        """Mean test accuracy over seeds (classification tasks)."""
+        return self.metrics.get("test_accuracy")
+
+    @property
+    def zero_shot(self) -> dict | None:
+        """Mean top-1 retrieval ``{seen|unseen: {a_to_b, b_to_a}}`` over seeds (zero_shot)."""
+        return self.metrics.get("zero_shot")
+
+    def __repr__(self) -> str:
+        shown = {k: self.metrics[k] for k in ("test_accuracy", "zero_shot", "chance") if k in self.metrics}
+        return f"RunResult({str(self.path)!r}, {shown})"
 
 
 def write_manifest(folder: Path) -> Path:

@@ -16,8 +16,7 @@ from neurohw.experiments.aggregate import aggregate
 from neurohw.experiments.modalities import resolve_modalities
 from neurohw.experiments.pipeline import run_seed
 from neurohw.experiments.preflight import check_folders, preflight
-from neurohw.experiments.results import RunResult
-from neurohw.experiments.run_dir import RunDir
+from neurohw.experiments.run_dir import RunDir, RunResult
 from neurohw.experiments.schema import ExperimentConfig, apply_overrides, load_config, parse_config
 from neurohw.progress import note
 

@@ -28,7 +28,7 @@ from neurohw.data.binning import Binning
 from neurohw.devices.chip_map import ChipMap, read_chip_map
 from neurohw.devices.model import DeviceModel
 from neurohw.errors import ConfigError, UserError
-from neurohw.experiments.tasks import task_of
+from neurohw.experiments.task_rules import rules_of
 from neurohw.reservoir.lsm import DEFAULT_DEVICE, LSMConfig
 from neurohw.reservoir.nir_reader import ReservoirGraph, programming_scale, read_reservoir
 from neurohw.reservoir.target_rate import REFERENCE_SCALE
@@ -370,7 +370,7 @@ class ExperimentConfig(Section):
     """One experiment: data -> device -> reservoir -> head -> task, with seeds and an output folder."""
 
     name: str | None = Field(None, description="run name (default: the YAML file's stem); a plain file name")
-    task: Literal["classify", "linear_probe", "zero_shot"]  # one of neurohw.experiments.tasks.TASKS (a test checks)
+    task: Literal["classify", "linear_probe", "zero_shot"]  # one of task_rules.RULES (a test checks)
     seed: int = Field(0, ge=0, le=MAX_RUN_SEED, description="the seed when seeds is not given")
     seeds: list[int] | None = Field(None, description="run once per seed; metrics are mean and std over them")
     output: str = Field("runs", description="parent folder of run directories (--out overrides)")
@@ -414,7 +414,7 @@ class ExperimentConfig(Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> "ExperimentConfig":
-        n, task = len(self.data), task_of(self)
+        n, task = len(self.data), rules_of(self)
         if n != task.n_modalities:
             need = "exactly two modalities" if task.n_modalities == 2 else "exactly one modality"
             raise ValueError(f"task {self.task} needs {need} under data, got {n}")
@@ -470,7 +470,7 @@ class ExperimentConfig(Section):
     def head_kind(self) -> str:
         if self.head.kind is not None:
             return self.head.kind
-        return task_of(self).default_head_kind(self.head.hidden)
+        return rules_of(self).default_head_kind(self.head.hidden)
 
 
 # ----------------------------------------------------------------------------- loading

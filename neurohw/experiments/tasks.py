@@ -1,24 +1,27 @@
 """The experiment tasks as types: what ``task: classify | linear_probe | zero_shot`` in a YAML
-means to every part of the framework. A :class:`Task` knows how many modalities it reads, which
-head kinds it trains and how a finished run's heads are rebuilt from their weights, how it runs
-one seed, how its per-seed metrics fold into metrics.json, its section of report.md, the
-metrics it reports (for sweeps and searches) and which of them is its validation score.
+means to every part of the framework. A :class:`Task` has its config rules (modalities, head
+kinds: :mod:`.task_rules`, which the schema checks) and knows how it runs one seed, how its
+per-seed metrics fold into metrics.json, its section of report.md, how a finished run's heads
+are rebuilt from their weights, the metrics it reports (for sweeps and searches) and which of
+them is its validation score.
 
 ``TASKS`` maps the YAML name to the type; :func:`task_of` looks a config's task up. The YAML
 and metrics.json keep the name (``cfg.task`` stays a string); callers ask the type, never
 compare the name.
 
-The schema imports this module for its checks, and stays light: the runners, heads and report
-writers (torch, matplotlib) and the aggregation (which imports the schema) are imported inside
-the methods that use them.
+The runners and heads (torch) and the report writers (matplotlib) are imported inside the
+methods that use them, so that a sweep or search file can be checked without loading them.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, ClassVar
+from abc import abstractmethod
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from neurohw.experiments.stats import mean_std
+from neurohw.experiments.task_rules import RULES, ClassifyRules, LinearProbeRules, TaskRules, ZeroShotRules
 
 if TYPE_CHECKING:
     from neurohw.experiments.results import ModalityFeatures, TaskOutput
@@ -30,30 +33,9 @@ DEFAULT_MLP_HIDDEN = [128]
 _DIRECTIONS = ("a_to_b", "b_to_a")
 
 
-class Task(ABC):
-    """One task; subclasses fill in the class attributes and implement the abstract methods."""
-
-    #: the YAML name (``task:``), also metrics.json's ``task``
-    name: ClassVar[str]
-    #: how many modalities ``data`` must name
-    n_modalities: ClassVar[int]
-    #: the ``head.kind`` values the task accepts (besides leaving it out)
-    head_kinds: ClassVar[tuple[str, ...]]
-    #: whether it pairs two modalities (cross-modal retrieval) rather than classifying one
-    cross_modal: ClassVar[bool] = False
-    #: the trained head the NIR export draws beside each modality's reservoir
-    main_head: ClassVar[str]
-
-    @abstractmethod
-    def head_kind_error(self, kind: str | None) -> str:
-        """The one-line message for a ``head.kind`` (and hidden layers) the task does not train."""
-
-    def accepts_head(self, kind: str | None, hidden: list[int]) -> bool:
-        return kind is None or kind in self.head_kinds
-
-    @abstractmethod
-    def default_head_kind(self, hidden: list[int]) -> str:
-        """``head.kind`` when the YAML leaves it out."""
+class Task(TaskRules):
+    """One task: its config rules (:class:`~.task_rules.TaskRules`) and what it does; a
+    subclass inherits its rules class and implements the abstract methods."""
 
     @abstractmethod
     def run(self, cfg: ExperimentConfig, feats: list[ModalityFeatures], seed: int, progress: bool,
@@ -100,19 +82,8 @@ class Task(ABC):
         return None if v is None else float(v)
 
 
-class Classify(Task):
+class Classify(ClassifyRules, Task):
     """One modality, a readout trained to name the class: linear, MLP or closed-form ridge."""
-
-    name = "classify"
-    n_modalities = 1
-    head_kinds = ("linear", "mlp", "ridge")
-    main_head = "readout"
-
-    def head_kind_error(self, kind: str | None) -> str:
-        return f"task classify takes head.kind linear, mlp or ridge, got {kind!r}"
-
-    def default_head_kind(self, hidden: list[int]) -> str:
-        return "mlp" if hidden else "linear"
 
     def readout_hidden(self, cfg: ExperimentConfig) -> list[int]:
         """The readout's hidden widths (``[]``: linear; a ridge readout ignores them)."""
@@ -124,8 +95,6 @@ class Classify(Task):
         return run_classify(feats[0].train, feats[0].test, cfg.head, self.readout_hidden(cfg), seed, progress)
 
     def summary(self, cfg, per_seed):
-        from neurohw.experiments.aggregate import mean_std  # aggregate imports the schema, which imports this module
-
         m: dict = {}
         m["test_accuracy"], m["test_accuracy_std"] = mean_std([p["test_accuracy"] for p in per_seed])
         m["chance"] = per_seed[0]["chance"]
@@ -164,40 +133,16 @@ class Classify(Task):
         return "test_accuracy"
 
 
-class LinearProbe(Classify):
+class LinearProbe(LinearProbeRules, Classify):
     """Classify with a linear readout only: how linearly separable the encoder's features are."""
-
-    name = "linear_probe"
-    head_kinds = ("linear",)
-
-    def head_kind_error(self, kind: str | None) -> str:
-        return "task linear_probe is a linear classifier: head.kind linear and no hidden layers"
-
-    def accepts_head(self, kind, hidden):
-        return super().accepts_head(kind, hidden) and not hidden
-
-    def default_head_kind(self, hidden):
-        return "linear"
 
     def readout_hidden(self, cfg):
         return []
 
 
-class ZeroShot(Task):
+class ZeroShot(ZeroShotRules, Task):
     """Two modalities, contrastive projection heads (and optionally prototypical ones) trained on
     the seen classes; top-1 cross-modal retrieval on seen and unseen classes."""
-
-    name = "zero_shot"
-    n_modalities = 2
-    head_kinds = ("projection",)
-    cross_modal = True
-    main_head = "contrastive"
-
-    def head_kind_error(self, kind: str | None) -> str:
-        return f"task zero_shot trains projection heads; head.kind {kind!r} does not apply"
-
-    def default_head_kind(self, hidden):
-        return "projection"
 
     def objectives(self, cfg: ExperimentConfig) -> tuple[str, ...]:
         """The projection pairs trained: ``contrastive``, and ``prototypical`` with its baseline."""
@@ -289,6 +234,8 @@ class ZeroShot(Task):
 
 #: the YAML name -> the task
 TASKS: dict[str, Task] = {t.name: t for t in (Classify(), LinearProbe(), ZeroShot())}
+if TASKS.keys() != RULES.keys():  # every task the schema accepts has a type, and no more
+    raise ImportError(f"tasks {sorted(TASKS)} and task rules {sorted(RULES)} differ")
 
 
 def task_of(cfg_or_name: ExperimentConfig | str) -> Task:
@@ -305,8 +252,6 @@ def _split_keys(metrics: dict) -> dict:
 
 def _retrieval(items: list[dict]) -> tuple[dict, dict]:
     """Mean and std of ``{seen|unseen: {a_to_b, b_to_a}}`` retrieval dicts."""
-    from neurohw.experiments.aggregate import mean_std  # aggregate imports the schema, which imports this module
-
     mean: dict = {}
     std: dict = {}
     for s in ("seen", "unseen"):

@@ -72,9 +72,9 @@ def tell(study, trial, search, cfg, metrics: dict) -> str | None:
     return None
 
 
-def finish(search, folder: Path, study) -> tuple[Path, list[Path], int]:
-    """Write the front (pareto.csv, front/*.yaml), trials.csv and the plots; ``(pareto.csv,
-    plots, front size)``."""
+def finish(search, folder: Path, study, interrupted: set[int]) -> tuple[Path, list[Path], int]:
+    """Write the front (pareto.csv, front/*.yaml), trials.csv (``interrupted``: the numbers of
+    the trials a killed session left running) and the plots; ``(pareto.csv, plots, front size)``."""
     from optuna.trial import TrialState
 
     trials = study.get_trials(deepcopy=False)
@@ -82,9 +82,7 @@ def finish(search, folder: Path, study) -> tuple[Path, list[Path], int]:
     members = front_mod.front(search, rows)
     configs = front_mod.write_front_configs(search, folder, members)
     pareto = front_mod.write_pareto(search, folder, members, configs, front_mod.final_name_of(search))
-    from neurohw.sweeps.search import interrupted_trials  # inside: search imports this module
-
-    front_mod.write_trials(search, folder, trials, members, set(interrupted_trials(study)))
+    front_mod.write_trials(search, folder, trials, members, interrupted)
     plots = plot_pairs(folder, search, rows, members)
     hv = plot_hypervolume(folder / "hypervolume.png", search, rows)
     return pareto, plots + ([hv] if hv else []), len(members)

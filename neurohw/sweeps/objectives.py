@@ -5,7 +5,7 @@ direction:
 
 | name | unit | what |
 |---|---|---|
-| ``validation`` (or a named one: ``cv_accuracy``, ``val_accuracy``, ``zero_shot.val_seen.mean``, ...) | fraction | the score on held-out training data (:func:`neurohw.sweeps.search.objective_name`) |
+| ``validation`` (or a named one: ``cv_accuracy``, ``val_accuracy``, ``zero_shot.val_seen.mean``, ...) | fraction | the score on held-out training data (:func:`objective_name`) |
 | ``energy_per_sample`` | J per test sample | ``energy.encoder_j_per_sample + energy.head_j_per_sample``: the crossbars' read energy (ledger, :mod:`neurohw.devices.energy`) plus the head's digital MACs |
 | ``energy.encoder_j_per_sample``, ``energy.head_j_per_sample`` | J per test sample | either part alone |
 | ``array.cells`` | cells | programmed RRAM cells (two per weight) |
@@ -84,11 +84,16 @@ def unit_of(metric: str) -> str:
     return "fraction" if is_validation(metric) else COST_UNITS[metric]
 
 
+def objective_name(objective: str, cfg) -> str:
+    """The metric a trial with config ``cfg`` is scored by (``validation`` resolved by its head)."""
+    if objective != "validation":
+        return objective
+    return task_of(cfg).validation_metric(cfg)
+
+
 def check_metric(metric: str, base_cfg, source: str, what: str) -> None:
     """A metric an objective or constraint may use: a validation score the base's task and head
     report, or a cost (module doc); test metrics refused with one line."""
-    from neurohw.sweeps.search import objective_name  # inside: search imports this module
-
     allowed = ["validation", *VALIDATION_METRICS, *COST_UNITS]
     if metric.startswith("test") or metric.split(".")[:2] in (["zero_shot", "seen"], ["zero_shot", "unseen"]):
         raise ConfigError(f"{source}: {what} {metric!r} is measured on the test split; a search selects on validation data only")
@@ -117,8 +122,6 @@ def check_objectives(objectives: list[ObjectiveSpec], constraints: list[Constrai
 def metric_value(metric: str, metrics: dict, cfg) -> float | None:
     """The value of ``metric`` in a trial's flat metrics (``cfg``: the trial's ExperimentConfig,
     which resolves ``validation``); None when the run does not report it."""
-    from neurohw.sweeps.search import objective_name  # inside: search imports this module
-
     if metric == "energy_per_sample":
         parts = [metrics.get("energy.encoder_j_per_sample"), metrics.get("energy.head_j_per_sample")]
         return None if None in parts else float(parts[0] + parts[1])

@@ -76,13 +76,12 @@ from pydantic import Field, model_validator
 from neurohw.config import Section, validate
 from neurohw.errors import ConfigError
 from neurohw.experiments.schema import NAME_PATTERN, ExperimentConfig, parse_config
-from neurohw.experiments.tasks import task_of
 from neurohw.paths import atomic_path
 from neurohw.progress import Progress, note, warn
 from neurohw.resources import shipped_yaml
 from neurohw.sweeps import base as base_mod
 from neurohw.sweeps.multi import finish, sampler, tell
-from neurohw.sweeps.objectives import ConstraintSpec, ObjectiveSpec, check_objectives, direction_of
+from neurohw.sweeps.objectives import ConstraintSpec, ObjectiveSpec, check_objectives, direction_of, objective_name
 from neurohw.sweeps.point import VALIDATION_METRICS, PointTask, metric_names, one_line, run_point
 from neurohw.sweeps.records import hold_folder
 from neurohw.sweeps.search_plots import plot_history, plot_params
@@ -257,13 +256,6 @@ def search_path(name_or_path: str | Path) -> Path:
     return shipped_yaml(name_or_path, "searches", "search")
 
 
-def objective_name(objective: str, cfg: ExperimentConfig) -> str:
-    """The metric a trial with config ``cfg`` is scored by (``validation`` resolved by its head)."""
-    if objective != "validation":
-        return objective
-    return task_of(cfg).validation_metric(cfg)
-
-
 def load_search(path_or_name: str | Path, overrides: list[str] | None = None, trials: int | None = None,
                 raw_spec: dict | None = None) -> Search:
     """Read and check a search file: the schema, every parameter's ends and choices against the
@@ -427,7 +419,8 @@ def run_search(search: Search, executor, folder: Path, progress: bool = True) ->
         values = {k: search.params[k].value(best.params[k]) for k in search.params}
         best_path = _write_best(search, folder, values, best, len(complete))
         _write_trials(search, folder, study)
-        plots = [p for p in (plot_history(folder / "history.png", study, search), plot_params(folder / "params.png", study, search)) if p]
+        history = plot_history(folder / "history.png", study, search, len(interrupted_trials(study)))
+        plots = [p for p in (history, plot_params(folder / "params.png", study, search)) if p]
     note(f"search {search.name}: best {search.objective} = {best.value:.4f} (trial {best.number} of {len(complete)} finished); "
          f"{best_path}", progress)
     return SearchResult(folder, best_path, float(best.value), best.number, len(complete), plots)
@@ -464,7 +457,7 @@ def _tell(study, trial, search: Search, task: PointTask, result) -> str | None:
 
 def _finish_multi(search: Search, folder: Path, study, n_complete: int, progress: bool) -> SearchResult:
     """The end of a multi-objective search: the front, its tables and plots."""
-    pareto, plots, n_front = finish(search, folder, study)
+    pareto, plots, n_front = finish(search, folder, study, set(interrupted_trials(study)))
     note(f"search {search.name}: {n_front} trial(s) on the Pareto front of {n_complete} finished; {pareto}", progress)
     return SearchResult(folder, pareto, float("nan"), -1, n_complete, plots, pareto=pareto)
 

@@ -27,8 +27,9 @@ def _trials(study):
     return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
 
 
-def plot_history(path: Path, study, search) -> Path | None:
-    """``history.png``; None when no trial finished."""
+def plot_history(path: Path, study, search, interrupted: int) -> Path | None:
+    """``history.png`` (``interrupted``: how many trials a killed session left and were run
+    again, named in the title); None when no trial finished."""
     done, failed = _trials(study)
     if not done:
         return None
@@ -41,9 +42,6 @@ def plot_history(path: Path, study, search) -> Path | None:
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
     ax.plot(n, v, "o", alpha=0.7, label="trial")
     ax.step(n, best, where="post", color="C3", label="best so far")
-    from neurohw.sweeps.search import interrupted_trials  # inside: search imports this module
-
-    interrupted = len(interrupted_trials(study))
     real_failures = [t.number for t in failed if "error" in t.user_attrs]
     if real_failures:
         ax.plot(real_failures, [np.nanmin(v)] * len(real_failures), "x", color="0.4", label="failed")

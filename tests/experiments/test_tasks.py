@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from neurohw.experiments.schema import ExperimentConfig, parse_config
+from neurohw.experiments.task_rules import RULES
 from neurohw.experiments.tasks import TASKS, Classify, LinearProbe, ZeroShot, task_of
 from neurohw.heads.projection import ProjectionPair
 from neurohw.heads.readout import Readout
@@ -41,7 +42,8 @@ def _randomize(module: torch.nn.Module, seed: int) -> torch.nn.Module:
 
 def test_the_registry_holds_every_task_the_schema_accepts():
     names = typing.get_args(ExperimentConfig.model_fields["task"].annotation)
-    assert set(TASKS) == set(names)
+    assert set(TASKS) == set(names) == set(RULES)
+    assert all(isinstance(TASKS[n], type(RULES[n])) for n in names)  # each task carries the rules the schema checks
     assert [type(TASKS[n]) for n in ("classify", "linear_probe", "zero_shot")] == [Classify, LinearProbe, ZeroShot]
     assert task_of("zero_shot") is TASKS["zero_shot"] and task_of(_cfg("classify")) is TASKS["classify"]
 

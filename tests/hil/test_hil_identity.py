@@ -13,6 +13,7 @@ from _tiny_quickstart import QUICKSTART, TINY
 
 from neurohw.cli import main
 from neurohw.experiments.report import write_report
+from neurohw.experiments.tasks import task_of
 from neurohw.hil.backend import chip_record, fact_differences
 from neurohw.hil.errors import HilError
 from neurohw.hil.remote import RemoteMacro
@@ -60,7 +61,7 @@ def test_report_names_the_chip_and_its_differing_facts(tmp_path):
     metrics = {"name": "x", "task": "classify", "seeds": [0], "neurohw_version": "0", "test_accuracy": 0.5, "test_accuracy_std": 0.0, "chance": 0.1,
                "chip": {"url": "hil://h:1", "chip_id": "0x00000000000000ab", "name": "board", "tiles": 2, "rows": 64, "cols": 64,
                         "adc_bits": 8, "lsb_us": 4.0, "device": "taox", "facts_differ": {"read_noise.relative": {"chip": 0.01, "device": 0.02}}}}  # fmt: skip
-    write_report(tmp_path, metrics, [], "a: 1")
+    write_report(tmp_path / "report.md", metrics, [], "a: 1", task_of("classify").report_section(metrics))
     text = (tmp_path / "report.md").read_text()
     assert "## Chip" in text and "0x00000000000000ab" in text and "| read_noise.relative | 0.01 | 0.02 |" in text
 
