@@ -18,7 +18,7 @@ from neurohw.errors import ConfigError
 
 
 def register(subparsers) -> None:
-    from neurohw.export.run_export import FORMATS
+    from neurohw.export.formats import FORMATS
 
     p = subparsers.add_parser("export", help="write a run's conductance maps, NIR graphs and heads (ONNX, safetensors)",
                               description=__doc__)
@@ -42,7 +42,8 @@ def _is_config(source: str) -> bool:
 
 
 def _export(args) -> int:
-    from neurohw.export.run_export import FORMATS, export_run
+    from neurohw.export.formats import FORMATS
+    from neurohw.export.run_export import export_run
 
     if _is_config(args.run_dir):
         raise ConfigError(f"neurohw export reads a finished run directory now, not a config: run 'neurohw run {args.run_dir}' "

@@ -39,6 +39,7 @@ from neurohw.data.dataset import EventDataset
 from neurohw.data.events import CAMERA_DTYPE, COCHLEA_DTYPE
 from neurohw.errors import DataError, did_you_mean
 from neurohw.paths import cache_dir, file_lock, remove_stale_temporaries
+from neurohw.progress import Progress, note, warn
 from neurohw.storage import DamagedEntry, StorageError, pack_arrays, quarantine, read_sealed, unpack_arrays, write_sealed
 
 EMBEDDED_NAMES = ("digits-dvs", "digits-cochlea", "digits-v1")
@@ -159,7 +160,6 @@ def generate_embedded(name: str, seed: int = 0, samples_per_class: int | None = 
     """Generate ``name`` from ``seed`` into its cache file (replacing any there) and return the path."""
     spec = _spec(name)
     path = cache_path(name, seed, samples_per_class)
-    from neurohw.progress import Progress, note
 
     module = importlib.import_module(spec.module)
     start = time.perf_counter()
@@ -221,8 +221,6 @@ def _describe(params) -> str:
 def _load_or_generate(name: str, seed: int, samples_per_class: int | None, progress: bool) -> tuple[Path, dict]:
     """The checked arrays of a cache file, generating it (once, under its lock) when it is
     missing, damaged or generated for other parameters."""
-    from neurohw.progress import warn
-
     spec = _spec(name)
     path = cache_path(name, seed, samples_per_class)
     params = generation_params(name, seed, samples_per_class)

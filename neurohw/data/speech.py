@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+import neurohw
 from neurohw.errors import DataError
 
 #: English voices (language variants) of espeak-ng's data
@@ -134,8 +135,6 @@ def synthesize(utterances: Sequence[Utterance]) -> tuple[int, list[np.ndarray]]:
     re-import the caller's main script); it reads the utterances from the JSON file IN and writes
     the waveforms to the ``.npz`` file OUT.
     """
-    import neurohw
-
     utterances = list(utterances)
     with tempfile.TemporaryDirectory(prefix="neurohw-speech-") as tmp:
         src, dst = Path(tmp) / "utterances.json", Path(tmp) / "waves.npz"

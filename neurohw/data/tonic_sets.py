@@ -32,6 +32,7 @@ import numpy as np
 
 from neurohw.data.dataset import EventDataset
 from neurohw.data.events import CAMERA_DTYPE, COCHLEA_DTYPE, as_events
+from neurohw.data.nmnist import read_nmnist_file
 from neurohw.errors import ConfigError, DataError, did_you_mean
 from neurohw.paths import cache_dir
 
@@ -259,8 +260,6 @@ def _nmnist_item(ds, i: int, opts: dict) -> np.ndarray:
     """``tonic.datasets.NMNIST.__getitem__`` (same options, same events) reading the file with
     :func:`neurohw.data.nmnist.read_nmnist_file`, which reports truncated or corrupt files."""
     from tonic.datasets.nmnist import stabilize
-
-    from neurohw.data.nmnist import read_nmnist_file
 
     events = read_nmnist_file(ds.data[i])
     if opts["first_saccade_only"]:

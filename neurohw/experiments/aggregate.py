@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from neurohw.devices.array_cost import array_cost, lsm_shapes
 import neurohw
 from neurohw.experiments.results import SeedResult
 from neurohw.experiments.schema import ExperimentConfig
@@ -25,8 +26,6 @@ def _baselines(results: list[SeedResult]) -> dict:
 def _array(cfg: ExperimentConfig, result: SeedResult) -> dict:
     """The array cost of every modality's encoder together (:mod:`neurohw.devices.array_cost`);
     the same for every run seed (the shapes come from the config and the data)."""
-    from neurohw.devices.array_cost import array_cost, lsm_shapes
-
     shapes = [s for enc in result.encoders for s in lsm_shapes(enc["lsm"]["n_inputs"], enc["lsm"]["n_neurons"])]
     return array_cost(cfg.device.resolved, shapes)
 

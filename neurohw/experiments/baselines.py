@@ -10,6 +10,7 @@ from neurohw.experiments.features import FeatureSet
 from neurohw.experiments.results import ModalityFeatures
 from neurohw.experiments.schema import ExperimentConfig
 from neurohw.experiments.tasks import task_of
+from neurohw.experiments.zero_shot import make_pairs
 from neurohw.heads.validation import stratified_split
 from neurohw.progress import note
 
@@ -30,13 +31,13 @@ def run_srnn(cfg: ExperimentConfig, reservoirs: list[ModalityReservoir], feats: 
 
 
 def _raster_tensor(res: ModalityReservoir, split: str, indices: np.ndarray):
-    from neurohw.baselines import spiking_rnn as srnn
+    from neurohw.baselines import spiking_rnn as srnn  # snntorch: loaded only when the spiking-RNN baseline is enabled
 
     return srnn.stack_rasters(res.rasters(split, indices))
 
 
 def _classifier(cfg, res: ModalityReservoir, f: ModalityFeatures, seed: int, rng) -> dict:
-    from neurohw.baselines import spiking_rnn as srnn
+    from neurohw.baselines import spiking_rnn as srnn  # snntorch: loaded only when the spiking-RNN baseline is enabled
 
     s = cfg.baselines.srnn
     x_tr, x_te = _raster_tensor(res, "train", f.train_indices), _raster_tensor(res, "test", f.test_indices)
@@ -49,8 +50,7 @@ def _classifier(cfg, res: ModalityReservoir, f: ModalityFeatures, seed: int, rng
 def _contrastive(cfg, reservoirs: list[ModalityReservoir], feats: list[ModalityFeatures], seed: int, rng) -> dict:
     import torch
 
-    from neurohw.baselines import spiking_rnn as srnn
-    from neurohw.experiments.zero_shot import make_pairs
+    from neurohw.baselines import spiking_rnn as srnn  # snntorch: loaded only when the spiking-RNN baseline is enabled
 
     s, zs = cfg.baselines.srnn, cfg.zero_shot
     seen, unseen = [str(c) for c in zs.seen], [str(c) for c in zs.unseen]

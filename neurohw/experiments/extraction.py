@@ -11,6 +11,7 @@ import numpy as np
 
 from neurohw.experiments.encoding import ModalityReservoir
 from neurohw.experiments.feature_cache import FeatureCache, compute_cached
+from neurohw.reservoir.backends import is_url, select_backend
 from neurohw.reservoir.lsm import ReadEnergy
 
 
@@ -69,8 +70,6 @@ def cache_spec(res: ModalityReservoir, split: str) -> dict:
 def backend_identity(name: str) -> dict | None:
     """None for the local backends (bit-identical to each other, so not part of the key); for a
     chip over a link, the link and the chip's INFO."""
-    from neurohw.reservoir.backends import is_url, select_backend
-
     return select_backend(name).identity() if is_url(name) else None
 
 

@@ -49,6 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from neurohw.paths import cache_dir, file_lock, remove_stale_temporaries
+from neurohw.progress import Progress
 from neurohw.storage import DamagedEntry, StorageError, pack_arrays, quarantine, read_sealed, unpack_arrays, write_sealed
 
 #: bump when the encoder's outputs change for the same spec, or the layout of an entry changes
@@ -258,8 +259,6 @@ def compute_cached(
     one). Returns ``(features, attrs)``; ``attrs['encode_s']`` is the encoding time summed over
     the blocks (whatever session encoded them).
     """
-    from neurohw.progress import Progress
-
     with cache.locked():
         bs = cache.open_entry(batch_size)
         blocks = cache.blocks(bs)

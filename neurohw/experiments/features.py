@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neurohw.data.binning import to_raster
+
 
 @dataclass
 class FeatureSet:
@@ -44,8 +46,6 @@ def event_count_features(ds, indices: np.ndarray, binning) -> np.ndarray:
     float32. With ``Binning(n_bins=3, polarity="both", mode="count")`` on N-MNIST these are the
     per-pixel event counts (3 time bins x 2 polarities x 34 x 34) of the dataset README's
     logistic-regression reference."""
-    from neurohw.data.binning import to_raster
-
     rows = [to_raster(ds.events(int(i)), ds.sensor_size, binning).reshape(-1) for i in indices]
     sizes = {len(r) for r in rows}
     if len(sizes) > 1:

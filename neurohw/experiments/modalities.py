@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from neurohw.data.binning import Binning, dataset_channels
 from neurohw.data.dataset import EventDataset
+from neurohw.data.registry import load_dataset
 from neurohw.errors import ConfigError, DataError
 from neurohw.experiments.schema import DataSpec, ExperimentConfig
 
@@ -31,8 +32,6 @@ class Modality:
 def resolve_modalities(cfg: ExperimentConfig, progress: bool = True) -> list[Modality]:
     """Open every dataset split (missing files raise DataError) and compute input sizes;
     ``progress``: show the generation of an embedded dataset on first use."""
-    from neurohw.data.registry import load_dataset
-
     out = []
     for name, spec in cfg.data.items():
         splits = []

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import time
 
+from neurohw.data.registry import instance_ids
+from neurohw.experiments.baselines import run_srnn
 from neurohw.experiments.encoding import ModalityReservoir
 from neurohw.experiments.extraction import extract
+from neurohw.experiments.features import FeatureSet, event_count_features
 from neurohw.experiments.modalities import Modality
 from neurohw.experiments.results import EnergyPerSample, ModalityFeatures, SeedResult, TaskOutput, Timing
 from neurohw.experiments.schema import ExperimentConfig
@@ -17,9 +20,6 @@ from neurohw.reservoir.lsm import feature_matrix
 def encode_modalities(cfg: ExperimentConfig, reservoirs: list[ModalityReservoir], progress: bool) -> tuple[list[ModalityFeatures], float, float, float]:
     """Every modality's head inputs; also the encoder and digital-baseline joules per test
     sample (summed over modalities) and the wall time of it all."""
-    from neurohw.data.registry import instance_ids
-    from neurohw.experiments.features import FeatureSet
-
     t0 = time.perf_counter()
     out, encoder_j, digital_j = [], 0.0, 0.0
     for res in reservoirs:
@@ -40,8 +40,6 @@ def encode_modalities(cfg: ExperimentConfig, reservoirs: list[ModalityReservoir]
 def raw_event_features(reservoirs: list[ModalityReservoir], feats: list[ModalityFeatures], n_bins: int) -> list[ModalityFeatures]:
     """The no-reservoir baseline's inputs: the same samples as ``feats``, as event counts in
     ``n_bins`` time bins of each modality's binning (crop, polarity, downsample kept), flattened."""
-    from neurohw.experiments.features import FeatureSet, event_count_features
-
     out = []
     for res, f in zip(reservoirs, feats):
         binning = res.mod.binning.model_copy(update={"n_bins": n_bins, "bin_width_us": None, "max_bins": None, "mode": "count"})
@@ -79,8 +77,6 @@ def _run_seed(cfg: ExperimentConfig, reservoirs: list[ModalityReservoir], seed: 
     task_s = time.perf_counter() - t0
     baselines = None
     if cfg.baselines.srnn.enabled:
-        from neurohw.experiments.baselines import run_srnn
-
         baselines = run_srnn(cfg, reservoirs, feats, seed, progress, output.train_s)
     mac_j = cfg.device.resolved.digital_baseline.mac_j
     head_j = output.head_macs * mac_j

@@ -22,7 +22,10 @@ from pathlib import Path
 from neurohw.errors import ConfigError
 from neurohw.experiments.modalities import Modality
 from neurohw.experiments.schema import ExperimentConfig
+from neurohw.experiments.selection import select
+from neurohw.hil.address import parse_address
 from neurohw.paths import cache_dir, check_cache_layout, check_writable_folder
+from neurohw.reservoir.backends import is_url
 
 #: bytes held per logical crossbar weight while a reservoir is built and run (see module doc)
 BYTES_PER_WEIGHT = 100
@@ -80,8 +83,6 @@ def check_cv_folds(cfg: ExperimentConfig, mods: list[Modality]) -> None:
         return
     import numpy as np
 
-    from neurohw.experiments.selection import select
-
     k = int(cfg.head.cv_folds)
     for seed in cfg.run_seeds:
         labels = mods[0].train.labels[select(mods[:1], seed)[0].train]
@@ -96,7 +97,7 @@ def check_sources(cfg: ExperimentConfig, mods: list[Modality]) -> None:
     """A ``from_nir`` graph's input size against the binning and a ``device.conductance_map``'s
     tiles against the reservoirs (what building the first seed's reservoirs checks)."""
     if cfg.device.conductance_map is not None or any(r.from_nir is not None for r in cfg.reservoir.values()):
-        from neurohw.experiments.encoding import ModalityReservoir
+        from neurohw.experiments.encoding import ModalityReservoir  # torch: `neurohw validate` loads it only for a reservoir built from files
 
         ModalityReservoir.for_seed(cfg, mods, cfg.run_seeds[0])
 
@@ -111,9 +112,6 @@ def check_links(cfg: ExperimentConfig, timeout_s: float = LINK_CHECK_TIMEOUT_S) 
     once: no protocol is spoken); a serial one is not opened. Returns one note per address
     (``reachable`` / ``not checked``); an address nobody answers is one ConfigError line."""
     import socket
-
-    from neurohw.hil.address import parse_address
-    from neurohw.reservoir.backends import is_url
 
     urls = dict.fromkeys(b for b in [cfg.backend, *(r.backend for r in cfg.reservoir.values())] if b and is_url(b))
     notes = []

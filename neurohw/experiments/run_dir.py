@@ -25,8 +25,9 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from neurohw import __version__
 from neurohw.config import parse_yaml
-from neurohw.devices.chip_map import Placement, read_chip_map
+from neurohw.devices.chip_map import Placement, map_sha256, read_chip_map
 from neurohw.devices.model import DeviceModel, validate_device
 from neurohw.errors import ConfigError, DataError, UserError
 from neurohw.experiments.encoding import EncoderSource
@@ -34,6 +35,7 @@ from neurohw.experiments.results import SeedResult, head_state
 from neurohw.experiments.schema import ExperimentConfig, dump_config, parse_config
 from neurohw.experiments.tasks import task_of
 from neurohw.paths import staged_directory
+from neurohw.progress import warn
 from neurohw.reservoir.lsm import LSMConfig
 from neurohw.reservoir.nir_reader import read_reservoir
 from neurohw.storage import DamagedEntry, StorageError, file_sha256, read_verified, sha256_bytes, write_bytes_atomic, write_error
@@ -101,8 +103,6 @@ class EncodersRecord:
 
     def _same_file(self, entry: dict, key: str) -> str:
         """The file a run read (``entry``: path, sha256), checked to be unchanged."""
-        from neurohw.devices.chip_map import map_sha256
-
         p = Path(entry["path"])
         if not p.exists():
             raise DataError(f"{self.where}: the run's {key} {p} is gone; put it back to export this run")
@@ -177,8 +177,6 @@ class RunDir:
         or a recalibration (``neurohw export``): the resolved device model and, per seed and
         modality, the LSMConfig with its scale resolved and the files a reservoir came from
         (path, sha256; a chip map's placement as first tiles)."""
-        from neurohw import __version__
-
         return {
             "format": cls.ENCODERS_FORMAT,
             "format_version": cls.ENCODERS_FORMAT_VERSION,
@@ -336,8 +334,6 @@ def verify_run_dir(folder: Path | str) -> dict[str, bytes] | None:
     verified bytes by relative path; None (after one warning) for a run directory written before
     manifests. Raises :class:`~neurohw.storage.StorageError` (one line naming the file) for a
     damaged manifest or a listed file that is missing or edited."""
-    from neurohw.progress import warn
-
     folder = Path(folder)
     path = folder / MANIFEST
     if not (path.exists() or path.is_symlink()):

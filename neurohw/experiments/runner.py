@@ -18,7 +18,9 @@ from neurohw.experiments.pipeline import run_seed
 from neurohw.experiments.preflight import check_folders, preflight
 from neurohw.experiments.run_dir import RunDir, RunResult
 from neurohw.experiments.schema import ExperimentConfig, apply_overrides, load_config, parse_config
+from neurohw.hil.backend import chip_record
 from neurohw.progress import note
+from neurohw.reservoir.backends import is_url
 
 
 def run_experiment(cfg: ExperimentConfig, out: str | Path | None = None, progress: bool = True) -> Path:
@@ -41,11 +43,8 @@ def run_experiment(cfg: ExperimentConfig, out: str | Path | None = None, progres
 def _chip(cfg: ExperimentConfig) -> dict | None:
     """For a run on a chip over a link, the chip it runs on (and one warning line when its facts
     differ from the experiment's device); None for the local backends."""
-    from neurohw.reservoir.backends import is_url
-
     if not is_url(cfg.backend):
         return None
-    from neurohw.hil.backend import chip_record
 
     return chip_record(cfg.backend, cfg.device.resolved)
 

@@ -25,13 +25,17 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from neurohw.config import Section, apply_overrides, read_yaml, validate
 from neurohw.data.binning import Binning
+from neurohw.data.registry import instance_source
 from neurohw.devices.chip_map import ChipMap, read_chip_map
-from neurohw.devices.model import DeviceModel
+from neurohw.devices.drift import drifts
+from neurohw.devices.model import DeviceModel, load_device
 from neurohw.errors import ConfigError, UserError
 from neurohw.experiments.task_rules import rules_of
+from neurohw.reservoir.backends import check_backend_name, is_url
 from neurohw.reservoir.lsm import DEFAULT_DEVICE, LSMConfig
 from neurohw.reservoir.nir_reader import ReservoirGraph, programming_scale, read_reservoir
 from neurohw.reservoir.target_rate import REFERENCE_SCALE
+from neurohw.resources import experiments_dir, shipped_yaml
 
 __all__ = ["ExperimentConfig", "DataSpec", "DeviceSpec", "ReservoirSpec", "HeadSpec", "ZeroShotSpec", "apply_overrides",
            "read_yaml", "parse_config", "load_config", "dump_config"]
@@ -213,8 +217,6 @@ class DeviceSpec(Section):
 
     @model_validator(mode="after")
     def _load(self) -> "DeviceSpec":
-        from neurohw.devices.model import load_device
-
         try:
             self._resolved = load_device(self.model, self.overrides or None)
             if self.conductance_map is not None:
@@ -232,8 +234,6 @@ class DeviceSpec(Section):
         """``(time_s, compensation)`` of the reads of ``split`` ("train" or "test"), reduced to
         what changes them: ``(None, "none")`` when nothing drifts by then (drift off, or the time
         at or before the drift's t0)."""
-        from neurohw.devices.drift import drifts
-
         t = self.read_time_s if split == "test" else self.train_read_time_s
         return (float(t), self.drift_compensation) if drifts(self.resolved.drift, t) else (None, "none")
 
@@ -381,8 +381,6 @@ class ExperimentConfig(Section):
     @field_validator("backend")
     @classmethod
     def _backend(cls, v: str) -> str:
-        from neurohw.reservoir.backends import check_backend_name
-
         return check_backend_name(v)
     batch_size: int = Field(64, gt=0, description="samples per feature-extraction batch (one cache write each)")
     data: dict[str, DataSpec] = Field(description="one (classify) or two (zero_shot) named modalities")
@@ -422,8 +420,6 @@ class ExperimentConfig(Section):
             raise ValueError(f"reservoir must have one entry per data modality {sorted(self.data)}, got {sorted(self.reservoir)}")
         d = self.device
         if (d.read_time_s, d.train_read_time_s, d.drift_compensation) != (None, None, "none"):
-            from neurohw.reservoir.backends import is_url
-
             chips = [b for b in [self.backend, *(r.backend for r in self.reservoir.values())] if b and is_url(b)]
             if chips:
                 raise ValueError(f"device.read_time_s, train_read_time_s and drift_compensation simulate drift on the model's "
@@ -444,8 +440,6 @@ class ExperimentConfig(Section):
     def _check_instance_pairing(self) -> None:
         """Instance pairing needs two datasets recorded from the same source samples (the same
         generation options) and the same sample selection on both sides."""
-        from neurohw.data.registry import instance_source
-
         (ma, a), (mb, b) = self.data.items()
         sa, sb = instance_source(a.dataset), instance_source(b.dataset)
         if sa is None or sa != sb:
@@ -502,16 +496,12 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
 
 def shipped_experiments() -> list[str]:
     """The names of the experiments that ship with neurohw."""
-    from neurohw.resources import experiments_dir
-
     return sorted(p.stem for p in experiments_dir().glob("*.yaml"))
 
 
 def experiment_path(name_or_path: str | Path) -> Path:
     """A YAML path as given, or a shipped experiment's file for a bare name such as
     ``quickstart`` (:func:`neurohw.resources.shipped_yaml`)."""
-    from neurohw.resources import shipped_yaml
-
     return shipped_yaml(name_or_path, "", "experiment", file_kind="config")
 
 

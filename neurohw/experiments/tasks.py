@@ -107,7 +107,7 @@ class Classify(ClassifyRules, Task):
 
     def rebuild_heads(self, cfg, state):
         from neurohw.heads.readout import Readout  # torch: only an export needs the heads
-        from neurohw.heads.ridge import RidgeReadout
+        from neurohw.heads.ridge import RidgeReadout  # torch
 
         d = int(state["readout.norm.mean"].shape[0])
         if cfg.head_kind == "ridge":

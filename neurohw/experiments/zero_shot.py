@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from neurohw.errors import ConfigError, DataError
 from neurohw.experiments.features import FeatureSet
 from neurohw.experiments.results import TaskOutput
 from neurohw.experiments.schema import HeadSpec, ZeroShotSpec
@@ -59,8 +60,6 @@ def class_pool(a: FeatureSet, b: FeatureSet, wanted: list[str]) -> list[str]:
     for fs, which in ((a, "a"), (b, "b")):
         missing = [c for c in wanted if c not in fs.classes]
         if missing:
-            from neurohw.errors import ConfigError
-
             raise ConfigError(
                 f"zero_shot: classes {missing} are not in modality {which}'s classes {fs.classes}; use names from that list"
             )
@@ -78,8 +77,6 @@ def align_instances(a: FeatureSet, b: FeatureSet, which: str = "") -> tuple[Feat
     of both outputs comes from one source sample (instance pairing). Sources present on one side
     only are dropped; a :class:`~neurohw.errors.DataError` when the features carry no instance
     ids or a pair disagrees on its class."""
-    from neurohw.errors import DataError
-
     if a.ids is None or b.ids is None:
         raise DataError(f"zero_shot: pairing instance needs datasets paired by instance (e.g. digits-v1 and digits-dvs); "
                         f"the {which or 'given'} features carry no instance ids: set zero_shot.pairing: class")
@@ -183,8 +180,6 @@ def run_zero_shot(
     test_seen = make_pairs(a_test, b_test, pool, seen, zs.test_pairs_per_class, rng, instance)
     test_unseen = make_pairs(a_test, b_test, pool, unseen, zs.test_pairs_per_class, rng, instance)
     if min(len(val), len(test_seen), len(test_unseen)) == 0:
-        from neurohw.errors import DataError
-
         raise DataError("zero_shot: a validation or test set has no pairs; give more samples per class")
 
     def score_validation(pair):
@@ -289,8 +284,6 @@ def pseudo_unseen_validation(
     representation of :class:`RelativeEncoder` with the training classes as anchors; its
     ``val_seen`` is in-sample: the anchor classes' own rows).
     """
-    from neurohw.errors import ConfigError
-
     seen = [str(c) for c in zs.seen]
     sets = [[str(c) for c in h] for h in held_out]
     for h in sets:

@@ -4,7 +4,7 @@ From a run directory, read through :class:`~neurohw.experiments.run_dir.RunDir` 
 ``config.yaml``, ``heads/seed<N>.safetensors`` and ``encoders.json``) the encoders of one run seed are rebuilt exactly as the run had them
 (:func:`neurohw.experiments.encoding.build_encoder` from the recorded LSMConfig, calibrated
 scale included: neither the datasets nor a recalibration are needed), the heads are loaded, and
-one format is written (:data:`FORMATS`, docs/export.md):
+one format is written (:data:`~.formats.FORMATS`, docs/export.md):
 
 - ``conductance-hdf5``: one file, the whole chip and every crossbar (:mod:`.chip_map`);
 - ``conductance-csv``: a folder, one CSV per tile;
@@ -29,12 +29,23 @@ from pathlib import Path
 import numpy as np
 
 from neurohw import __version__
-from neurohw.errors import ConfigError, DataError
+from neurohw.data.registry import load_dataset
+from neurohw.devices.chip_map import place, reservoir_crossbars
+from neurohw.errors import ConfigError, DataError, did_you_mean
+from neurohw.experiments.encoding import ModalityReservoir, build_encoder
+from neurohw.experiments.modalities import resolve_modalities
+from neurohw.experiments.run_dir import RunDir
 from neurohw.experiments.tasks import task_of
+from neurohw.export.chip_map import FORMAT_VERSION, write_csv_tiles, write_hdf5
+from neurohw.export.formats import FILE_FORMATS, FORMATS
+from neurohw.export.nir_graph import ReadoutAffine, readout_affine, write_nir
+from neurohw.export.onnx_head import OPSET, check_onnx, head_to_onnx
+from neurohw.export.operating_point import operating_point, to_json
+from neurohw.heads.ridge import RidgeReadout
+from neurohw.paths import atomic_path, check_writable_folder, staged_directory
+from neurohw.reservoir.backends import is_url
+from neurohw.storage import file_sha256
 
-FORMATS = ("conductance-hdf5", "conductance-csv", "nir", "head-onnx", "head-safetensors", "bundle")
-#: formats written as one file (the others are folders)
-FILE_FORMATS = {"conductance-hdf5": ".h5", "head-safetensors": ".safetensors"}
 BUNDLE_FORMAT_VERSION = 2  # 2: a file's length is 'size' (bytes), as docs/export.md says
 #: a bundle's own manifest (its files' sizes and sha256, the versions); not a run directory's
 BUNDLE_MANIFEST = "manifest.json"
@@ -77,8 +88,6 @@ class RunArtifacts:
 
     @classmethod
     def load(cls, run_dir: str | Path, seed: int | None = None, need_heads: bool = True) -> RunArtifacts:
-        from neurohw.experiments.run_dir import RunDir
-
         run = RunDir.open(run_dir)  # every file checked against the run's manifest before anything is parsed
         cfg = run.config()
         seeds = list(cfg.run_seeds)
@@ -98,8 +107,6 @@ class RunArtifacts:
 def _encoders(run, cfg, seed: int) -> list[ExportedEncoder]:
     """The encoders of run seed ``seed`` as the run's ``encoders.json`` records them
     (:meth:`~neurohw.experiments.run_dir.RunDir.encoders`), built on the recorded device."""
-    from neurohw.experiments.encoding import build_encoder
-
     record = run.encoders()
     if record is None:
         return _rebuilt(run, cfg, seed)
@@ -113,8 +120,6 @@ def _encoders(run, cfg, seed: int) -> list[ExportedEncoder]:
 def _local(backend: str, where: Path) -> None:
     """A run whose crossbars were formed on a chip over a link (``hil://``) read them back from
     it; the run directory does not hold them, and forming again would give other cells."""
-    from neurohw.reservoir.backends import is_url
-
     if is_url(backend):
         raise DataError(f"{where}: this run's reservoir ran on a chip ({backend}); its crossbars were read back from it and "
                         "are not in the run directory, so export cannot rebuild them; export a run of a local backend")
@@ -122,9 +127,6 @@ def _local(backend: str, where: Path) -> None:
 
 def _rebuilt(run, cfg, seed: int) -> list[ExportedEncoder]:
     """Encoders of a run directory without encoders.json: rebuilt as the run built them."""
-    from neurohw.experiments.encoding import ModalityReservoir
-    from neurohw.experiments.modalities import resolve_modalities
-
     try:
         mods = resolve_modalities(cfg, progress=False)
     except DataError as exc:
@@ -152,9 +154,6 @@ def _heads(cfg, state: dict, modalities: list[str], where: Path) -> list[Head]:
 def _nir_readout(art: RunArtifacts, enc: ExportedEncoder):
     """``(ReadoutAffine or None, note)``: the modality's head as one affine map of the rates, or
     why it is not one."""
-    from neurohw.export.nir_graph import ReadoutAffine, readout_affine
-    from neurohw.heads.ridge import RidgeReadout
-
     cfg = art.cfg
     name = task_of(cfg).main_head
     head = next((h for h in art.heads if h.name == name and h.modality == enc.modality), None)
@@ -192,8 +191,6 @@ def _meta(art: RunArtifacts) -> dict:
 
 def _placed(art: RunArtifacts):
     """``(placement, crossbar at the encoder's scale)`` of every crossbar, in the run's order."""
-    from neurohw.devices.chip_map import place, reservoir_crossbars
-
     device = art.encoders[0].encoder.device
     xbs, shapes = [], []
     for e in art.encoders:
@@ -208,7 +205,6 @@ def _sensor(art: RunArtifacts, enc: ExportedEncoder) -> tuple[list | None, bool 
     written before the record held it) from the dataset itself; ``(None, None)`` when neither."""
     if "sensor" in enc.record:
         return list(enc.record["sensor"]["size"]), bool(enc.record["sensor"]["camera"])
-    from neurohw.data.registry import load_dataset
 
     spec = art.cfg.data[enc.modality]
     try:
@@ -220,8 +216,6 @@ def _sensor(art: RunArtifacts, enc: ExportedEncoder) -> tuple[list | None, bool 
 
 def operating_points(art: RunArtifacts) -> list[dict]:
     """Each modality's operating point and input wiring (:mod:`.operating_point`)."""
-    from neurohw.export.operating_point import operating_point
-
     out = []
     for e in art.encoders:
         size, camera = _sensor(art, e)
@@ -232,16 +226,11 @@ def operating_points(art: RunArtifacts) -> list[dict]:
 
 
 def write_conductance_hdf5(art: RunArtifacts, path: Path) -> list[Path]:
-    from neurohw.export.chip_map import write_hdf5
-
     records, device = _placed(art)
     return [write_hdf5(path, records, device, _meta(art), operating_points(art))]
 
 
 def write_conductance_csv(art: RunArtifacts, folder: Path) -> list[Path]:
-    from neurohw.export.chip_map import write_csv_tiles
-    from neurohw.export.operating_point import to_json
-
     records, device = _placed(art)
     written = write_csv_tiles(folder, records, device, _meta(art))
     sidecar = folder / "operating_point.json"
@@ -250,8 +239,6 @@ def write_conductance_csv(art: RunArtifacts, folder: Path) -> list[Path]:
 
 
 def write_nir_graphs(art: RunArtifacts, folder: Path) -> list[Path]:
-    from neurohw.export.nir_graph import write_nir
-
     out = []
     for e in art.encoders:
         readout, note = _nir_readout(art, e)
@@ -270,8 +257,6 @@ def _probe(head: Head, seed: int) -> np.ndarray:
 def write_head_onnx(art: RunArtifacts, folder: Path) -> list[Path]:
     import onnx
 
-    from neurohw.export.onnx_head import check_onnx, head_to_onnx
-
     out = []
     for h in art.heads:
         meta = {"neurohw_version": __version__, "head": h.name, "modality": h.modality, "run_seed": art.seed,
@@ -288,8 +273,6 @@ def write_head_onnx(art: RunArtifacts, folder: Path) -> list[Path]:
 
 
 def write_head_safetensors(art: RunArtifacts, path: Path) -> list[Path]:
-    from neurohw.paths import atomic_path
-
     meta = {"format": "neurohw-heads", "format_version": "1", "neurohw_version": __version__, "task": str(art.cfg.task),
             "run_seed": str(art.seed), "head_kind": str(art.cfg.head_kind), "features": json.dumps(list(art.cfg.head.features)),
             "heads": json.dumps([{"name": h.name, "modality": h.modality, "output": h.output,
@@ -334,9 +317,6 @@ def versions() -> dict:
     """Versions of neurohw, the file formats and the libraries that wrote them."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from neurohw.export.chip_map import FORMAT_VERSION
-    from neurohw.export.onnx_head import OPSET
-
     out = {"neurohw": __version__, "conductance_map_format": FORMAT_VERSION, "bundle_format": BUNDLE_FORMAT_VERSION,
            "onnx_opset": OPSET}
     for pkg in ("nir", "onnx", "onnxruntime", "torch", "numpy", "h5py", "safetensors"):
@@ -348,8 +328,6 @@ def versions() -> dict:
 
 
 def write_bundle(art: RunArtifacts, folder: Path) -> list[Path]:
-    from neurohw.storage import file_sha256
-
     files = []
     for fmt, writer in WRITERS.items():
         target = folder / BUNDLE_LAYOUT[fmt]
@@ -378,11 +356,7 @@ def export_run(run_dir: str | Path, fmt: str, out: str | Path, seed: int | None 
     """Write format ``fmt`` of run seed ``seed`` (default: the run's first) of ``run_dir`` to
     ``out`` (a file for :data:`FILE_FORMATS`, else a folder); returns the files written (their
     final paths). ``out`` must not exist; it appears complete or not at all."""
-    from neurohw.paths import atomic_path, check_writable_folder, staged_directory
-
     if fmt not in FORMATS:
-        from neurohw.errors import did_you_mean
-
         raise ConfigError(f"unknown export format {fmt!r}{did_you_mean(fmt, FORMATS)}; formats: {', '.join(FORMATS)}")
     out = Path(out)
     if out.exists() or out.is_symlink():

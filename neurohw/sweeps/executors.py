@@ -29,6 +29,7 @@ from typing import Any
 
 from neurohw.errors import ConfigError
 from neurohw.progress import warn
+from neurohw.sweeps.point import THREAD_VARIABLES
 
 
 def machine_cores() -> int:
@@ -55,7 +56,6 @@ def _init_worker(threads: int) -> None:
     numpy, torch or numba are imported."""
     _die_with_parent()
     # inside: sweeps.point imports numpy, and the thread variables must be set before numpy loads
-    from neurohw.sweeps.point import THREAD_VARIABLES
 
     for var in THREAD_VARIABLES:
         os.environ[var] = str(threads)

@@ -63,8 +63,8 @@ def run_point(task: PointTask) -> dict:
         limit_threads(task.threads)
         # inside, after limit_threads: the runner and the schema load torch and numba, whose thread pools are sized first
         from neurohw.experiments.run_dir import RunDir
-        from neurohw.experiments.runner import run_experiment
-        from neurohw.experiments.schema import parse_config
+        from neurohw.experiments.runner import run_experiment  # (same reason)
+        from neurohw.experiments.schema import parse_config  # (same reason)
 
         cfg = parse_config(task.config, task.task)
         path = run_experiment(cfg, task.runs_dir, progress=False)
