@@ -36,6 +36,8 @@ import os
 import struct
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from neurohw.errors import UserError
@@ -159,6 +161,21 @@ def unseal(blob: bytes, source: Path | str = "<bytes>") -> bytes:
     return payload
 
 
+@contextmanager
+def _os_errors_as_damage(path: Path) -> Iterator[None]:
+    """Reading ``path`` inside this block: an absent file stays ``FileNotFoundError``; a folder
+    where the file belongs, or any other ``OSError`` (unreadable), becomes :class:`DamagedEntry`
+    (the caller quarantines and rebuilds)."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise
+    except IsADirectoryError:
+        raise DamagedEntry(path, "a folder where a file belongs") from None
+    except OSError as exc:
+        raise DamagedEntry(path, f"unreadable ({exc.strerror or exc})") from None
+
+
 def write_sealed(path: Path | str, data: bytes | bytearray | memoryview) -> str:
     """Write ``data`` sealed (header + payload) by the storage rule; returns the payload's
     SHA-256 hex digest."""
@@ -173,7 +190,7 @@ def read_sealed(path: Path | str, max_bytes: int | None = None) -> bytes:
     :class:`DamagedEntry` too (the caller quarantines and rebuilds). The payload is read after
     the header (no copy of the whole file), then hashed."""
     path = Path(path)
-    try:
+    with _os_errors_as_damage(path):
         size = path.stat().st_size
         if max_bytes is not None and size > max_bytes + HEADER_SIZE:
             raise DamagedEntry(path, f"{size} bytes, more than the {max_bytes} expected")
@@ -187,12 +204,6 @@ def read_sealed(path: Path | str, max_bytes: int | None = None) -> bytes:
             if length != size - HEADER_SIZE:
                 raise DamagedEntry(path, f"length {size - HEADER_SIZE} bytes, header says {length}")
             payload = fh.read(length + 1)
-    except FileNotFoundError:
-        raise
-    except IsADirectoryError:
-        raise DamagedEntry(path, "a folder where a file belongs") from None
-    except OSError as exc:
-        raise DamagedEntry(path, f"unreadable ({exc.strerror or exc})") from None
     if len(payload) != length:
         raise DamagedEntry(path, f"length {len(payload)} bytes, header says {length} (changed while read)")
     if hashlib.sha256(payload).digest() != digest:
@@ -259,14 +270,8 @@ def read_verified(path: Path | str, sha256: str) -> bytes:
     """Read a plain file whose digest is kept elsewhere (a manifest) and return its bytes only
     when their SHA-256 equals ``sha256``; else :class:`DamagedEntry`."""
     path = Path(path)
-    try:
+    with _os_errors_as_damage(path):
         data = path.read_bytes()
-    except FileNotFoundError:
-        raise
-    except IsADirectoryError:
-        raise DamagedEntry(path, "a folder where a file belongs") from None
-    except OSError as exc:
-        raise DamagedEntry(path, f"unreadable ({exc.strerror or exc})") from None
     if sha256_bytes(data) != sha256:
         raise DamagedEntry(path, "SHA-256 does not match the one recorded for it")
     return data
