@@ -17,6 +17,7 @@ backoff 0.1 s doubling to 2 s; default 60) as query keys, e.g. ``hil://127.0.0.1
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -60,41 +61,30 @@ def _options(query: str, url: str, allowed: tuple[str, ...]) -> dict:
         out[key] = value
     if query and not out and "=" not in query:
         raise HilError(f"{url}: options must be key=value pairs after '?', e.g. ?timeout=0.5")
-    parsed: dict = {}
-    if "timeout" in out:
-        try:
-            t = float(out["timeout"])
-        except ValueError:
-            t = math.nan
-        if not 0.001 <= t <= 3600:
-            raise HilError(f"{url}: timeout={out['timeout']!r} must be seconds in [0.001, 3600]")
-        parsed["timeout_s"] = t
-    if "busy_wait" in out:
-        try:
-            t = float(out["busy_wait"])
-        except ValueError:
-            t = math.nan
-        if not 0 <= t <= 86400:
-            raise HilError(f"{url}: busy_wait={out['busy_wait']!r} must be seconds in [0, 86400]")
-        parsed["busy_wait_s"] = t
-    for key, lo, hi in (("retries", 1, 1000), ("window", 1, MAX_WINDOW)):
-        if key in out:
-            try:
-                n = int(out[key])
-            except ValueError:
-                n = -1
-            if not lo <= n <= hi:
-                raise HilError(f"{url}: {key}={out[key]!r} must be an integer in [{lo}, {hi}]")
-            parsed[key] = n
-    if "baud" in out:
-        try:
-            b = int(out["baud"])
-        except ValueError:
-            b = -1
-        if not 1 <= b <= 100_000_000:
-            raise HilError(f"{url}: baud={out['baud']!r} must be a positive integer (bits per second), e.g. baud=115200")
-        parsed["baud"] = b
-    return parsed
+    return {field: _number(url, key, out[key], convert, lo, hi, rule)
+            for key, (field, convert, lo, hi, rule) in _NUMBERS.items() if key in out}
+
+
+#: query key -> (HilAddress field, conversion, lowest, highest, what the value must be);
+#: checked in this order, so the first bad one named is always the same
+_NUMBERS = {
+    "timeout": ("timeout_s", float, 0.001, 3600, "seconds in [0.001, 3600]"),
+    "busy_wait": ("busy_wait_s", float, 0, 86400, "seconds in [0, 86400]"),
+    "retries": ("retries", int, 1, 1000, "an integer in [1, 1000]"),
+    "window": ("window", int, 1, MAX_WINDOW, f"an integer in [1, {MAX_WINDOW}]"),
+    "baud": ("baud", int, 1, 100_000_000, "a positive integer (bits per second), e.g. baud=115200"),
+}
+
+
+def _number(url: str, key: str, text: str, convert: Callable[[str], float], lo: float, hi: float, rule: str) -> float | int:
+    """``text`` as a number in ``[lo, hi]`` (``convert``: float or int), or one HilError line."""
+    try:
+        value = convert(text)
+    except ValueError:
+        value = math.nan
+    if not lo <= value <= hi:
+        raise HilError(f"{url}: {key}={text!r} must be {rule}")
+    return value
 
 
 def parse_address(url: str) -> HilAddress:
