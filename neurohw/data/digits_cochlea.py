@@ -12,12 +12,12 @@ N-TIDIGITS's (64 channels, 100 Hz - 8 kHz).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from neurohw.data.cochlea import CochleaModel, cochlea_events, filterbank_sos
-from neurohw.data.embedded import PackedEvents
+from neurohw.data.embedded import PackedEvents, pack_channel_events
 from neurohw.data.speech import VARIANTS, VOICES, Utterance, synthesize
 
 #: tonic order (channels, 1, 1)
@@ -84,24 +84,16 @@ def generate(
         on_progress(0, len(utts), "synthesising speech")
     fs, waves = synthesize(utts)
     sos = filterbank_sos(model, fs)
-    counts, t_col, x_col = [], [], []
-    for i, wave in enumerate(waves):
-        audio = augment(wave, fs, np.random.default_rng([seed, _AUGMENT_STREAM, i]))
-        ev = cochlea_events(audio, fs, model, sos)
-        counts.append(len(ev))
-        t_col.append(ev["t"].astype(np.uint32))
-        x_col.append(ev["x"].astype(np.uint8))
-        if on_progress is not None and ((i + 1) % 50 == 0 or i + 1 == len(waves)):
-            on_progress(i + 1, len(waves), "cochlea")
-    t = np.concatenate(t_col)
-    return PackedEvents(
-        labels=labels,
-        counts=np.array(counts, dtype=np.int64),
-        columns={"t": t, "x": np.concatenate(x_col), "p": np.ones(len(t), dtype=np.uint8)},
-        meta={
-            "source": "espeak-ng (espeakng-loader), digit words",
-            "sample_rate": fs,
-            "model": repr(model),
-            "voices": [u.voice for u in utts],
-        },
-    )
+
+    def heard() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for i, wave in enumerate(waves):
+            ev = cochlea_events(augment(wave, fs, np.random.default_rng([seed, _AUGMENT_STREAM, i])), fs, model, sos)
+            yield ev["t"], ev["x"]
+
+    meta = {
+        "source": "espeak-ng (espeakng-loader), digit words",
+        "sample_rate": fs,
+        "model": repr(model),
+        "voices": [u.voice for u in utts],
+    }
+    return pack_channel_events(labels, heard(), np.uint8, meta, on_progress, every=50, stage="cochlea")

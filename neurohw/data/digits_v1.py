@@ -45,7 +45,7 @@ from collections.abc import Callable
 import numpy as np
 
 from neurohw.data.digits_dvs import DIGIT_SIZE, source_images
-from neurohw.data.embedded import PackedEvents
+from neurohw.data.embedded import PackedEvents, pack_channel_events
 from neurohw.data.saccades import tent_weights
 
 #: retinotopic grid: GRID x GRID receptive-field centres over the 28x28 image
@@ -151,23 +151,11 @@ def generate(
     images, labels = upsampled_images(samples_per_class)
     bank = unit_bank(seed)
     rates = firing_rates(images, bank)
-    counts, t_col, x_col = [], [], []
-    for i in range(len(images)):
-        t, x = spike_train(rates[i], bank, np.random.default_rng([seed, _SPIKE_STREAM, i]))
-        counts.append(len(t))
-        t_col.append(t.astype(np.uint32))
-        x_col.append(x.astype(np.uint16))
-        if on_progress is not None and ((i + 1) % 200 == 0 or i + 1 == len(images)):
-            on_progress(i + 1, len(images), "V1 spikes")
-    t_all = np.concatenate(t_col)
-    return PackedEvents(
-        labels=labels,
-        counts=np.array(counts, dtype=np.int64),
-        columns={"t": t_all, "x": np.concatenate(x_col), "p": np.ones(len(t_all), dtype=np.uint8)},
-        meta={
-            "source": "sklearn.datasets.load_digits (the digits-dvs images, same order)",
-            "model": f"LNP V1 simple cells: {N_UNITS} Gabor units, grid {GRID}, Naka-Rushton rmax {R_MAX_HZ} Hz c50 {C50}, "
-                     f"Poisson spikes, stim {STIM_US} us",
-            "pairs_with": "digits-dvs",
-        },
-    )
+    trials = (spike_train(rates[i], bank, np.random.default_rng([seed, _SPIKE_STREAM, i])) for i in range(len(images)))
+    meta = {
+        "source": "sklearn.datasets.load_digits (the digits-dvs images, same order)",
+        "model": f"LNP V1 simple cells: {N_UNITS} Gabor units, grid {GRID}, Naka-Rushton rmax {R_MAX_HZ} Hz c50 {C50}, "
+                 f"Poisson spikes, stim {STIM_US} us",
+        "pairs_with": "digits-dvs",
+    }
+    return pack_channel_events(labels, trials, np.uint16, meta, on_progress, every=200, stage="V1 spikes")

@@ -30,6 +30,7 @@ from __future__ import annotations
 import importlib
 import json
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,6 +77,36 @@ class PackedEvents:
         out = np.zeros(len(self.counts) + 1, dtype=np.int64)
         np.cumsum(self.counts, out=out[1:])
         return out
+
+
+def pack_channel_events(
+    labels: np.ndarray,
+    samples: Iterable[tuple[np.ndarray, np.ndarray]],
+    x_dtype: type[np.unsignedinteger],
+    meta: dict,
+    on_progress: Callable[..., None] | None = None,
+    every: int = 1,
+    stage: str = "",
+) -> PackedEvents:
+    """The events of a channel sensor (``COCHLEA_DTYPE``: ``t`` microseconds, ``x`` the channel,
+    ``p`` = 1) packed from one ``(t, x)`` pair per sample, in label order: ``t`` as uint32, ``x``
+    as ``x_dtype``. ``samples`` is consumed lazily; ``on_progress(done, len(labels), stage)``
+    after every ``every``-th sample and after the last."""
+    counts, t_col, x_col = [], [], []
+    n = len(labels)
+    for i, (t, x) in enumerate(samples):
+        counts.append(len(t))
+        t_col.append(t.astype(np.uint32))
+        x_col.append(x.astype(x_dtype))
+        if on_progress is not None and ((i + 1) % every == 0 or i + 1 == n):
+            on_progress(i + 1, n, stage)
+    t_all = np.concatenate(t_col)
+    return PackedEvents(
+        labels=labels,
+        counts=np.array(counts, dtype=np.int64),
+        columns={"t": t_all, "x": np.concatenate(x_col), "p": np.ones(len(t_all), dtype=np.uint8)},
+        meta=meta,
+    )
 
 
 @dataclass(frozen=True)
