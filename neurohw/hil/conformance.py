@@ -16,6 +16,12 @@ Cases are *core* (what any board must do: framing, header checks, HELLO, session
 INFO, MVM, BYE, authentication: the board skeleton passes them) or not (READ, TIME, STATS,
 ABORT, resume, long operations). Commands behind a HELLO capability bit (TIME, ABORT, STATS,
 EXACT reads) are optional: a chip that does not announce one gets ``n/a`` for its cases.
+
+A case is a function registered with ``@case``; most open a session with ``with s.session() as
+p`` (BYE on the way out) and state each rule as one ``p.check(opcode, status, what, payload,
+**header)``. A rule that is one refused request is one ``refusal(...)`` line, a header-field rule
+one ``header_rule(...)`` line. The ``Info`` layout here repeats neurohw.hil.messages.ChipInfo's
+fields on purpose: this client is written from the document alone.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ import socket
 import struct
 import time
 import zlib
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -297,6 +305,11 @@ class Peer:
             raise Fail(f"{what}: got {r.describe()}, the document says {status_name(status)}")
         return r
 
+    def check(self, opcode: int, want: int, what: str, payload: bytes = b"", **header) -> Reply:
+        """Send ``opcode`` with ``payload`` (``header``: the fields :meth:`send` takes) and require
+        status ``want`` of its reply (Fail naming ``what`` otherwise)."""
+        return self.expect(self.ask(opcode, payload, **header), want, what)
+
     def silence(self, wait: float) -> list[Reply]:
         """Every reply that arrives within ``wait`` s."""
         out = list(self.held)
@@ -503,8 +516,7 @@ class Suite:
         if auth and caps & CAP_AUTH:
             if self.key is None:
                 raise UserError("the server requires a key: set NEUROHW_HIL_KEY or NEUROHW_HIL_KEY_FILE")
-            a = peer.ask(AUTH, auth_mac(self.key, r.payload[20:52], session))
-            peer.expect(a, OK, "AUTH with the key")
+            peer.check(AUTH, OK, "AUTH with the key", auth_mac(self.key, r.payload[20:52], session))
         return r
 
     def open(self, *, auth: bool = True) -> Peer:
@@ -524,6 +536,16 @@ class Suite:
         self.hello(peer, auth=auth, reply=r)
         return peer
 
+    @contextmanager
+    def session(self, peer: Peer | None = None) -> Iterator[Peer]:
+        """``peer`` (by default a new session, :meth:`open`), said BYE to on the way out,
+        whatever happens inside."""
+        peer = self.open() if peer is None else peer
+        try:
+            yield peer
+        finally:
+            self.bye(peer)
+
     def bye(self, peer: Peer) -> None:
         if peer.closed:
             return
@@ -540,7 +562,7 @@ class Suite:
         try:
             self.caps = peer.caps
             self.max_payload = HELLO_REP.unpack_from(peer.hello_reply)[4]
-            r = peer.expect(peer.ask(INFO), OK, "INFO")
+            r = peer.check(INFO, OK, "INFO")
             self.info = parse_info(r.payload)
         finally:
             self.bye(peer)
@@ -598,7 +620,7 @@ class Suite:
         return F_EXACT if self.caps & CAP_EXACT else 0
 
     def stats(self, peer: Peer) -> dict:
-        r = peer.expect(peer.ask(STATS), OK, "STATS")
+        r = peer.check(STATS, OK, "STATS")
         try:
             out = json.loads(r.payload.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
@@ -609,8 +631,21 @@ class Suite:
 
 
 def _mvm_ok(peer: Peer, blk: tuple, rows, seq: int | None = None, nonces=None, flags: int = 0) -> Reply:
-    r = peer.reply(peer.send(MVM, mvm_payload(blk, rows, nonces), seq=seq, flags=flags), MVM)
-    return peer.expect(r, OK, f"MVM seq {r.seq}")
+    seq = peer.next_seq() if seq is None else seq
+    return peer.check(MVM, OK, f"MVM seq {seq}", mvm_payload(blk, rows, nonces), seq=seq, flags=flags)
+
+
+def _refused(s: Suite, opcode: int, payload: bytes, want: int, what: str) -> str:
+    """In a session of its own, ``opcode`` with ``payload`` gets ``want``; seen: its name."""
+    with s.session() as p:
+        p.check(opcode, want, what, payload)
+        return status_name(want)
+
+
+def refusal(name: str, section: str, opcode: int, want: int, what: str, payload: Callable[[Suite], bytes] = lambda s: b"", **kw) -> None:
+    """A case whose rule is one request the chip refuses (:func:`_refused`); ``payload(suite)``
+    is built before the session opens. ``kw`` as :func:`case` takes them."""
+    case(name, section, **kw)(lambda s: _refused(s, opcode, payload(s), want, what))
 
 
 def _counter(stats: dict, *path: str) -> int | None:
@@ -637,25 +672,20 @@ S_AUTH = "Authentication"
 
 @case("frames/header-crc", S_STREAM, core=True)
 def _header_crc(s: Suite) -> str:
-    p = s.open()
-    try:
+    with s.session() as p:
         bad = bytearray(frame(INFO, seq=p.next_seq(), session=p.session))
         bad[18] ^= 0xFF
         p.link.send(bytes(bad))
-        r = p.ask(INFO)
-        p.expect(r, OK, "INFO after a frame with a bad header check")
+        p.check(INFO, OK, "INFO after a frame with a bad header check")
         others = [x for x in p.held if x.seq == p.seq - 1]
         if others and others[0].status != BAD_CRC:
             raise Fail(f"the bad header got {others[0].describe()}; only BAD_CRC (or nothing) is allowed")
         return "bad header dropped, next frame served" + (" (BAD_CRC)" if others else "")
-    finally:
-        s.bye(p)
 
 
 @case("frames/payload-crc", S_STREAM, core=True)
 def _payload_crc(s: Suite) -> str:
-    p = s.open()
-    try:
+    with s.session() as p:
         blk = s.small_block()
         good = frame(MVM, mvm_payload(blk, [[[0, 1]]]), seq=p.next_seq(), session=p.session)
         bad = bytearray(good)
@@ -665,26 +695,20 @@ def _payload_crc(s: Suite) -> str:
         p.link.send(good)  # the same seq again, now intact: executed (the bad one was not)
         r2 = p.expect(p.reply(p.seq, MVM), OK, "the same MVM resent intact")
         return f"BAD_CRC echoing seq {r.seq}, then OK ({len(r2.payload)} bytes)"
-    finally:
-        s.bye(p)
 
 
 @case("frames/resync-garbage", S_STREAM, core=True)
 def _garbage(s: Suite) -> str:
-    p = s.open()
-    try:
+    with s.session() as p:
         junk = bytes((i * 37 + 11) % 256 for i in range(300)) + b"\xa5\xa5\x00\xa5"
         p.link.send(junk)
-        p.expect(p.ask(INFO), OK, "INFO after 304 garbage bytes (with sync bytes among them)")
+        p.check(INFO, OK, "INFO after 304 garbage bytes (with sync bytes among them)")
         return "INFO served after 304 garbage bytes"
-    finally:
-        s.bye(p)
 
 
 @case("frames/oversized", S_STREAM, core=True)
 def _oversized(s: Suite) -> str:
-    p = s.open()
-    try:
+    with s.session() as p:
         big = s.max_payload + 1
         head = frame(READ, b"", seq=p.next_seq(), session=p.session, length=big)[:20]
         bad_seq = p.seq
@@ -693,22 +717,17 @@ def _oversized(s: Suite) -> str:
         p.expect(p.reply(bad_seq, READ), BAD_LENGTH, f"a header announcing {big} bytes (max_payload {s.max_payload})")
         p.expect(p.reply(p.seq, INFO), OK, "the INFO right behind the oversized header")
         return f"BAD_LENGTH for length {big}, the frame behind it served"
-    finally:
-        s.bye(p)
 
 
 @case("frames/byte-by-byte", S_STREAM, core=True)
 def _trickle(s: Suite) -> str:
-    p = s.open()
-    try:
+    with s.session() as p:
         data = frame(INFO, seq=p.next_seq(), session=p.session)
         for i in range(0, len(data), 3):
             p.link.send(data[i : i + 3])
             time.sleep(0.01)
         p.expect(p.reply(p.seq, INFO), OK, "INFO sent in 3-byte pieces")
         return "a frame in 3-byte pieces is served"
-    finally:
-        s.bye(p)
 
 
 # ---------------------------------------------------------------- cases: header checks
@@ -716,109 +735,69 @@ def _trickle(s: Suite) -> str:
 
 @case("header/version", S_HEADER, core=True)
 def _version(s: Suite) -> str:
-    p = s.open()
-    try:
-        r = p.expect(p.ask(INFO, version=2), BAD_VERSION, "INFO with version byte 2")
+    with s.session() as p:
+        r = p.check(INFO, BAD_VERSION, "INFO with version byte 2", version=2)
         if len(r.payload) < 2 or not r.payload[0] <= 1 <= r.payload[1]:
             raise Fail(f"BAD_VERSION payload {r.payload[:2].hex()} does not name a range holding 1")
         q = Peer(s) if not p.link.serial else p
-        r2 = q.reply(q.send(HELLO, hello_payload(), session=0, version=2), HELLO)
-        q.expect(r2, BAD_VERSION, "HELLO with version byte 2")
+        q.check(HELLO, BAD_VERSION, "HELLO with version byte 2", hello_payload(), session=0, version=2)
         if q is not p:
             q.close()
         return f"BAD_VERSION, range {r.payload[0]}..{r.payload[1]}"
-    finally:
-        s.bye(p)
 
 
-def _header_rule(s: Suite, what: str, want: int, **kw) -> str:
-    p = s.open()
-    try:
-        p.expect(p.ask(INFO, **kw), want, what)
-        p.expect(p.ask(INFO), OK, f"INFO after {what}")
+def _header_rule(s: Suite, what: str, want: int, header: dict) -> str:
+    with s.session() as p:
+        p.check(INFO, want, what, **header)
+        p.check(INFO, OK, f"INFO after {what}")
         return f"{status_name(want)}, session still served"
-    finally:
-        s.bye(p)
 
 
-@case("header/reply-flag", S_HEADER, core=True)
-def _reply_flag(s: Suite) -> str:
-    return _header_rule(s, "a request with the REPLY flag", BAD_REQUEST, flags=F_REPLY)
+def header_rule(name: str, what: str, want: int, **header) -> None:
+    """A core case of §Header checks: INFO with the ``header`` fields set gets ``want`` (``what``
+    names the request), and the session still serves a plain INFO after it."""
+    case(name, S_HEADER, core=True)(lambda s: _header_rule(s, what, want, header))
 
 
-@case("header/progress-flag", S_HEADER, core=True)
-def _progress_flag(s: Suite) -> str:
-    return _header_rule(s, "a request with the PROGRESS flag", BAD_REQUEST, flags=F_PROGRESS)
-
-
-@case("header/status-byte", S_HEADER, core=True)
-def _status_byte(s: Suite) -> str:
-    return _header_rule(s, "a request with status byte 3", BAD_REQUEST, status=3)
-
-
-@case("header/reserved-byte", S_HEADER, core=True)
-def _reserved_byte(s: Suite) -> str:
-    return _header_rule(s, "a request with reserved byte 1", BAD_REQUEST, reserved=1)
-
-
-@case("header/unknown-flags", S_HEADER, core=True)
-def _unknown_flags(s: Suite) -> str:
-    return _header_rule(s, "INFO with unknown flag bits 0xF0 and RETRY", OK, flags=0xF0 | F_RETRY)
+header_rule("header/reply-flag", "a request with the REPLY flag", BAD_REQUEST, flags=F_REPLY)
+header_rule("header/progress-flag", "a request with the PROGRESS flag", BAD_REQUEST, flags=F_PROGRESS)
+header_rule("header/status-byte", "a request with status byte 3", BAD_REQUEST, status=3)
+header_rule("header/reserved-byte", "a request with reserved byte 1", BAD_REQUEST, reserved=1)
+header_rule("header/unknown-flags", "INFO with unknown flag bits 0xF0 and RETRY", OK, flags=0xF0 | F_RETRY)
 
 
 @case("header/seq-zero", S_HEADER, core=True)
 def _seq_zero(s: Suite) -> str:
-    q = Peer(s)
-    try:
-        q.expect(q.reply(q.send(HELLO, hello_payload(), seq=0, session=0), HELLO), BAD_REQUEST, "HELLO with seq 0")
-    finally:
-        q.close()
-    p = s.open()
-    try:
-        p.expect(p.ask(INFO, seq=0), BAD_REQUEST, "INFO with seq 0")
-        p.expect(p.reply(p.send(MVM, mvm_payload(s.small_block(), [[[0]]]), seq=0), MVM), BAD_REQUEST, "MVM with seq 0")
+    with closing(Peer(s)) as q:
+        q.check(HELLO, BAD_REQUEST, "HELLO with seq 0", hello_payload(), seq=0, session=0)
+    with s.session() as p:
+        p.check(INFO, BAD_REQUEST, "INFO with seq 0", seq=0)
+        p.check(MVM, BAD_REQUEST, "MVM with seq 0", mvm_payload(s.small_block(), [[[0]]]), seq=0)
         return "HELLO, INFO and MVM with seq 0: BAD_REQUEST"
-    finally:
-        s.bye(p)
 
 
 @case("header/empty-payloads", S_HEADER, core=True)
 def _empty_payloads(s: Suite) -> str:
-    p = s.open()
-    try:
+    with s.session() as p:
         ops = [INFO, BYE] + ([STATS] if s.caps & CAP_STATS else [])
         for op in ops:
-            p.expect(p.ask(op, b"\x00"), BAD_LENGTH, f"{NAMES[op]} with a 1-byte payload")
-        p.expect(p.ask(INFO), OK, "INFO after BYE with a payload (the session must still be open)")
+            p.check(op, BAD_LENGTH, f"{NAMES[op]} with a 1-byte payload", b"\x00")
+        p.check(INFO, OK, "INFO after BYE with a payload (the session must still be open)")
         return ", ".join(NAMES[o] for o in ops) + " with a payload: BAD_LENGTH"
-    finally:
-        s.bye(p)
 
 
-@case("header/unknown-opcode", S_STATUS, core=True)
-def _unknown_opcode(s: Suite) -> str:
-    p = s.open()
-    try:
-        p.expect(p.ask(0x7E), UNKNOWN_OPCODE, "opcode 0x7E")
-        return "UNKNOWN_OPCODE"
-    finally:
-        s.bye(p)
+refusal("header/unknown-opcode", S_STATUS, 0x7E, UNKNOWN_OPCODE, "opcode 0x7E", core=True)
 
 
 @case("header/wrong-session", S_HEADER, core=True)
 def _wrong_session(s: Suite) -> str:
-    q = Peer(s) if s.address.kind == "tcp" else None
-    if q is not None:
-        try:
-            q.expect(q.ask(INFO, session=0), BAD_SESSION, "INFO before any HELLO")
-        finally:
-            q.close()
-    p = s.open()
-    try:
-        p.expect(p.ask(INFO, session=p.session ^ 0x5A5A5A5A), BAD_SESSION, "INFO naming another session")
-        return "BAD_SESSION" + (" (also before HELLO)" if q else "")
-    finally:
-        s.bye(p)
+    tcp = s.address.kind == "tcp"
+    if tcp:
+        with closing(Peer(s)) as q:
+            q.check(INFO, BAD_SESSION, "INFO before any HELLO", session=0)
+    with s.session() as p:
+        p.check(INFO, BAD_SESSION, "INFO naming another session", session=p.session ^ 0x5A5A5A5A)
+        return "BAD_SESSION" + (" (also before HELLO)" if tcp else "")
 
 
 # ---------------------------------------------------------------- cases: HELLO and sessions
@@ -826,8 +805,7 @@ def _wrong_session(s: Suite) -> str:
 
 @case("hello/layout", S_CMDS, core=True)
 def _hello_layout(s: Suite) -> str:
-    p = Peer(s)
-    try:
+    with s.session(Peer(s)) as p:
         r = s.hello(p)
         version, resumed, reserved, session, max_payload, caps, last_seq = HELLO_REP.unpack_from(r.payload)
         want = 52 if caps & CAP_AUTH else 20
@@ -845,8 +823,6 @@ def _hello_layout(s: Suite) -> str:
         if bad:
             raise Fail("HELLO reply: " + "; ".join(bad))
         return f"session {session}, max_payload {max_payload}, caps 0x{caps:x}"
-    finally:
-        s.bye(p)
 
 
 @case("hello/version-negotiation", S_CMDS, core=True)
@@ -858,7 +834,7 @@ def _negotiation(s: Suite) -> str:
             raise Fail(f"HELLO 1..9 picked version {r.payload[0]}; this chip speaks 1")
         s.bye(p)
         p = Peer(s)
-        r = p.expect(p.reply(p.send(HELLO, hello_payload(2, 3), session=0), HELLO), BAD_VERSION, "HELLO offering only 2..3")
+        r = p.check(HELLO, BAD_VERSION, "HELLO offering only 2..3", hello_payload(2, 3), session=0)
         if len(r.payload) < 2 or not r.payload[0] <= 1 <= r.payload[1]:
             raise Fail(f"BAD_VERSION payload {r.payload[:2].hex()} does not name the chip's range")
         return f"1..9 -> 1; 2..3 -> BAD_VERSION (chip speaks {r.payload[0]}..{r.payload[1]})"
@@ -868,70 +844,59 @@ def _negotiation(s: Suite) -> str:
 
 @case("sessions/hello-repeated", S_LIFE, core=True)
 def _hello_repeat(s: Suite) -> str:
-    p = Peer(s)
-    try:
+    with s.session(Peer(s)) as p:
         first = s.hello(p, auth=False, seq=1)
-        again = p.reply(p.send(HELLO, hello_payload(), seq=1, session=0), HELLO)
+        again = p.ask(HELLO, hello_payload(), seq=1, session=0)
         if again.status != OK or again.payload[:20] != first.payload[:20]:
             raise Fail(f"the repeated HELLO got {again.describe()} {again.payload[:20].hex()}, not the first reply")
         if p.caps & CAP_AUTH:
-            p.expect(p.ask(AUTH, auth_mac(s.key, first.payload[20:52], p.session)), OK, "AUTH")
-        p.expect(p.ask(INFO), OK, "INFO after the repeated HELLO")
+            p.check(AUTH, OK, "AUTH", auth_mac(s.key, first.payload[20:52], p.session))
+        p.check(INFO, OK, "INFO after the repeated HELLO")
         return "same reply, same session"
-    finally:
-        s.bye(p)
 
 
 @case("sessions/second-hello", S_LIFE, core=True)
 def _second_hello(s: Suite) -> str:
-    p = s.open()
-    try:
+    with s.session() as p:
         held = p.session
-        r = p.reply(p.send(HELLO, hello_payload(name=b"other"), session=0), HELLO)
-        p.expect(r, BAD_REQUEST, "a second, different HELLO on a connection holding a session")
-        p.expect(p.ask(INFO, session=held), OK, "INFO on the first session after the refused HELLO")
+        p.check(HELLO, BAD_REQUEST, "a second, different HELLO on a connection holding a session", hello_payload(name=b"other"), session=0)
+        p.check(INFO, OK, "INFO on the first session after the refused HELLO", session=held)
         return "BAD_REQUEST, the open session untouched"
-    finally:
-        s.bye(p)
 
 
 @case("sessions/bye", S_LIFE, core=True)
 def _bye(s: Suite) -> str:
     p = s.open()
     sid = p.session
-    r = p.expect(p.ask(BYE), OK, "BYE")
+    r = p.check(BYE, OK, "BYE")
     if r.payload:
         raise Fail(f"BYE's reply has a {len(r.payload)}-byte payload; the document says empty")
-    r2 = p.ask(INFO, session=sid)
-    p.expect(r2, BAD_SESSION, "INFO on the session BYE ended")
+    p.check(INFO, BAD_SESSION, "INFO on the session BYE ended", session=sid)
     p.close()
     return "OK (empty), then BAD_SESSION for its id"
 
 
 @case("sessions/hello-after-bye", S_LIFE, core=True)
 def _hello_after_bye(s: Suite) -> str:
-    p = Peer(s)
-    try:
+    with s.session(Peer(s)) as p:
         first = s.hello(p, seq=1)
         old = HELLO_REP.unpack_from(first.payload)[3]
-        p.expect(p.ask(BYE), OK, "BYE")
+        p.check(BYE, OK, "BYE")
         again = s.hello(p, seq=1)  # seq 1 again, same connection: a NEW session
         new = HELLO_REP.unpack_from(again.payload)[3]
         if new == old:
             raise Fail(f"HELLO after BYE returned the ended session {old}")
-        p.expect(p.ask(INFO), OK, "INFO on the new session")
+        p.check(INFO, OK, "INFO on the new session")
         q = Peer(s) if not p.link.serial else p
         if q is not p:
-            r = q.reply(q.send(HELLO, hello_payload(resume=old), session=0), HELLO)
+            r = q.ask(HELLO, hello_payload(resume=old), session=0)
         else:
             s.bye(p)
-            r = p.reply(p.send(HELLO, hello_payload(resume=old), seq=7, session=0), HELLO)
+            r = p.ask(HELLO, hello_payload(resume=old), seq=7, session=0)
         q.expect(r, BAD_SESSION, f"HELLO resume={old} (a session BYE ended)")
         if q is not p:
             q.close()
         return f"session {old} ended, {new} opened; resume of {old}: BAD_SESSION"
-    finally:
-        s.bye(p)
 
 
 @case("sessions/resume", S_LIFE, tcp_only=True)
@@ -942,8 +907,7 @@ def _resume(s: Suite) -> str:
         _mvm_ok(p, blk, [[[0]]])
     sid, top = p.session, p.seq
     p.close()
-    q = Peer(s)
-    try:
+    with s.session(Peer(s)) as q:
         r = s.hello(q, payload=hello_payload(resume=sid))
         version, resumed, _, session, _, _, last_seq = HELLO_REP.unpack_from(r.payload)
         if (resumed, session, last_seq) != (1, sid, top):
@@ -951,8 +915,6 @@ def _resume(s: Suite) -> str:
         q.seq = last_seq
         _mvm_ok(q, blk, [[[1]]])
         return f"resumed with last_seq {top}; the next seq executes"
-    finally:
-        s.bye(q)
 
 
 # ---------------------------------------------------------------- cases: replay
@@ -960,8 +922,7 @@ def _resume(s: Suite) -> str:
 
 @case("replay/identical", S_REPLAY, core=True)
 def _replay_identical(s: Suite) -> str:
-    p = s.open()
-    try:
+    with s.session() as p:
         blk = s.small_block()
         before = s.stats(p) if s.caps & CAP_STATS else None
         seq = p.next_seq()
@@ -978,68 +939,53 @@ def _replay_identical(s: Suite) -> str:
                 raise Fail(f"STATS: executed.MVM +{d_exec}, replayed +{d_rep}; want +1 and +1")
             seen += "; STATS executed +1, replayed +1"
         return seen
-    finally:
-        s.bye(p)
 
 
 @case("replay/seq-reused", S_REPLAY, core=True)
 def _replay_reused(s: Suite) -> str:
-    p = s.open()
-    try:
+    with s.session() as p:
         blk = s.small_block()
         seq = p.next_seq()
         a = _mvm_ok(p, blk, [[[0, 1]]], seq=seq, nonces=[3])
-        r = p.reply(p.send(MVM, mvm_payload(blk, [[[4, 7, 8]]], [3]), seq=seq), MVM)
-        p.expect(r, SEQ_REUSED, f"MVM seq {seq} again with another input")
+        p.check(MVM, SEQ_REUSED, f"MVM seq {seq} again with another input", mvm_payload(blk, [[[4, 7, 8]]], [3]), seq=seq)
         again = _mvm_ok(p, blk, [[[0, 1]]], seq=seq, nonces=[3])
         if again.payload != a.payload:
             raise Fail("after SEQ_REUSED, the original request no longer gets its kept reply")
         return "SEQ_REUSED; the original still gets its kept reply"
-    finally:
-        s.bye(p)
 
 
 @case("replay/behind-window", S_REPLAY, core=True)
 def _behind(s: Suite) -> str:
-    p = s.open()
-    try:
+    with s.session() as p:
         blk = s.small_block()
         _mvm_ok(p, blk, [[[0]]], seq=1)
         top = 1 + WINDOW + 10
         _mvm_ok(p, blk, [[[0]]], seq=top)
-        p.expect(p.reply(p.send(MVM, mvm_payload(blk, [[[0]]]), seq=1), MVM), STALE, f"a retry of seq 1 after last_seq {top} (executed, behind the window)")
-        p.expect(p.reply(p.send(MVM, mvm_payload(blk, [[[1]]]), seq=5), MVM), STALE, f"seq 5 never sent, behind the window of last_seq {top}")
+        p.check(MVM, STALE, f"a retry of seq 1 after last_seq {top} (executed, behind the window)", mvm_payload(blk, [[[0]]]), seq=1)
+        p.check(MVM, STALE, f"seq 5 never sent, behind the window of last_seq {top}", mvm_payload(blk, [[[1]]]), seq=5)
         return f"last_seq {top}: seqs 1 (executed) and 5 (never sent): STALE"
-    finally:
-        s.bye(p)
 
 
 @case("replay/in-window-unseen", S_REPLAY, core=True)
 def _in_window(s: Suite) -> str:
-    p = s.open()
-    try:
+    with s.session() as p:
         blk = s.small_block()
         _mvm_ok(p, blk, [[[0]]], seq=40)
         r = _mvm_ok(p, blk, [[[1]]], seq=20)  # inside 40-63..40, never executed: executed now
         _mvm_ok(p, blk, [[[1]]], seq=20)  # and a retry of it is a replay, not a reuse
         return f"seq 20 after 40 executed ({len(r.payload)} bytes)"
-    finally:
-        s.bye(p)
 
 
 @case("replay/read-only-any-seq", S_REPLAY, core=True)
 def _read_only(s: Suite) -> str:
-    p = s.open()
-    try:
+    with s.session() as p:
         blk = s.small_block()
         _mvm_ok(p, blk, [[[0]]], seq=100)
-        p.expect(p.ask(INFO, seq=3), OK, "INFO with seq 3 (behind the window)")
-        p.expect(p.ask(INFO, seq=100 + 5000), OK, "INFO with seq 5100 (far ahead)")
-        p.expect(p.ask(INFO, seq=100 + 5000), OK, "INFO repeating seq 5100")
+        p.check(INFO, OK, "INFO with seq 3 (behind the window)", seq=3)
+        p.check(INFO, OK, "INFO with seq 5100 (far ahead)", seq=100 + 5000)
+        p.check(INFO, OK, "INFO repeating seq 5100", seq=100 + 5000)
         _mvm_ok(p, blk, [[[2]]], seq=90)  # INFO did not move last_seq: 90 is still in the window
         return "INFO answered at any seq; the window did not move"
-    finally:
-        s.bye(p)
 
 
 @case("replay/wrap", S_REPLAY, core=True)
@@ -1051,13 +997,13 @@ def _wrap(s: Suite) -> str:
         _mvm_ok(p, blk, [[[1]]], seq=2)  # 0xFFFFFFFE -> 0xFFFFFFFF -> (0 skipped) 1 -> 2: ahead
         _mvm_ok(p, blk, [[[0]]], seq=0xFFFFFFFE)  # still inside the window after the wrap: its kept reply
         far = (2 + (1 << 31) + 5) & 0xFFFFFFFF
-        p.expect(p.reply(p.send(MVM, mvm_payload(blk, [[[3]]]), seq=far), MVM), STALE, f"seq {far}, 2^31+5 ahead of last_seq 2 (so behind)")
+        p.check(MVM, STALE, f"seq {far}, 2^31+5 ahead of last_seq 2 (so behind)", mvm_payload(blk, [[[3]]]), seq=far)
         s.bye(p)
         p = s.open()
         _mvm_ok(p, blk, [[[0]]], seq=0xFFFFFFC0)
         _mvm_ok(p, blk, [[[1]]], seq=1)  # 64 ahead on the ring of nonzero seqs
-        r = p.reply(p.send(MVM, mvm_payload(blk, [[[2]]]), seq=0xFFFFFFC1), MVM)
-        p.expect(r, OK, "seq 0xFFFFFFC1 after last_seq 1: 63 behind on the ring of 2^32 - 1 nonzero seqs (inside the window, never executed)")
+        what = "seq 0xFFFFFFC1 after last_seq 1: 63 behind on the ring of 2^32 - 1 nonzero seqs (inside the window, never executed)"
+        p.check(MVM, OK, what, mvm_payload(blk, [[[2]]]), seq=0xFFFFFFC1)
         return "serial-number arithmetic on the ring of nonzero seqs (0xFFFFFFFF -> 1)"
     finally:
         s.bye(p)
@@ -1103,8 +1049,7 @@ def _info_limits(s: Suite) -> str:
 
 @case("mvm/layout", "MVM", core=True)
 def _mvm_layout(s: Suite) -> str:
-    p = s.open()
-    try:
+    with s.session() as p:
         blk = s.small_block(10, 4)
         rows = [[[0, 3, 8, 9]], [[1, 2]], [[]]]
         r = _mvm_ok(p, blk, rows, flags=s.exact_flag())
@@ -1124,27 +1069,10 @@ def _mvm_layout(s: Suite) -> str:
         if any(v != 0 for v in vals[2 * n :]):
             raise Fail(f"a vector with no active row read {vals[2 * n:]}; the document says 0")
         return f"codes {list(vals[:n])}...; the empty vector reads 0"
-    finally:
-        s.bye(p)
 
 
-def _mvm_refused(s: Suite, payload: bytes, status: int, what: str) -> str:
-    p = s.open()
-    try:
-        p.expect(p.reply(p.send(MVM, payload), MVM), status, what)
-        return status_name(status)
-    finally:
-        s.bye(p)
-
-
-@case("mvm/batch-zero", "MVM", core=True)
-def _mvm_b0(s: Suite) -> str:
-    return _mvm_refused(s, mvm_payload(s.small_block(), [], [], batch=0, planes=1), OUT_OF_RANGE, "MVM with B = 0")
-
-
-@case("mvm/planes-zero", "MVM", core=True)
-def _mvm_p0(s: Suite) -> str:
-    return _mvm_refused(s, mvm_payload(s.small_block(), [[]], [0], planes=0), OUT_OF_RANGE, "MVM with P = 0")
+refusal("mvm/batch-zero", "MVM", MVM, OUT_OF_RANGE, "MVM with B = 0", lambda s: mvm_payload(s.small_block(), [], [], batch=0, planes=1), core=True)
+refusal("mvm/planes-zero", "MVM", MVM, OUT_OF_RANGE, "MVM with P = 0", lambda s: mvm_payload(s.small_block(), [[]], [0], planes=0), core=True)
 
 
 @case("mvm/planes-max", "MVM", core=True)
@@ -1152,7 +1080,7 @@ def _mvm_pmax(s: Suite) -> str:
     P = s.info.max_planes + 1
     if P > 255:
         raise NotApplicable("max_planes is 255: no P above it fits the u8")
-    return _mvm_refused(s, mvm_payload(s.small_block(), [[[0]] * P], [0]), OUT_OF_RANGE, f"MVM with P = max_planes + 1 = {P}")
+    return _refused(s, MVM, mvm_payload(s.small_block(), [[[0]] * P], [0]), OUT_OF_RANGE, f"MVM with P = max_planes + 1 = {P}")
 
 
 @case("mvm/padding-bits", "MVM", core=True)
@@ -1162,19 +1090,16 @@ def _mvm_padding(s: Suite) -> str:
         raise NotApplicable("the chip's rows leave no padding bits")
     payload = bytearray(mvm_payload(blk, [[[0]]]))
     payload[-1] |= 0x80  # bit 15 of a 10-bit row: padding
-    return _mvm_refused(s, bytes(payload), BAD_REQUEST, "MVM with a non-zero padding bit")
+    return _refused(s, MVM, bytes(payload), BAD_REQUEST, "MVM with a non-zero padding bit")
 
 
-@case("mvm/reserved", "MVM", core=True)
-def _mvm_reserved(s: Suite) -> str:
-    return _mvm_refused(s, mvm_payload(s.small_block(), [[[0]]], reserved=1), BAD_REQUEST, "MVM with reserved byte 1")
+refusal("mvm/reserved", "MVM", MVM, BAD_REQUEST, "MVM with reserved byte 1", lambda s: mvm_payload(s.small_block(), [[[0]]], reserved=1), core=True)
 
 
 @case("mvm/block-range", S_CMDS, core=True)
 def _mvm_block(s: Suite) -> str:
     i = s.info
-    p = s.open()
-    try:
+    with s.session() as p:
         for blk, what in (
             ((i.tiles, 0, 1, 0, 1), f"tile {i.tiles} of {i.tiles}"),
             ((0, i.rows - 1, 2, 0, 1), "rows past the last one"),
@@ -1183,35 +1108,27 @@ def _mvm_block(s: Suite) -> str:
         ):
             rows = [[[0]]] if blk[2] else [[[]]]
             payload = block(*blk) + MVM_HEAD.pack(1, 1, 0) + struct.pack("<Q", 0) + bit_row(rows[0][0], max(blk[2], 1))
-            p.expect(p.reply(p.send(MVM, payload), MVM), OUT_OF_RANGE, f"MVM on {what}")
+            p.check(MVM, OUT_OF_RANGE, f"MVM on {what}", payload)
         return "OUT_OF_RANGE for tile, rows, pairs, empty block"
-    finally:
-        s.bye(p)
 
 
-@case("mvm/length", "MVM", core=True)
-def _mvm_length(s: Suite) -> str:
-    return _mvm_refused(s, mvm_payload(s.small_block(), [[[0]]])[:-1], BAD_LENGTH, "MVM one byte short")
+refusal("mvm/length", "MVM", MVM, BAD_LENGTH, "MVM one byte short", lambda s: mvm_payload(s.small_block(), [[[0]]])[:-1], core=True)
 
 
 @case("mvm/exact-repeatable", "MVM", core=True, cap=CAP_EXACT)
 def _mvm_exact(s: Suite) -> str:
-    p = s.open()
-    try:
+    with s.session() as p:
         blk = s.small_block(16, 4)
         a = _mvm_ok(p, blk, [[[0, 5, 9]]], nonces=[1], flags=F_EXACT)
         b = _mvm_ok(p, blk, [[[0, 5, 9]]], nonces=[2], flags=F_EXACT)
         if a.payload != b.payload:
             raise Fail("two EXACT reads of the same rows (other nonces, other seqs) differ")
         return "identical"
-    finally:
-        s.bye(p)
 
 
 @case("mvm/planes-independent", "MVM", core=True, cap=CAP_EXACT)
 def _mvm_planes(s: Suite) -> str:
-    p = s.open()
-    try:
+    with s.session() as p:
         blk = s.small_block(16, 4)
         if s.info.max_planes < 2:
             raise NotApplicable("max_planes is 1")
@@ -1222,8 +1139,6 @@ def _mvm_planes(s: Suite) -> str:
         if two.payload[MVM_REP.size + n * size :] != one.payload[MVM_REP.size :]:
             raise Fail("plane 1 of a two-plane read differs from the same rows read alone")
         return "plane k reads as its rows alone"
-    finally:
-        s.bye(p)
 
 
 @case("mvm/matches-read", "MVM", cap=CAP_EXACT)
@@ -1231,8 +1146,7 @@ def _mvm_read(s: Suite) -> str:
     i = s.info
     if not i.adc_bits:
         raise NotApplicable("a chip without ADC")
-    p = s.open()
-    try:
+    with s.session() as p:
         blk = s.small_block(16, 4)
         g = _read(p, blk)
         rows = [0, 3, 4, 9, 15]
@@ -1246,15 +1160,13 @@ def _mvm_read(s: Suite) -> str:
         if worst > 0:
             raise Fail(f"codes {codes} vs READ sums / LSB: off by more than 1/2 LSB + 20 % (gain)")
         return "codes agree with READ's column sums / tile LSB (within 1/2 LSB and a 20 % gain)"
-    finally:
-        s.bye(p)
 
 
 # ---------------------------------------------------------------- cases: READ
 
 
 def _read(p: Peer, blk: tuple) -> list[list[float]]:
-    r = p.expect(p.ask(READ, block(*blk)), OK, "READ")
+    r = p.check(READ, OK, "READ", block(*blk))
     n = blk[2] * 2 * blk[4]
     if len(r.payload) != 8 * n:
         raise Fail(f"READ payload {len(r.payload)} bytes; want {8 * n}")
@@ -1265,8 +1177,7 @@ def _read(p: Peer, blk: tuple) -> list[list[float]]:
 
 @case("read/layout", "READ")
 def _read_layout(s: Suite) -> str:
-    p = s.open()
-    try:
+    with s.session() as p:
         g = _read(p, s.small_block(8, 3))
         if not all(math.isfinite(x) and x >= 0 for row in g for x in row):
             raise Fail("READ returned a negative or non-finite conductance")
@@ -1274,19 +1185,14 @@ def _read_layout(s: Suite) -> str:
         if again != g:
             raise Fail("two READs of the same block differ (READ has no read noise)")
         return "8 x 6 cells, finite, >= 0, repeatable"
-    finally:
-        s.bye(p)
 
 
 @case("read/errors", "READ")
 def _read_errors(s: Suite) -> str:
-    p = s.open()
-    try:
-        p.expect(p.ask(READ, block(s.info.tiles, 0, 1, 0, 1)), OUT_OF_RANGE, "READ of a tile past the last")
-        p.expect(p.ask(READ, block(0, 0, 1, 0, 1)[:-1]), BAD_LENGTH, "READ with a 9-byte block")
+    with s.session() as p:
+        p.check(READ, OUT_OF_RANGE, "READ of a tile past the last", block(s.info.tiles, 0, 1, 0, 1))
+        p.check(READ, BAD_LENGTH, "READ with a 9-byte block", block(0, 0, 1, 0, 1)[:-1])
         return "OUT_OF_RANGE, BAD_LENGTH"
-    finally:
-        s.bye(p)
 
 
 # ---------------------------------------------------------------- cases: TIME, STATS, ABORT
@@ -1294,59 +1200,47 @@ def _read_errors(s: Suite) -> str:
 
 @case("time/advances", "TIME, RESET, STATS", cap=CAP_TIME)
 def _time(s: Suite) -> str:
-    p = s.open()
-    try:
-        c0 = parse_info(p.expect(p.ask(INFO), OK, "INFO").payload).clock_s
-        r = p.expect(p.ask(TIME, struct.pack("<d", 0.0)), OK, "TIME 0")
+    with s.session() as p:
+        c0 = parse_info(p.check(INFO, OK, "INFO").payload).clock_s
+        r = p.check(TIME, OK, "TIME 0", struct.pack("<d", 0.0))
         (a,) = struct.unpack("<d", r.payload)
-        r = p.expect(p.ask(TIME, struct.pack("<d", 2.5)), OK, "TIME 2.5")
+        r = p.check(TIME, OK, "TIME 2.5", struct.pack("<d", 2.5))
         (b,) = struct.unpack("<d", r.payload)
         if not (a >= c0 and b >= a + 2.5 * (1 - 1e-12)):
             raise Fail(f"clock {c0} -> TIME 0 -> {a} -> TIME 2.5 -> {b}: TIME must advance by its argument")
         return f"clock {c0:g} -> {a:g} -> {b:g}"
-    finally:
-        s.bye(p)
 
 
 @case("time/range", "TIME, RESET, STATS", cap=CAP_TIME)
 def _time_range(s: Suite) -> str:
-    p = s.open()
-    try:
+    with s.session() as p:
         for v in (-1.0, math.nan, math.inf, 2e12):
-            p.expect(p.ask(TIME, struct.pack("<d", v)), OUT_OF_RANGE, f"TIME {v}")
-        p.expect(p.ask(TIME, b"\x00" * 7), BAD_LENGTH, "TIME with 7 bytes")
+            p.check(TIME, OUT_OF_RANGE, f"TIME {v}", struct.pack("<d", v))
+        p.check(TIME, BAD_LENGTH, "TIME with 7 bytes", b"\x00" * 7)
         return "negative, NaN, inf, > 1e12: OUT_OF_RANGE; 7 bytes: BAD_LENGTH"
-    finally:
-        s.bye(p)
 
 
 @case("stats/counting", "TIME, RESET, STATS", cap=CAP_STATS)
 def _stats(s: Suite) -> str:
-    p = s.open()
-    try:
+    with s.session() as p:
         before = s.stats(p)
         if not isinstance(before.get("executed"), dict):
             raise NotApplicable("STATS has no 'executed' counters (the emulator's names; a board may count otherwise)")
         _mvm_ok(p, s.small_block(), [[[0]], [[]], [[1, 2]]])
-        p.expect(p.ask(INFO), OK, "INFO")
+        p.check(INFO, OK, "INFO")
         after = s.stats(p)
         d = {k: (_counter(after, "executed", k) or 0) - (_counter(before, "executed", k) or 0) for k in ("MVM", "MVM_VECTORS")}
         if d != {"MVM": 1, "MVM_VECTORS": 2}:
             raise Fail(f"one MVM of 3 vectors (one with no active row): executed {d}; want MVM +1, MVM_VECTORS +2")
         return "MVM +1, MVM_VECTORS +2 (the empty vector not counted)"
-    finally:
-        s.bye(p)
 
 
 @case("abort/nothing-running", S_LONG, cap=CAP_ABORT)
 def _abort_none(s: Suite) -> str:
-    p = s.open()
-    try:
-        p.expect(p.ask(ABORT, struct.pack("<I", 12345)), OUT_OF_RANGE, "ABORT of seq 12345 (nothing runs)")
-        p.expect(p.ask(ABORT, b"\x00\x00"), BAD_LENGTH, "ABORT with 2 bytes")
+    with s.session() as p:
+        p.check(ABORT, OUT_OF_RANGE, "ABORT of seq 12345 (nothing runs)", struct.pack("<I", 12345))
+        p.check(ABORT, BAD_LENGTH, "ABORT with 2 bytes", b"\x00\x00")
         return "OUT_OF_RANGE; BAD_LENGTH"
-    finally:
-        s.bye(p)
 
 
 # ---------------------------------------------------------------- cases: long operations (--destructive)
@@ -1368,9 +1262,8 @@ def _form(p: Peer, blk: tuple, seed: int = 1) -> tuple[Reply, Reply]:
 
 @case("long/form-progress", S_LONG, destructive=True)
 def _form_progress(s: Suite) -> str:
-    p = s.open()
-    try:
-        p.expect(p.ask(RESET), OK, "RESET")
+    with s.session() as p:
+        p.check(RESET, OK, "RESET")
         blk = _scratch(s, 0)
         first, final = _form(p, blk)
         if not first.progress or first.status != OK or len(first.payload) != 8:
@@ -1385,14 +1278,11 @@ def _form_progress(s: Suite) -> str:
             raise Fail(f"FORM reply {len(final.payload)} bytes; want {want}")
         formed, stuck, pulses = struct.unpack_from("<III", final.payload)
         return f"PROGRESS {done}/{total}, then OK: {formed} formed, {stuck} stuck"
-    finally:
-        s.bye(p)
 
 
 @case("form/already-formed", "FORM", destructive=True)
 def _form_twice(s: Suite) -> str:
-    p = s.open()
-    try:
+    with s.session() as p:
         blk = _scratch(s, 8)
         _, final = _form(p, blk)
         p.expect(final, OK, "FORM")
@@ -1402,8 +1292,6 @@ def _form_twice(s: Suite) -> str:
         if _read(p, blk) != g:
             raise Fail("the refused FORM changed the block")
         return "BAD_REQUEST, nothing changed"
-    finally:
-        s.bye(p)
 
 
 def _program(p: Peer, blk: tuple, target: float, seed: int = 3) -> Reply:
@@ -1414,8 +1302,7 @@ def _program(p: Peer, blk: tuple, target: float, seed: int = 3) -> Reply:
 
 @case("program/unformed", "PROGRAM", destructive=True)
 def _program_unformed(s: Suite) -> str:
-    p = s.open()
-    try:
+    with s.session() as p:
         blk = _scratch(s, 16)
         g = _read(p, blk)
         mid = 0.5 * (s.info.g_min_us + s.info.g_max_us)
@@ -1429,30 +1316,24 @@ def _program_unformed(s: Suite) -> str:
         if _read(p, blk) != g:
             raise Fail("PROGRAM changed unformed cells")
         return f"0 pulses, 0 converged (programmed={programmed}), values unchanged"
-    finally:
-        s.bye(p)
 
 
 @case("program/range", "PROGRAM", destructive=True)
 def _program_range(s: Suite) -> str:
-    p = s.open()
-    try:
+    with s.session() as p:
         blk = _scratch(s, 24)
         p.expect(_program(p, blk, s.info.g_max_us * 2 + 1), OUT_OF_RANGE, "PROGRAM above g_max_us")
         return "OUT_OF_RANGE"
-    finally:
-        s.bye(p)
 
 
 @case("long/abort-or-done", S_LONG, destructive=True, cap=CAP_ABORT)
 def _abort(s: Suite) -> str:
-    p = s.open()
-    try:
+    with s.session() as p:
         blk = _scratch(s, 32, nrows=min(64, max(1, s.info.rows - 32)), ncols=s.pairs)
         g = _read(p, blk)
         seq = p.send(FORM, block(*blk) + struct.pack("<QB", 5, 0))
-        busy = p.reply(p.send(READ, block(*blk)), READ)
-        a = p.reply(p.send(ABORT, struct.pack("<I", seq)), ABORT)
+        busy = p.ask(READ, block(*blk))
+        a = p.ask(ABORT, struct.pack("<I", seq))
         final = p.reply(seq, FORM, wait=max(30.0, s.timeout))
         if busy.status not in (OK, BUSY):
             raise Fail(f"READ during FORM got {busy.describe()}; want BUSY (or OK once it ended)")
@@ -1464,28 +1345,23 @@ def _abort(s: Suite) -> str:
         p.expect(a, OUT_OF_RANGE, "ABORT of a FORM that already ended")
         p.expect(final, OK, "FORM that ended before its ABORT")
         return "FORM ended before ABORT arrived: OUT_OF_RANGE, final OK"
-    finally:
-        s.bye(p)
 
 
 @case("reset/pristine", "TIME, RESET, STATS", destructive=True)
 def _reset(s: Suite) -> str:
-    p = s.open()
-    try:
-        p.expect(p.ask(RESET), OK, "RESET")
+    with s.session() as p:
+        p.check(RESET, OK, "RESET")
         blk = _scratch(s, 40)
         g = _read(p, blk)
         p.expect(_form(p, blk)[1], OK, "FORM")
-        p.expect(p.ask(RESET, b"\x00"), BAD_LENGTH, "RESET with a payload")
-        p.expect(p.ask(RESET), OK, "RESET")
+        p.check(RESET, BAD_LENGTH, "RESET with a payload", b"\x00")
+        p.check(RESET, OK, "RESET")
         if _read(p, blk) != g:
             raise Fail("after RESET the block does not read as before FORM")
-        clock = parse_info(p.expect(p.ask(INFO), OK, "INFO").payload).clock_s
+        clock = parse_info(p.check(INFO, OK, "INFO").payload).clock_s
         if clock != 0:
             raise Fail(f"clock {clock} after RESET; want 0")
         return "pristine again, clock 0"
-    finally:
-        s.bye(p)
 
 
 # ---------------------------------------------------------------- cases: authentication
@@ -1495,26 +1371,20 @@ def _reset(s: Suite) -> str:
 def _auth_unkeyed(s: Suite) -> str:
     if s.caps & CAP_AUTH:
         raise NotApplicable("the server requires a key (the auth/ cases below check it)")
-    p = s.open()
-    try:
-        p.expect(p.ask(AUTH, b"\x00" * 32), BAD_REQUEST, "AUTH on a server without a key")
+    with s.session() as p:
+        p.check(AUTH, BAD_REQUEST, "AUTH on a server without a key", b"\x00" * 32)
         return "no challenge, AUTH: BAD_REQUEST"
-    finally:
-        s.bye(p)
 
 
 @case("auth/no-key-no-session", S_AUTH, core=True, cap=CAP_AUTH)
 def _auth_missing(s: Suite) -> str:
-    p = Peer(s)
-    try:
+    with s.session(Peer(s)) as p:
         s.hello(p, auth=False)
         if len(p.hello_reply) != 52:
             raise Fail(f"HELLO reply {len(p.hello_reply)} bytes with AUTH_REQUIRED; want 52 (with the challenge)")
         for op, payload in ((INFO, b""), (MVM, mvm_payload((0, 0, 1, 0, 1), [[[0]]]))):
-            p.expect(p.ask(op, payload), BAD_AUTH, f"{NAMES[op]} before AUTH")
+            p.check(op, BAD_AUTH, f"{NAMES[op]} before AUTH", payload)
         return "INFO and MVM before AUTH: BAD_AUTH"
-    finally:
-        s.bye(p)
 
 
 @case("auth/wrong-key", S_AUTH, core=True, cap=CAP_AUTH)
@@ -1523,7 +1393,7 @@ def _auth_wrong(s: Suite) -> str:
     s.hello(p, auth=False)
     sid = p.session
     mac = bytearray(auth_mac(b"not the key" + (s.key or b""), p.hello_reply[20:52], sid))
-    p.expect(p.ask(AUTH, bytes(mac)), BAD_AUTH, "AUTH with a wrong key")
+    p.check(AUTH, BAD_AUTH, "AUTH with a wrong key", bytes(mac))
     seen = "BAD_AUTH"
     if not p.link.serial:
         p.silence(min(2.0, s.timeout))
@@ -1532,10 +1402,10 @@ def _auth_wrong(s: Suite) -> str:
         seen += ", connection closed"
         p.close()
         q = Peer(s)
-        r = q.reply(q.send(HELLO, hello_payload(resume=sid), session=0), HELLO)
+        r = q.ask(HELLO, hello_payload(resume=sid), session=0)
         q.close()
     else:
-        r = p.reply(p.send(HELLO, hello_payload(resume=sid), session=0), HELLO)
+        r = p.ask(HELLO, hello_payload(resume=sid), session=0)
     if r.status != BAD_SESSION:
         raise Fail(f"HELLO resume={sid} after a wrong AUTH got {r.describe()}; the session must be discarded (BAD_SESSION)")
     return seen + ", session discarded"
@@ -1543,25 +1413,19 @@ def _auth_wrong(s: Suite) -> str:
 
 @case("auth/short-mac", S_AUTH, core=True, cap=CAP_AUTH)
 def _auth_short(s: Suite) -> str:
-    p = Peer(s)
-    try:
+    with closing(Peer(s)) as p:
         s.hello(p, auth=False)
-        p.expect(p.ask(AUTH, auth_mac(s.key or b"x", p.hello_reply[20:52], p.session)[:31]), BAD_AUTH, "AUTH with 31 bytes")
+        p.check(AUTH, BAD_AUTH, "AUTH with 31 bytes", auth_mac(s.key or b"x", p.hello_reply[20:52], p.session)[:31])
         return "BAD_AUTH"
-    finally:
-        p.close()
 
 
 @case("auth/right-key", S_AUTH, core=True, cap=CAP_AUTH)
 def _auth_right(s: Suite) -> str:
-    p = Peer(s)
-    try:
+    with s.session(Peer(s)) as p:
         s.hello(p, auth=True)
-        p.expect(p.ask(INFO), OK, "INFO after AUTH")
-        p.expect(p.ask(AUTH, auth_mac(s.key, p.hello_reply[20:52], p.session)), OK, "AUTH repeated after success")
+        p.check(INFO, OK, "INFO after AUTH")
+        p.check(AUTH, OK, "AUTH repeated after success", auth_mac(s.key, p.hello_reply[20:52], p.session))
         return "session open after AUTH; a repeated AUTH: OK"
-    finally:
-        s.bye(p)
 
 
 @case("auth/resume-new-challenge", S_AUTH, tcp_only=True, cap=CAP_AUTH)
@@ -1569,17 +1433,14 @@ def _auth_resume(s: Suite) -> str:
     p = s.open()
     sid, old = p.session, p.hello_reply[20:52]
     p.close()
-    q = Peer(s)
-    try:
+    with s.session(Peer(s)) as q:
         s.hello(q, auth=False, payload=hello_payload(resume=sid))
         if q.hello_reply[20:52] == old:
             raise Fail("the resume HELLO repeated the first challenge")
-        q.expect(q.ask(INFO), BAD_AUTH, "INFO on a resumed session before a new AUTH")
-        q.expect(q.ask(AUTH, auth_mac(s.key, q.hello_reply[20:52], sid)), OK, "AUTH of the resumed session")
-        q.expect(q.ask(INFO), OK, "INFO after the new AUTH")
+        q.check(INFO, BAD_AUTH, "INFO on a resumed session before a new AUTH")
+        q.check(AUTH, OK, "AUTH of the resumed session", auth_mac(s.key, q.hello_reply[20:52], sid))
+        q.check(INFO, OK, "INFO after the new AUTH")
         return "new challenge; usable only after a new AUTH"
-    finally:
-        s.bye(q)
 
 
 # ---------------------------------------------------------------- entry point
