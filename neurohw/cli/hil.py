@@ -5,7 +5,7 @@
   [--max-payload BYTES] [--frame-timeout-s 5] [--idle-timeout-s 600]
   [--session-grace-s 10 (alias --session-ttl-s)] [--hello-timeout-s 5] [--key-file PATH | --insecure]
   [--serial PORT [--baud N]] [--exit-after S] [--verbose]``: the emulator; prints
-  ``serving ... on hil://HOST:PORT`` and serves until Ctrl-C (or ``--exit-after``).
+  ``serving ... on hil://HOST:PORT`` and serves until Ctrl-C or SIGTERM (or ``--exit-after``).
 - ``neurohw hil info URL [--verbose]``: what the chip behind URL reports (INFO).
 - ``neurohw hil calibrate URL --out DIR [--tiles 0,1] [--reads 32] [--seed 0]
   [--formed gaussian|lognormal|histogram] [--no-drift] [--verbose]``: measure the chip and write
@@ -22,7 +22,10 @@ the command line. ``--verbose`` logs every frame (logger ``neurohw.hil.frames``)
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
 import time
 
 from neurohw.errors import UserError
@@ -175,13 +178,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"neurohw hil: warning: listening on {args.host} without a key (--insecure)", file=sys.stderr)
         print(f"neurohw hil: serving {device.name} ({args.tiles} tiles per chip) on {where}", flush=True)
         deadline = None if args.exit_after is None else time.monotonic() + args.exit_after
-        while deadline is None or time.monotonic() < deadline:
-            time.sleep(0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic())))
+        with _stopped_by(signal.SIGTERM) as stop:
+            while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+                stop.wait(0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic())))
     except KeyboardInterrupt:
         pass
     finally:
         server.stop()
     return 0
+
+
+@contextlib.contextmanager
+def _stopped_by(signum: int):
+    """An event set when ``signum`` arrives (``hil serve`` stops on SIGTERM, from ``kill`` or a
+    service manager, as cleanly as on Ctrl-C); the previous handler is restored on the way out."""
+    stop = threading.Event()
+    previous = signal.signal(signum, lambda *_: stop.set())
+    try:
+        yield stop
+    finally:
+        signal.signal(signum, previous)
 
 
 def _frames_logged(handler):
