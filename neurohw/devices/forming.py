@@ -17,7 +17,6 @@ gives std(dG) = 10.37 uS.
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 from neurohw.devices.levels import snap
 from neurohw.devices.model import Distribution, Forming
@@ -45,6 +44,8 @@ def sample_distribution(dist: Distribution, size, rng: np.random.Generator) -> n
 
 def distribution_cdf(dist: Distribution, g_us: np.ndarray) -> np.ndarray:
     """The CDF of ``dist`` at ``g_us`` (for goodness-of-fit tests)."""
+    from scipy import stats  # here, not at the top: ~0.7 s to import, and only goodness-of-fit checks need it
+
     g_us = np.asarray(g_us, dtype=np.float64)
     if dist.kind == "gaussian":
         if dist.std_us == 0:

@@ -30,6 +30,7 @@ from neurohw.config import parse_yaml
 from neurohw.devices.chip_map import Placement, map_sha256, read_chip_map
 from neurohw.devices.model import DeviceModel, validate_device
 from neurohw.errors import ConfigError, DataError, UserError
+from neurohw.experiments import report
 from neurohw.experiments.encoding import EncoderSource
 from neurohw.experiments.results import SeedResult, head_state
 from neurohw.experiments.schema import ExperimentConfig, dump_config, parse_config
@@ -153,8 +154,6 @@ class RunDir:
     def _write(cls, cfg: ExperimentConfig, final: Path, metrics: dict, results: list[SeedResult]) -> Path:
         from safetensors.torch import save
 
-        from neurohw.experiments import report  # matplotlib: imported when a run directory is written
-
         with staged_directory(final, unique=True) as staged:
             tmp = staged.path
             config_text = dump_config(cfg)
@@ -165,7 +164,11 @@ class RunDir:
                 meta = {"neurohw": json.dumps({"seed": r.seed, "task": cfg.task}, sort_keys=True)}
                 write_bytes_atomic(tmp / cls.head_file(r.seed), save(state, metadata=meta))
             (tmp / cls.ENCODERS).write_text(json.dumps(cls.record(cfg, results), indent=1, default=_json_default))
-            figures = report.draw_figures(tmp, cfg, metrics, results[0]) if cfg.plots else []
+            figures = []
+            if cfg.plots:
+                from neurohw.experiments.figures import draw_figures  # matplotlib (~0.5 s): only a run with plots loads it
+
+                figures = draw_figures(tmp, cfg, metrics, results[0])
             (tmp / cls.METRICS).write_text(json.dumps(metrics, indent=2, default=_json_default))
             report.write_report(tmp / cls.REPORT, metrics, figures, config_text, task_of(cfg).report_section(metrics))
             write_manifest(tmp)

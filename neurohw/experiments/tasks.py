@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from neurohw.experiments.report import classification_section, zero_shot_section
 from neurohw.experiments.stats import mean_std
 from neurohw.experiments.task_rules import RULES, ClassifyRules, LinearProbeRules, TaskRules, ZeroShotRules
 
@@ -101,8 +102,6 @@ class Classify(ClassifyRules, Task):
         return m
 
     def report_section(self, metrics):
-        from neurohw.experiments.report import classification_section  # matplotlib and torch: only a report needs them
-
         return classification_section(metrics)
 
     def rebuild_heads(self, cfg, state):
@@ -195,8 +194,6 @@ class ZeroShot(ZeroShotRules, Task):
         return m
 
     def report_section(self, metrics):
-        from neurohw.experiments.report import zero_shot_section  # matplotlib and torch: only a report needs them
-
         return zero_shot_section(metrics)
 
     def rebuild_heads(self, cfg, state):
