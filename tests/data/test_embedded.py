@@ -182,11 +182,12 @@ def test_espeak_keeps_state_in_process_but_a_fresh_process_per_list_is_determini
 
 
 @pytest.fixture(scope="module")
-def full(tmp_path_factory):
-    """Both full datasets, generated once into a private cache; train and test splits."""
+def full(session_cache):
+    """Every full embedded dataset (train and test splits), from the session's cache: generated
+    once there for this module and for the tests that run the shipped experiments."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("NEUROHW_CACHE", str(tmp_path_factory.mktemp("embedded-cache")))
-        yield {name: (load_embedded(name, "train", progress=False), load_embedded(name, "test", progress=False)) for name in EMBEDDED_NAMES}
+        mp.setenv("NEUROHW_CACHE", str(session_cache))
+        return {name: (load_embedded(name, "train", progress=False), load_embedded(name, "test", progress=False)) for name in EMBEDDED_NAMES}
 
 
 def _three_bin_counts(ds) -> np.ndarray:

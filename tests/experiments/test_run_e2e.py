@@ -37,11 +37,9 @@ TINY = [
 
 
 @pytest.fixture()
-def cache():
-    """The cache folder (embedded datasets are generated once there; features are keyed, so shared)."""
-    from neurohw.paths import cache_dir
-
-    return cache_dir()
+def cache(session_cache):
+    """The session's cache (embedded datasets are generated once there; features are keyed, so shared)."""
+    return session_cache
 
 
 def _only_run_dir(out: Path) -> Path:
