@@ -287,3 +287,13 @@ def test_synapses_wmax_is_the_largest_magnitude_without_wrapping():
     assert s.wmax == 128 and isinstance(s.wmax, int)  # -(-128) in int8 would wrap to -128
     f = Synapses(np.array([[-1.5, 0.5]]), np.array([[0.1, 0.2], [0.3, -0.4]]), None, 1.0, 0.9)
     assert f.wmax == 1.5
+
+
+@pytest.mark.parametrize("device", ["ideal", "pcm_like", "taox_rram_40nm"])
+def test_compile_kernels_covers_the_weights_of_every_shipped_device(device):
+    """setup.sh compiles the cpu kernel once per machine for KERNEL_KINDS; the crossbars of every
+    shipped device (as the quickstart's encoders build them) come in one of those weight kinds,
+    so no run on a shipped device compiles the kernel again."""
+    kinds = {np.dtype(d) for d, _ in cpu.KERNEL_KINDS}
+    syn = LSMEncoder(LSMConfig(n_inputs=64, n_neurons=32, scale=0.07, seed=1), device).synapses()
+    assert syn.w_in.dtype in kinds and syn.w_rec.dtype == syn.w_in.dtype

@@ -25,6 +25,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
+from neurohw.data.binning import to_sparse
 from neurohw.reservoir.backends import BatchResult, pack_batch
 from neurohw.reservoir.rng import column_gaussians_nb, seed_key
 from neurohw.reservoir.synapses import Synapses
@@ -603,3 +604,27 @@ def run_batch(
              syn.integer, sq32, narrow_sums(syn))  # fmt: skip
     rec = [spikes[b, : pb.lengths[b]] for b in range(B)] if record_spikes else None
     return BatchResult(rate, counts, membrane, rec)
+
+
+#: the weight kinds :func:`compile_kernels` compiles :func:`_run` for: conductance levels of up
+#: to 127 (int8) and of up to 32767 (int16; the TaOx macro's 424), and float weights
+KERNEL_KINDS = ((np.int8, 100), (np.int16, 1000), (np.float64, None))
+
+
+def compile_kernels() -> list[str]:
+    """Compile :func:`_run` (and every kernel it calls) for each of :data:`KERNEL_KINDS`, or load
+    it from numba's cache when it is there: setup.sh calls this once per machine, so that no run
+    and no test pays the JIT (about 40 s a kind on two cores). Returns the weight dtypes done."""
+    rng = np.random.default_rng(0)
+    raster = to_sparse((rng.random((6, 4)) < 0.5).astype(np.uint8))
+    done = []
+    for dtype, levels in KERNEL_KINDS:
+        w_in, w_rec = rng.standard_normal((4, 3)), rng.standard_normal((3, 3))
+        if levels is None:
+            syn = Synapses(w_in, w_rec, None, 1.0, 0.5)
+        else:
+            syn = Synapses((w_in * levels / 4).astype(dtype), (w_rec * levels / 4).astype(dtype), 1.0 / levels, 1.0, 0.5)
+        run_batch(syn, [raster], [0])
+        done.append(np.dtype(dtype).name)
+    return done
+
