@@ -23,7 +23,7 @@ import numpy as np
 
 from neurohw.crossbar import Crossbar
 from neurohw.data.binning import dataset_rasters
-from neurohw.devices.chip_map import ChipMap, Placement, place
+from neurohw.devices.chip_map import ChipMap, Placement, place, reservoir_crossbars
 from neurohw.devices.model import DeviceModel
 from neurohw.errors import ConfigError
 from neurohw.experiments.modalities import Modality
@@ -107,8 +107,7 @@ class ModalityReservoir:
                 raise ConfigError(f"reservoir.{mod.name}.{exc}") from None
         sources = [EncoderSource() for _ in mods]
         if cfg.device.chip is not None:
-            shapes = [s for mod, lsm in zip(mods, lsms) for s in ((f"{mod.name}/input", lsm.n_inputs, lsm.n_neurons),
-                                                                   (f"{mod.name}/recurrent", lsm.n_neurons, lsm.n_neurons))]
+            shapes = [s for mod, lsm in zip(mods, lsms) for s in reservoir_crossbars(mod.name, lsm.n_inputs, lsm.n_neurons)]
             placed = place(shapes, device)
             sources = [EncoderSource(chip=cfg.device.chip, placements=(placed[2 * i], placed[2 * i + 1])) for i in range(len(mods))]
             for src in sources:  # a map that does not fit fails here, before any compute

@@ -94,15 +94,15 @@ def test_busy_port_is_one_line(capsys):
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_serve_exits_cleanly_on_interrupt(signum):
     """Ctrl-C (SIGINT) and ``kill`` (SIGTERM) stop the server with exit 0 well before
-    ``--exit-after``. The child gets SIGINT's default disposition, as a terminal gives it: a
-    shell without job control (CI, ``cmd &``) starts children with SIGINT ignored, and a process
-    started that way keeps ignoring it, as it should."""
+    ``--exit-after``. The child (``python -m neurohw`` by runpy) handles SIGINT as Python does when
+    started from a terminal: a shell without job control (CI, ``cmd &``) starts children with
+    SIGINT ignored, and a process started that way keeps ignoring it, as it should."""
+    as_from_a_terminal = "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); runpy.run_module('neurohw', run_name='__main__')"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "neurohw", "hil", "serve", "--device", "ideal", "--port", "0", "--exit-after", "600"],
+        [sys.executable, "-c", as_from_a_terminal, "hil", "serve", "--device", "ideal", "--port", "0", "--exit-after", "600"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert "serving ideal" in proc.stdout.readline()
