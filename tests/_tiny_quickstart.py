@@ -21,3 +21,6 @@ TINY = [
     "batch_size=16",
     "zero_shot.prototypical_baseline=false",
 ]
+
+#: read noise off in both reservoirs (runs that must equal each other, or a noiseless chip)
+NOISE_OFF = ["reservoir.audio.noise=false", "reservoir.image.noise=false"]

@@ -16,12 +16,7 @@ import pytest
 
 from neurohw.cli import main
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _tiny_quickstart import QUICKSTART, TINY  # noqa: E402
-
 RUNNER = Path(__file__).with_name("_hdf5_runner.py")
-#: noise off: the runner simulates the noiseless chip
-NOISE_OFF = ["reservoir.audio.noise=false", "reservoir.image.noise=false"]
 SAMPLES = 4
 
 BLOCK = """import runpy, sys
@@ -36,16 +31,11 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs")
-    args = ["run", str(QUICKSTART), "--quiet", "--out", str(out)]
-    for s in TINY + NOISE_OFF:
-        args += ["--set", s]
-    assert main(args) == 0
-    (run_dir,) = list(out.iterdir())
+def run(tiny_run, tmp_path_factory):
+    """The session's tiny noise-off quickstart run (tests/conftest.py) and its export bundle."""
     bundle = tmp_path_factory.mktemp("export") / "bundle"
-    assert main(["export", str(run_dir), "--format", "bundle", "--out", str(bundle)]) == 0
-    return run_dir, bundle
+    assert main(["export", str(tiny_run), "--format", "bundle", "--out", str(bundle)]) == 0
+    return tiny_run, bundle
 
 
 def _reservoirs(run_dir):

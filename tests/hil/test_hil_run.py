@@ -11,15 +11,17 @@ import numpy as np
 import pytest
 
 from _hil import pty_null_modem, serve_process
-from _tiny_quickstart import QUICKSTART, TINY
+from _tiny_quickstart import NOISE_OFF, QUICKSTART, TINY
 from neurohw.cli import main
-
-NOISE_OFF = ["reservoir.audio.noise=false", "reservoir.image.noise=false"]
 
 
 def _run(out: Path, sets: list[str], config: Path = QUICKSTART) -> dict:
     assert main(["run", str(config), "--quiet", "--out", str(out), *sum((["--set", s] for s in sets), [])]) == 0
     (run,) = [p for p in out.iterdir() if not p.name.startswith(".")]
+    return _metrics(run)
+
+
+def _metrics(run: Path) -> dict:
     m = json.loads((run / "metrics.json").read_text())
     # "chip": the chip a run over a link ran on (tests/hil/test_hil_identity.py); the rest must be equal
     return {k: v for k, v in m.items() if k not in ("timing", "per_seed", "chip")} | {"per_seed": [
@@ -27,9 +29,9 @@ def _run(out: Path, sets: list[str], config: Path = QUICKSTART) -> dict:
 
 
 @pytest.mark.slow
-def test_quickstart_over_tcp_and_serial_equals_the_local_run_with_noise_off(tmp_path, monkeypatch):
-    monkeypatch.setenv("NEUROHW_CACHE", str(tmp_path / "cache"))  # no features shared between the runs
-    local = _run(tmp_path / "local", TINY + NOISE_OFF)
+def test_quickstart_over_tcp_and_serial_equals_the_local_run_with_noise_off(tiny_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("NEUROHW_CACHE", str(tmp_path / "cache"))  # no features shared with the local run
+    local = _metrics(tiny_run)  # the local noise-off run, run once per session (tests/conftest.py)
     with serve_process("--device", "taox_rram_40nm") as (_, url):
         over_tcp = _run(tmp_path / "tcp", TINY + NOISE_OFF + [f"backend={url}"])
         serial = "hil+serial://socket://" + url.removeprefix("hil://")
@@ -40,12 +42,11 @@ def test_quickstart_over_tcp_and_serial_equals_the_local_run_with_noise_off(tmp_
 
 
 @pytest.mark.slow
-def test_two_quickstart_runs_in_a_row_over_one_pty_null_modem(tmp_path, monkeypatch):
+def test_two_quickstart_runs_in_a_row_over_one_pty_null_modem(tiny_run, tmp_path, monkeypatch):
     """A real serial line (two ptys back to back), one server, two runs one after the other:
     each run opens and ends several sessions on the one link (HELLO after BYE), and both give
     the local noise-off metrics."""
-    monkeypatch.setenv("NEUROHW_CACHE", str(tmp_path / "cache"))
-    local = _run(tmp_path / "local", TINY + NOISE_OFF)
+    local = _metrics(tiny_run)  # the local noise-off run, run once per session (tests/conftest.py)
     with pty_null_modem() as (server_end, client_end):
         with serve_process("--device", "taox_rram_40nm", "--serial", server_end) as (_, url):
             for i in range(2):
@@ -55,11 +56,10 @@ def test_two_quickstart_runs_in_a_row_over_one_pty_null_modem(tmp_path, monkeypa
 
 
 @pytest.mark.slow
-def test_quickstart_with_a_key_equals_the_run_without(tmp_path, monkeypatch, capsys):
+def test_quickstart_with_a_key_equals_the_run_without(tiny_run, tmp_path, monkeypatch, capsys):
     """A server that requires a key, the driver holding it: the same metrics as the local
     noise-off run (hence as the run over hil:// without authentication, tested above)."""
-    monkeypatch.setenv("NEUROHW_CACHE", str(tmp_path / "cache"))
-    local = _run(tmp_path / "local", TINY + NOISE_OFF)
+    local = _metrics(tiny_run)  # the local noise-off run, run once per session (tests/conftest.py)
     key_file = tmp_path / "hil.key"
     key_file.write_text("a shared lab key\n")
     with serve_process("--device", "taox_rram_40nm", "--key-file", str(key_file)) as (_, url):
