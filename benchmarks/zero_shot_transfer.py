@@ -121,7 +121,8 @@ def main(argv=None) -> None:
         rows.append(row)
         pu = row["pseudo_unseen"]
         print(f"{name:<22} {pu['a_to_b'][0]:>12.3f} ± {pu['a_to_b'][1]:.3f} {pu['b_to_a'][0]:>8.3f} ± {pu['b_to_a'][1]:.3f} "
-              f"{row['mean']:>6.3f} {row['val_seen']['a_to_b']:>14.3f} {row['val_seen']['b_to_a']:>6.3f}  {row['s']:.0f}  per seed {' '.join(f'{m:.3f}' for m in per_seed)}",
+              f"{row['mean']:>6.3f} {row['val_seen']['a_to_b']:>14.3f} {row['val_seen']['b_to_a']:>6.3f}  {row['s']:.0f}  "
+              f"per seed {' '.join(f'{m:.3f}' for m in per_seed)}",
               flush=True)
     if args.json:
         with open(args.json, "w") as f:

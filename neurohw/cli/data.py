@@ -18,7 +18,8 @@ from neurohw.errors import UserError
 
 def register(subparsers) -> None:
     """Add the ``data`` group and its commands."""
-    parser = subparsers.add_parser("data", help="event datasets: list, show, fetch", description="event datasets: list them, plot a sample, fetch one on request")
+    parser = subparsers.add_parser("data", help="event datasets: list, show, fetch",
+                                   description="event datasets: list them, plot a sample, fetch one on request")
     sub = parser.add_subparsers(dest="data_command", metavar="COMMAND", parser_class=type(parser))
     parser.set_defaults(handler=lambda args: (parser.print_help(), 2)[1])
 

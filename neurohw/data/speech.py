@@ -81,7 +81,8 @@ class Espeak:
         lib.espeak_SetVoiceByName.restype = ctypes.c_int
         lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
         lib.espeak_SetParameter.restype = ctypes.c_int
-        lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+        lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint, ctypes.c_uint,
+                                     ctypes.c_void_p, ctypes.c_void_p]
         lib.espeak_Synth.restype = ctypes.c_int
         lib.espeak_SetSynthCallback.argtypes = [_CALLBACK]
         lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]

@@ -156,7 +156,8 @@ def _check_options(spec: TonicSet, options: dict) -> dict:
 def missing_message(spec: TonicSet, split: str, root=None) -> str:
     """The one line that says which files are missing and how to get them."""
     return (
-        f"dataset '{spec.name}' ({split}) not found: expected {spec.describe_expected(split, root)}; run `neurohw data fetch {spec.name}` to download it from {spec.url}, "
+        f"dataset '{spec.name}' ({split}) not found: expected {spec.describe_expected(split, root)}; "
+        f"run `neurohw data fetch {spec.name}` to download it from {spec.url}, "
         f"or put the extracted files there (or pass a root / set {DATA_ENV} to the folder that holds {spec.tonic_class}/)"
         + (" or a root folder with labels.csv (split,file,label) and .bin files" if spec.name == "nmnist" else "")
     )

@@ -81,7 +81,7 @@ def plot_params(path: Path, study, search) -> Path | None:
             jitter = (np.random.default_rng(0).random(len(x)) - 0.5) * 0.2  # fixed seed: the same figure every time
             ax.scatter(x + jitter, v, alpha=0.7)
             ax.scatter([x[best]], [v[best]], color="C3", zorder=3, label="best")
-            ax.set_xticks(range(len(labels)), [l.replace('"', "") for l in labels], rotation=15, fontsize=8)
+            ax.set_xticks(range(len(labels)), [label.replace('"', "") for label in labels], rotation=15, fontsize=8)
         else:
             x = np.array(raw, dtype=float)
             ax.scatter(x, v, alpha=0.7)
