@@ -13,11 +13,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend is chosen before pyplot loads)
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from neurohw.experiments.results import ConductanceMap, SeedResult, SpikeSample  # noqa: E402
-from neurohw.heads.training import TrainHistory  # noqa: E402
+from neurohw.experiments.results import ConductanceMap, SeedResult, SpikeSample
+from neurohw.heads.training import TrainHistory
 
 
 def _save(fig, folder: Path, name: str) -> str:

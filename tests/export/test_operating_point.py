@@ -21,7 +21,7 @@ from neurohw.export.operating_point import operating_point
 from neurohw.reservoir.lsm import LSMConfig, LSMEncoder
 
 sys.path.insert(0, str(Path(__file__).parent))
-import _hdf5_runner as runner  # noqa: E402
+import _hdf5_runner as runner
 
 N_IN, N, T = 150, 70, 25
 MULTI_TILE = {"array": {"rows": 64}, "adc": {"gain": "per_tile", "gain_error_std": 0.05}}
