@@ -81,7 +81,7 @@ def encode_block(res: ModalityReservoir, split: str, indices: np.ndarray) -> dic
     rasters = res.rasters(split, indices)
     out = enc.run_batch(rasters, res.noise_ids(split, indices), record_spikes=True)
     feats = {f: np.asarray(getattr(out, f)) for f in res.lsm.features}
-    energy = [enc.energy(r, s) for r, s in zip(rasters, out.spikes)]
+    energy = enc.energies(rasters, out.spikes)
     feats["_encoder_j"] = np.array([e.analog_j for e in energy])
     feats["_digital_j"] = np.array([e.digital_j for e in energy])
     feats["_scale"] = np.full(len(indices), float(enc.scale))  # the (calibrated) scale, for encoders.json

@@ -404,13 +404,23 @@ class LSMEncoder:
         """The energy of encoding one sample, counted by the crossbars themselves
         (:meth:`neurohw.crossbar.Crossbar.count_reads`): the input crossbar read with every
         time bin's inputs, the recurrent one with the previous bin's spikes."""
+        return self.energies([raster], [spikes])[0]
+
+    def energies(self, rasters: Sequence, spikes: Sequence) -> list[ReadEnergy]:
+        """:meth:`energy` of each sample of a batch, the crossbars at the encoder's scale built
+        once for the batch (a calibrated scale rebuilds them: ~0.1 s for 2,000 neurons)."""
         xin, xrec = self.crossbars()
-        raster = raster.to_dense() if isinstance(raster, SparseRaster) else np.asarray(raster)
-        reads = [xin.count_reads(raster)]
-        prev = np.asarray(spikes)[:-1]
-        if len(prev):
-            reads.append(xrec.count_reads(prev))
-        return ReadEnergy(sum(r.joules(include_programming=False) for r in reads), sum(r.digital_baseline_joules() for r in reads))
+        return [_read_energy(xin, xrec, r, s) for r, s in zip(rasters, spikes)]
+
+
+def _read_energy(xin, xrec, raster, spikes) -> ReadEnergy:
+    """One sample's read energy on crossbars ``xin``, ``xrec`` (see :meth:`LSMEncoder.energy`)."""
+    raster = raster.to_dense() if isinstance(raster, SparseRaster) else np.asarray(raster)
+    reads = [xin.count_reads(raster)]
+    prev = np.asarray(spikes)[:-1]
+    if len(prev):
+        reads.append(xrec.count_reads(prev))
+    return ReadEnergy(sum(r.joules(include_programming=False) for r in reads), sum(r.digital_baseline_joules() for r in reads))
 
 
 def feature_matrix(features: dict[str, np.ndarray], names: Sequence[str]) -> np.ndarray:
