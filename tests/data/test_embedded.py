@@ -7,6 +7,7 @@ each of them.
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -185,9 +186,8 @@ def test_espeak_keeps_state_in_process_but_a_fresh_process_per_list_is_determini
 def full(session_cache):
     """Every full embedded dataset (train and test splits), from the session's cache: generated
     once there for this module and for the tests that run the shipped experiments."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("NEUROHW_CACHE", str(session_cache))
-        return {name: (load_embedded(name, "train", progress=False), load_embedded(name, "test", progress=False)) for name in EMBEDDED_NAMES}
+    assert os.environ["NEUROHW_CACHE"] == str(session_cache)  # a module fixture: no test's own cache is set yet
+    return {name: (load_embedded(name, "train", progress=False), load_embedded(name, "test", progress=False)) for name in EMBEDDED_NAMES}
 
 
 def _three_bin_counts(ds) -> np.ndarray:

@@ -175,7 +175,7 @@ def test_damage_campaign(clean, tmp_path):
     """Forty damages per kind and value (320 in all), one of each through a real process (eight;
     with test_damage_quick's eight, sixteen: a real process costs ~4 s of imports, and what it
     adds to an in-process run, a signal or a hang seen from outside, does not depend on where the
-    damage is); the counts are printed (``pytest -s``) for docs/reliability.md."""
+    damage is); the counts are printed (``pytest -n0 -s``) for docs/reliability.md."""
     counts = _campaign(clean, tmp_path, 40, 1)
     assert sum(sum(c.values()) for c in counts.values()) == 320
 

@@ -627,4 +627,3 @@ def compile_kernels() -> list[str]:
         run_batch(syn, [raster], [0])
         done.append(np.dtype(dtype).name)
     return done
-
